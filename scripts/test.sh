@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The README's test command: creates .venv, installs everything, runs ruff and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"
