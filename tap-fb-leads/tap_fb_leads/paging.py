@@ -1,0 +1,68 @@
+"""Cursor paging over a Graph edge, built from ``cursors.after`` only.
+
+``paging.next`` carries the access token in its query string: it is read only to know
+whether another page exists, and is never followed, stored or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from fb_graph.errors import GraphError
+from tap_fb_leads.client import GraphClient
+
+
+class PagingError(RuntimeError):
+    """Meta's paging cannot be continued without following ``paging.next``."""
+
+
+class Pager:
+    """Reads every page of an edge; halves the page size when Meta asks for less data.
+
+    One pager serves the whole run, so a halved size stays halved for the next forms.
+    """
+
+    def __init__(self, client: GraphClient, page_size: int, logger: logging.Logger) -> None:
+        self.client = client
+        self.page_size = page_size
+        self.logger = logger
+
+    def pages(
+        self, path: str, params: Mapping[str, Any], *, max_size: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Yield the ``data`` list of each page of ``path``, first to last."""
+        after: str | None = None
+        while True:
+            limit = min(self.page_size, max_size) if max_size else self.page_size
+            query = {**params, "limit": limit}
+            if after:
+                query["after"] = after
+            try:
+                body = self.client.get(path, query)
+            except GraphError as error:
+                if error.reduce_data and limit > 1:
+                    self.page_size = max(1, limit // 2)
+                    self.logger.warning(
+                        "Meta asked for less data per call: page_size lowered from %d to %d.",
+                        limit,
+                        self.page_size,
+                    )
+                    continue
+                raise
+            data = body.get("data")
+            if not isinstance(data, list):
+                data = []
+            yield data
+            paging = body.get("paging")
+            if not isinstance(paging, dict) or not paging.get("next"):
+                return
+            cursors = paging.get("cursors")
+            next_after = cursors.get("after") if isinstance(cursors, dict) else None
+            if not next_after or next_after == after:
+                raise PagingError(
+                    f"Meta announced another page of /{path} but sent no new cursor to ask "
+                    "for it: run the job again, and report it if it repeats."
+                )
+            after = str(next_after)

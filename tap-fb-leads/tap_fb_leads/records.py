@@ -1,0 +1,139 @@
+"""Turn Graph objects into records: string IDs, RFC 3339 UTC times, flattened answers.
+
+Functions here are called once per lead, so they avoid copies and parsing when they can.
+They never log: lead answers are personal data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+LEAD_ID_FIELDS = ("form_id", "ad_id", "adset_id", "campaign_id")
+FORM_ID_FIELDS = ("page_id",)
+_UTC = dt.timezone.utc
+
+
+class MalformedRecord(ValueError):
+    """A lead or form that cannot be emitted; the message holds no personal data."""
+
+
+def rfc3339(value: object) -> str | None:
+    """A Graph time (``2026-11-20T10:11:12+0000``) as RFC 3339 UTC (``...+00:00``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        # Fast path: Meta's usual UTC form.
+        if len(value) == 24 and value.endswith("+0000") and value[10] == "T":
+            return value[:19] + "+00:00"
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                parsed = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+            except ValueError:
+                raise MalformedRecord(f"unreadable time {value[:40]!r}") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        parsed = dt.datetime.fromtimestamp(value, _UTC)
+    else:
+        raise MalformedRecord(f"unreadable time of type {type(value).__name__}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_UTC)
+    return parsed.astimezone(_UTC).isoformat(timespec="seconds")
+
+
+def id_string(value: object) -> str | None:
+    """An ID as a string; a float ID has already lost digits, so it is refused."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise MalformedRecord(f"an ID of type {type(value).__name__}")
+
+
+def flatten_answers(field_data: object) -> dict[str, Any] | None:
+    """``field_data`` as ``{question key: answer}``; a list when there are several answers."""
+    if not field_data:
+        return {} if isinstance(field_data, list) else None
+    if not isinstance(field_data, list):
+        raise MalformedRecord("field_data is not a list")
+    answers: dict[str, Any] = {}
+    for item in field_data:
+        if not isinstance(item, dict) or "name" not in item:
+            raise MalformedRecord("a field_data entry has no name")
+        values = item.get("values")
+        if values is None:
+            value: Any = None
+        elif isinstance(values, list):
+            value = values[0] if len(values) == 1 else (values or None)
+        else:
+            value = values
+        name = str(item["name"])
+        if name in answers and value is not None:
+            previous = answers[name]
+            merged = previous if isinstance(previous, list) else [previous]
+            value = merged + (value if isinstance(value, list) else [value])
+        answers[name] = value
+    return answers
+
+
+def lead_record(raw: dict[str, Any], form_id: str | None) -> dict[str, Any]:
+    """Fill in a lead from ``/leads`` in place and return it (no copy: this runs per lead)."""
+    lead_id = raw.get("id")
+    if not lead_id:
+        raise MalformedRecord("a lead without an id")
+    if not isinstance(lead_id, str):
+        raw["id"] = id_string(lead_id)
+    created = rfc3339(raw.get("created_time"))
+    if created is None:
+        raise MalformedRecord(f"lead {raw['id']} has no created_time")
+    raw["created_time"] = created
+    for key in LEAD_ID_FIELDS:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raw[key] = id_string(value)
+    if not raw.get("form_id") and form_id:
+        raw["form_id"] = form_id
+    raw["answers"] = flatten_answers(raw.get("field_data"))
+    return raw
+
+
+def form_record(raw: dict[str, Any], page_id: str) -> dict[str, Any]:
+    """Fill in a form from ``/leadgen_forms`` in place and return it."""
+    if not raw.get("id"):
+        raise MalformedRecord(f"a form of Page {page_id} without an id")
+    raw["id"] = id_string(raw["id"])
+    value = raw.get("page_id")
+    raw["page_id"] = id_string(value) if value is not None else page_id
+    if "created_time" in raw:
+        raw["created_time"] = rfc3339(raw["created_time"])
+    for question in raw.get("questions") or ():
+        if isinstance(question, dict) and question.get("id") is not None:
+            question["id"] = id_string(question["id"])
+    return raw
+
+
+def is_checked(value: object) -> bool:
+    """Meta's ``is_checked`` (``"1"`` or ``""``) as a boolean."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes")
+    return bool(value)
+
+
+def disclaimer_records(lead: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One record per custom disclaimer checkbox of an (already filled-in) lead."""
+    responses = lead.get("custom_disclaimer_responses")
+    if not responses:
+        return
+    for response in responses:
+        if not isinstance(response, dict) or not response.get("checkbox_key"):
+            continue
+        yield {
+            "lead_id": lead["id"],
+            "form_id": lead.get("form_id"),
+            "checkbox_key": str(response["checkbox_key"]),
+            "is_checked": is_checked(response.get("is_checked")),
+            "created_time": lead["created_time"],
+        }

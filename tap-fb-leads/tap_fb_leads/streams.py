@@ -1,0 +1,266 @@
+"""The three streams: ``forms`` (per Page), ``leads`` (per form, or per ad) and
+``disclaimer_responses`` (written from the same ``/leads`` answers: no call of its own).
+
+State is the SDK's, partitioned per form (``{"form_id": ...}``) or per ad. Leads come back
+unsorted, so the stream is not sorted: the SDK keeps a form's running maximum in
+``progress_markers`` and only promotes it to the form's bookmark once the form is read to the
+end. A run killed mid-form restarts that form from its previous bookmark (the SDK wipes
+progress markers when a run starts), so nothing is lost; a target that upserts on ``id``
+keeps each lead once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from singer_sdk import Stream
+from singer_sdk.helpers._state import PROGRESS_MARKERS
+
+from fb_graph.errors import ErrorKind, GraphError
+from tap_fb_leads.client import filtering_param
+from tap_fb_leads.records import (
+    MalformedRecord,
+    disclaimer_records,
+    form_record,
+    lead_record,
+)
+from tap_fb_leads.schemas import (
+    DISCLAIMER_RESPONSES_SCHEMA,
+    FORM_FIELDS,
+    FORMS_SCHEMA,
+    LEAD_FIELDS,
+    LEADS_SCHEMA,
+)
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_fb_leads.run import GraphRun
+    from tap_fb_leads.tap import TapFbLeads
+
+FORMS_PAGE_SIZE = 100
+_LEAD_FIELDS_PARAM = ",".join(LEAD_FIELDS)
+_FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
+
+
+class GraphStream(Stream):
+    """A stream that reads the Graph API through the run's client and pager."""
+
+    schema_dict: t.ClassVar[dict[str, Any]]
+
+    def __init__(self, tap: TapFbLeads) -> None:
+        super().__init__(tap=tap, schema=self.schema_dict)
+        self._run_tap = tap
+
+    @property
+    def run(self) -> GraphRun:
+        return self._run_tap.graph
+
+
+class FormsStream(GraphStream):
+    """Every lead form of each Page, whatever its status; a full table keyed on ``id``."""
+
+    name = "forms"
+    primary_keys = ("id",)
+    replication_key = None
+    schema_dict = FORMS_SCHEMA
+
+    def __init__(self, tap: TapFbLeads) -> None:
+        super().__init__(tap)
+        self._seen: set[str] = set()
+        self._pages_done = 0
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        return [{"page_id": page_id} for page_id in self.run.settings.page_ids]
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        assert context is not None
+        page_id = context["page_id"]
+        allow = self.run.settings.form_ids
+        params = {"fields": _FORM_FIELDS_PARAM}
+        try:
+            for page in self.run.forms_pager.pages(f"{page_id}/leadgen_forms", params):
+                for raw in page:
+                    try:
+                        form = form_record(raw, page_id)
+                    except MalformedRecord as exc:
+                        self.logger.warning(
+                            "Skipping a malformed form of Page %s: %s.", page_id, exc
+                        )
+                        continue
+                    if form["id"] in self._seen or (allow is not None and form["id"] not in allow):
+                        continue
+                    self._seen.add(form["id"])
+                    yield form
+        except GraphError as error:
+            # With ad_ids the forms are extra information a token with ad-level access
+            # may not be allowed to read: say so and go on with the leads.
+            if not (self.run.settings.ad_ids and error.kind in _SKIPPABLE):
+                raise
+            self.logger.warning(
+                "Cannot read the forms of Page %s (%s); the leads are read through ad_ids.",
+                page_id,
+                error.kind.value,
+            )
+        self._pages_done += 1
+        if allow is not None and self._pages_done == len(self.run.settings.page_ids):
+            for form_id in sorted(allow - self._seen):
+                self.logger.warning(
+                    "Form %s of form_ids is not a lead form of page_ids %s: it is not read.",
+                    form_id,
+                    ",".join(self.run.settings.page_ids),
+                )
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
+        return {"form_id": record["id"]}
+
+
+_SKIPPABLE = (ErrorKind.NOT_FOUND, ErrorKind.PERMISSION)
+
+
+class LeadsStream(GraphStream):
+    """The leads of each form, incremental on ``created_time`` with one bookmark per form."""
+
+    name = "leads"
+    primary_keys = ("id",)
+    replication_key = "created_time"
+    is_sorted = False
+    parent_stream_type: type[Stream] | None = FormsStream
+    schema_dict = LEADS_SCHEMA
+    partition_key = "form_id"
+    partition_label = "form"
+
+    def edge_path(self, context: Context) -> str:
+        return f"{context[self.partition_key]}/leads"
+
+    def window(self, context: Context) -> tuple[int, int] | None:
+        """``[since, until)`` in Unix seconds: the bookmark minus the lookback (never before
+        start_date) up to the run's start (or end_date): later leads belong to the next run.
+        """
+        settings = self.run.settings
+        since = settings.start_date
+        starting = self.get_starting_timestamp(context)
+        if starting is not None:
+            since = max(since, starting - settings.lookback)
+        until = self.run.started_at
+        if settings.end_date is not None and settings.end_date < until:
+            until = settings.end_date
+        since_s, until_s = _unix(since), _unix(until)
+        if since_s >= until_s:
+            self.logger.info(
+                "Nothing to read for %s %s: the window is empty.",
+                self.partition_label,
+                context[self.partition_key],
+            )
+            return None
+        return since_s, until_s
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        assert context is not None
+        window = self.window(context)
+        if window is None:
+            return
+        partition = context[self.partition_key]
+        form_id = partition if self.partition_key == "form_id" else None
+        params = {"fields": _LEAD_FIELDS_PARAM, "filtering": filtering_param(*window)}
+        write_disclaimers = self.run.disclaimer_writer()
+        seen: set[int | str] = set()
+        duplicates = malformed = 0
+        try:
+            for page in self.run.pager.pages(self.edge_path(context), params):
+                for raw in page:
+                    try:
+                        lead = lead_record(raw, form_id)
+                    except MalformedRecord as exc:
+                        malformed += 1
+                        self.logger.warning(
+                            "Skipping a malformed lead of %s %s: %s.",
+                            self.partition_label,
+                            partition,
+                            exc,
+                        )
+                        continue
+                    lead_id = lead["id"]
+                    key = int(lead_id) if lead_id.isdigit() else lead_id
+                    if key in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(key)
+                    if write_disclaimers is not None:
+                        write_disclaimers(lead)
+                    yield lead
+        except GraphError as error:
+            if error.kind is not ErrorKind.NOT_FOUND:
+                raise
+            # Keep the old bookmark: what was read so far of this form is not complete.
+            self.get_context_state(context).pop(PROGRESS_MARKERS, None)
+            self.logger.warning(
+                "Skipping %s %s: %s",
+                self.partition_label,
+                partition,
+                error,
+            )
+            return
+        if duplicates or malformed:
+            self.logger.info(
+                "%s %s: %d duplicate leads dropped, %d malformed leads skipped.",
+                self.partition_label.capitalize(),
+                partition,
+                duplicates,
+                malformed,
+            )
+
+    def generate_child_contexts(
+        self, record: dict, context: Context | None
+    ) -> Iterator[dict | None]:
+        """No per-lead child sync: disclaimer responses are written from the lead itself."""
+        return iter(())
+
+
+class AdLeadsStream(LeadsStream):
+    """With ``ad_ids``: the leads of each ad, ``GET /{ad_id}/leads``, one bookmark per ad."""
+
+    parent_stream_type = None
+    partition_key = "ad_id"
+    partition_label = "ad"
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        return [{"ad_id": ad_id} for ad_id in self.run.settings.ad_ids]
+
+
+class DisclaimerResponsesStream(GraphStream):
+    """One record per custom disclaimer checkbox per lead.
+
+    Its records are written by the leads stream from the answers of the same ``/leads``
+    calls (see :meth:`GraphRun.disclaimer_writer`), so it costs no API call; it is a child
+    of ``leads`` only so that selecting it alone still reads the leads.
+    """
+
+    name = "disclaimer_responses"
+    primary_keys = ("lead_id", "checkbox_key")
+    replication_key = None
+    parent_stream_type: type[Stream] | None = LeadsStream
+    schema_dict = DISCLAIMER_RESPONSES_SCHEMA
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Never called by a sync: the leads stream writes these records."""
+        return ()
+
+    def write_from_lead(self, lead: dict[str, Any]) -> None:
+        for record in disclaimer_records(lead):
+            self._write_record_message(record)
+
+
+class AdDisclaimerResponsesStream(DisclaimerResponsesStream):
+    """``disclaimer_responses`` when the leads are read through ``ad_ids``."""
+
+    parent_stream_type = AdLeadsStream
+
+
+def _unix(moment: dt.datetime) -> int:
+    return int(moment.timestamp())

@@ -1,0 +1,119 @@
+"""tap-fb-leads: Meta Lead Ads forms, leads and disclaimer responses, as a Singer tap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import typing as t
+
+from singer_sdk import Stream, Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+
+from fb_graph.errors import GraphError
+from fb_graph.redact import redact
+from tap_fb_leads.client import ThrottleWaitTooLong
+from tap_fb_leads.paging import PagingError
+from tap_fb_leads.run import GraphRun
+from tap_fb_leads.settings import (
+    CONFIG_SCHEMA,
+    RETENTION_DAYS,
+    Settings,
+    SettingsError,
+    read_settings,
+)
+from tap_fb_leads.streams import (
+    AdDisclaimerResponsesStream,
+    AdLeadsStream,
+    DisclaimerResponsesStream,
+    FormsStream,
+    LeadsStream,
+)
+
+RUN_FAILURES = (GraphError, ThrottleWaitTooLong, PagingError)
+"""Failures that end a run with their own one-sentence message and no traceback."""
+
+
+class TapFbLeads(Tap):
+    """Reads a Page's lead forms, their leads and the leads' disclaimer answers."""
+
+    name = "tap-fb-leads"
+    package_name = "fb-leads"
+    config_jsonschema = CONFIG_SCHEMA
+    # No BATCH: disclaimer responses are written as records from the leads pages.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
+    ]
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self.started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self._settings: Settings | None = None
+        self._graph: GraphRun | None = None
+        super().__init__(*args, **kwargs)
+
+    # Settings
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        try:
+            settings = read_settings(self._config, self.started_at)
+        except SettingsError as exc:
+            if raise_errors:
+                raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+            self.logger.warning("%s", exc)
+            return [str(exc)]
+        self._settings = settings
+        # Normalised values, so the SDK (bookmarks, --about) sees what the run uses.
+        self._config["page_ids"] = list(settings.page_ids)
+        if settings.form_ids is not None:
+            self._config["form_ids"] = sorted(settings.form_ids)
+        if settings.ad_ids:
+            self._config["ad_ids"] = list(settings.ad_ids)
+        self._config["start_date"] = settings.start_date.isoformat()
+        oldest_kept = self.started_at - dt.timedelta(days=RETENTION_DAYS)
+        if not settings.start_date_defaulted and settings.start_date < oldest_kept:
+            self.logger.warning(
+                "start_date %s is more than %d days ago: Meta keeps leads for about %d "
+                "days, so older leads are probably gone.",
+                settings.start_date.isoformat(),
+                RETENTION_DAYS,
+                RETENTION_DAYS,
+            )
+        return super()._validate_config(raise_errors=raise_errors)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = read_settings(self._config, self.started_at)
+        return self._settings
+
+    @property
+    def graph(self) -> GraphRun:
+        """The run's Graph client and pagers (built on first use)."""
+        if self._graph is None:
+            self._graph = GraphRun(self, self.settings, self.started_at, self.logger)
+        return self._graph
+
+    # Streams
+
+    def discover_streams(self) -> list[Stream]:
+        if self.config.get("ad_ids"):
+            return [FormsStream(self), AdLeadsStream(self), AdDisclaimerResponsesStream(self)]
+        return [FormsStream(self), LeadsStream(self), DisclaimerResponsesStream(self)]
+
+    # Command line
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the tap; a Graph or quota failure ends it with one sentence, no traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except RUN_FAILURES as exc:
+            cls.logger.error("%s", redact(exc))
+            sys.exit(1)
+        except SettingsError as exc:
+            cls.logger.error("%s", exc)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TapFbLeads.cli()
