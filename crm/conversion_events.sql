@@ -1,0 +1,38 @@
+-- The model the reverse leg reads: one row per CRM stage change of a lead that came from Meta,
+-- with exactly the columns target-fb-conversions expects.  tap-postgres reads it incrementally
+-- on stage_changed_at (meltano.yml: replication-key), so a change must carry the time it
+-- happened in the CRM; the target turns each row into one Conversions API CRM event with a
+-- stable event_id (lead, stage, time), so the row tap-postgres re-emits at the bookmark on
+-- every run is never sent twice.
+--
+-- Contact details come from the lead's own answers (field_data, exactly as Meta sends it),
+-- first value per question.  Raw values leave the warehouse only to the target, which
+-- normalises and hashes them before anything is sent or written.
+CREATE OR REPLACE VIEW crm.conversion_events AS
+SELECT
+    l.id                                                              AS lead_id,
+    a.answers ->> 'email'                                             AS email,
+    COALESCE(a.answers ->> 'phone_number', a.answers ->> 'phone')     AS phone,
+    COALESCE(a.answers ->> 'first_name',
+             NULLIF(split_part(a.answers ->> 'full_name', ' ', 1), '')) AS first_name,
+    COALESCE(a.answers ->> 'last_name',
+             NULLIF(regexp_replace(a.answers ->> 'full_name', '^\S+\s*', ''), '')) AS last_name,
+    a.answers ->> 'city'                                              AS city,
+    COALESCE(a.answers ->> 'state', a.answers ->> 'province')         AS state,
+    COALESCE(a.answers ->> 'zip_code', a.answers ->> 'post_code',
+             a.answers ->> 'zip')                                     AS zip,
+    a.answers ->> 'country'                                           AS country,
+    a.answers ->> 'date_of_birth'                                     AS date_of_birth,
+    a.answers ->> 'gender'                                            AS gender,
+    s.contact_id                                                      AS external_id,
+    s.stage                                                           AS stage,
+    s.stage_changed_at                                                AS stage_changed_at,
+    'ExampleCRM'::text                                                AS lead_event_source
+FROM crm.stage_changes AS s
+JOIN fb_leads.leads AS l
+  ON l.id = regexp_replace(s.lead_id, '^l:', '')
+CROSS JOIN LATERAL (
+    SELECT jsonb_object_agg(f ->> 'name', f -> 'values' ->> 0) AS answers
+    FROM jsonb_array_elements(COALESCE(l.field_data::jsonb, '[]'::jsonb)) AS f
+    WHERE f ->> 'name' IS NOT NULL
+) AS a;

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""The example CRM: deterministic lead stage changes for leads already in the warehouse.
+
+    python crm/sample_crm.py    # WAREHOUSE_* from the environment (scripts/warehouse.py env)
+
+What a CRM sync would land in the warehouse after sales worked the leads that tap-fb-leads
+loaded: ``crm.stage_changes`` (crm/schema.sql), one row per change, and the view
+``crm.conversion_events`` (crm/conversion_events.sql) that the reverse leg reads.
+
+Each run is incremental, like a daily CRM sync:
+- leads that are not in the CRM yet get their history: every chosen lead a ``raw_lead`` row,
+  some go on to ``qualified``, ``opportunity`` and ``won`` or ``lost``;
+- some open leads already in the CRM move one stage further;
+- every new change happens after the last change already recorded (so an incremental read on
+  ``stage_changed_at`` sees it), after the lead was created, and within the last 7 days, so Meta
+  accepts it;
+- on the first fill only, a few leads older than 8 days get a ``raw_lead`` change from back
+  then: Meta refuses events older than 7 days, so they show the rejects path.
+
+The choice is a hash of the lead id: the same leads get the same stages on every machine.  No
+personal data is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CRM_DIR = Path(__file__).resolve().parent
+PIPELINE = ("raw_lead", "qualified", "opportunity")
+TERMINAL = ("won", "lost")
+OWNERS = ("ana", "bruno", "chen", "dara")
+ACCEPT_WINDOW = dt.timedelta(days=6, hours=12)  # comfortably inside Meta's 7 days
+OLD_DEMO_LEADS = 3
+ADVANCE_PERCENT = 20
+
+
+@dataclass(frozen=True)
+class Change:
+    change_id: str
+    contact_id: str
+    lead_id: str
+    stage: str
+    stage_changed_at: dt.datetime
+    owner: str
+
+
+def _hash(*parts: str) -> int:
+    return int(hashlib.sha256(":".join(parts).encode()).hexdigest()[:15], 16)
+
+
+def _change(lead_id: str, stage: str, at: dt.datetime) -> Change:
+    return Change(
+        change_id="chg-" + hashlib.sha256(f"{lead_id}:{stage}".encode()).hexdigest()[:20],
+        contact_id="c-" + hashlib.sha256(lead_id.encode()).hexdigest()[:12],
+        lead_id=lead_id,
+        stage=stage,
+        stage_changed_at=at.replace(microsecond=0),
+        owner=OWNERS[_hash(lead_id, "owner") % len(OWNERS)],
+    )
+
+
+def _stages_for(lead_id: str) -> tuple[str, ...]:
+    """The stages a new lead goes through, or () when it never reaches the CRM (30 %)."""
+    roll = _hash(lead_id) % 100
+    if roll >= 70:
+        return ()
+    final = TERMINAL[_hash(lead_id, "final") % 2]
+    if roll < 12:
+        return (*PIPELINE, final)
+    if roll < 27:
+        return PIPELINE
+    if roll < 45:
+        return PIPELINE[:2]
+    return PIPELINE[:1]
+
+
+def _next_stage(lead_id: str, history: list[str]) -> str | None:
+    last = history[-1]
+    if last in TERMINAL:
+        return None
+    if last == PIPELINE[-1]:
+        return TERMINAL[_hash(lead_id, "final") % 2]
+    return PIPELINE[PIPELINE.index(last) + 1] if last in PIPELINE else None
+
+
+def plan_changes(
+    leads: list[tuple[str, dt.datetime]],
+    history: dict[str, list[str]],
+    last_change: dt.datetime | None,
+    now: dt.datetime,
+) -> list[Change]:
+    """The new stage changes of one CRM sync (pure: same input, same output)."""
+    latest = now - dt.timedelta(minutes=1)
+    floor = now - ACCEPT_WINDOW
+    if last_change is not None:
+        floor = max(floor, last_change + dt.timedelta(seconds=1))
+    changes: list[Change] = []
+
+    if not history:
+        # First fill: a few genuinely old leads whose raw_lead change Meta will refuse.
+        old = [lead for lead in leads if lead[1] < now - dt.timedelta(days=8)]
+        old.sort(key=lambda lead: _hash(lead[0], "old"))
+        for lead_id, created in old[:OLD_DEMO_LEADS]:
+            changes.append(_change(lead_id, PIPELINE[0], created + dt.timedelta(hours=2)))
+    demo = {change.lead_id for change in changes}
+
+    for lead_id, created in leads:
+        if lead_id in history or lead_id in demo:
+            continue
+        stages = _stages_for(lead_id)
+        start = max(created + dt.timedelta(seconds=1), floor)
+        span = (latest - start).total_seconds()
+        if not stages or span < 60:
+            continue
+        jitter = (_hash(lead_id, "jitter") % 1000) / 1000 * 0.04
+        for i, stage in enumerate(stages):
+            fraction = (0.05, 0.35, 0.65, 0.9)[i] + jitter
+            changes.append(_change(lead_id, stage, start + dt.timedelta(seconds=span * fraction)))
+
+    span = (latest - floor).total_seconds()
+    if span >= 60:
+        for lead_id in sorted(history):
+            stages = history[lead_id]
+            nxt = _next_stage(lead_id, stages)
+            if nxt is None or _hash(lead_id, str(len(stages))) % 100 >= ADVANCE_PERCENT:
+                continue
+            fraction = 0.1 + (_hash(lead_id, "advance", str(len(stages))) % 800) / 1000
+            changes.append(_change(lead_id, nxt, floor + dt.timedelta(seconds=span * fraction)))
+    return changes
+
+
+def _aware(value: object) -> dt.datetime:
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+            text = text[:-2] + ":" + text[-2:]  # 2026-11-20T10:11:12+0000
+        value = dt.datetime.fromisoformat(text)
+    assert isinstance(value, dt.datetime)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def connect():
+    """A psycopg connection from WAREHOUSE_HOST/PORT/USER/PASSWORD/DATABASE."""
+    import psycopg
+
+    missing = [
+        name
+        for name in ("WAREHOUSE_HOST", "WAREHOUSE_PORT", "WAREHOUSE_USER", "WAREHOUSE_DATABASE")
+        if not os.environ.get(name)
+    ]
+    if missing:
+        raise SystemExit(
+            f"error: {', '.join(missing)} not set: run `eval \"$(python scripts/warehouse.py "
+            "env | sed 's/^/export /')\"` or point them at your warehouse."
+        )
+    return psycopg.connect(
+        host=os.environ["WAREHOUSE_HOST"],
+        port=int(os.environ["WAREHOUSE_PORT"]),
+        user=os.environ["WAREHOUSE_USER"],
+        password=os.environ.get("WAREHOUSE_PASSWORD", ""),
+        dbname=os.environ["WAREHOUSE_DATABASE"],
+        connect_timeout=10,
+    )
+
+
+def apply_models(conn) -> None:
+    """Create crm.stage_changes and (re)create crm.conversion_events; idempotent."""
+    conn.execute((CRM_DIR / "schema.sql").read_text())
+    conn.execute((CRM_DIR / "conversion_events.sql").read_text())
+
+
+def sync(conn, now: dt.datetime) -> list[Change]:
+    """Run one CRM sync: plan the new changes and insert them; return them."""
+    apply_models(conn)
+    leads = [
+        (str(lead_id), _aware(created))
+        for lead_id, created in conn.execute(
+            "SELECT id, created_time FROM fb_leads.leads ORDER BY id"
+        )
+    ]
+    history: dict[str, list[str]] = {}
+    for lead_id, stage in conn.execute(
+        "SELECT regexp_replace(lead_id, '^l:', ''), stage FROM crm.stage_changes "
+        "ORDER BY stage_changed_at, change_id"
+    ):
+        history.setdefault(lead_id, []).append(stage)
+    (last,) = conn.execute("SELECT max(stage_changed_at) FROM crm.stage_changes").fetchone()
+    changes = plan_changes(leads, history, _aware(last) if last else None, now)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO crm.stage_changes "
+            "(change_id, contact_id, lead_id, stage, stage_changed_at, owner) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (change_id) DO NOTHING",
+            [
+                (c.change_id, c.contact_id, c.lead_id, c.stage, c.stage_changed_at, c.owner)
+                for c in changes
+            ],
+        )
+    conn.commit()
+    return changes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Land sample CRM stage changes in the warehouse.")
+    parser.add_argument("--now", type=float, help="Unix seconds of the sync (default: now)")
+    args = parser.parse_args(argv)
+    now = dt.datetime.fromtimestamp(args.now or time.time(), tz=dt.timezone.utc)
+    with connect() as conn:
+        try:
+            changes = sync(conn, now)
+        except Exception as exc:  # psycopg errors: one sentence, no traceback
+            if type(exc).__module__.startswith("psycopg"):
+                print(
+                    f"error: the CRM sync failed in the warehouse ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0]}); load the leads first (meltano run "
+                    "leads-to-warehouse).",
+                    file=sys.stderr,
+                )
+                return 1
+            raise
+        (total,) = conn.execute("SELECT count(*) FROM crm.stage_changes").fetchone()
+    too_old = sum(1 for c in changes if c.stage_changed_at < now - dt.timedelta(days=7))
+    per_stage: dict[str, int] = {}
+    for change in changes:
+        per_stage[change.stage] = per_stage.get(change.stage, 0) + 1
+    stages = ", ".join(f"{stage} {count}" for stage, count in sorted(per_stage.items()))
+    print(
+        f"crm: {len(changes)} new stage changes for {len({c.lead_id for c in changes})} leads"
+        f" ({stages or 'none'}); {too_old} older than 7 days to show the rejects path;"
+        f" {total} in crm.stage_changes",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

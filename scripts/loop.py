@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Helpers of the main job (scripts/run.sh): sandbox set-up, new leads, and the summary.
+
+    python scripts/loop.py page-ids READY_JSON               # the sandbox's Page IDs as JSON
+    python scripts/loop.py add-leads URL TOKEN [--per-form N]  # replay earlier leads, add new
+    python scripts/loop.py snapshot                         # warehouse/rejects counts, as JSON
+    python scripts/loop.py summary URL --before FILE        # what this run did
+
+The sandbox forgets leads added at run time when it stops, so every addition is recorded in
+``output/sandbox-additions.jsonl`` and replayed, in order, when the next run starts the sandbox:
+the sandbox then serves the same leads (same ids, same answers) and only the new ones are new.
+No personal data is printed: counts, form names, stage names and reasons only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = Path(os.environ.get("FB_LEADS_OUTPUT") or PROJECT_ROOT / "output")
+ADDITIONS = OUTPUT / "sandbox-additions.jsonl"
+REJECTS = OUTPUT / "rejects.jsonl"
+API_VERSION = "v26.0"
+TIMEOUT = 30
+
+
+def _warehouse():
+    sys.path.insert(0, str(PROJECT_ROOT / "crm"))
+    from sample_crm import connect
+
+    return connect()
+
+
+def page_ids(ready: dict, seed: int, pages: int, forms_per_page: int) -> list[str]:
+    """Page IDs from the sandbox's ready line, or derived from its seed and sizes."""
+    if ready.get("page_ids"):
+        return [str(p) for p in ready["page_ids"]]
+    from fb_graph.sandbox.config import SandboxConfig
+    from fb_graph.sandbox.data import SandboxData
+
+    config = SandboxConfig(
+        seed=seed, pages=pages, forms_per_page=forms_per_page, leads_per_form=0
+    )
+    return SandboxData(config, now=0).page_ids
+
+
+def _active_forms(url: str, token: str, pages: list[str]) -> list[str]:
+    forms: list[str] = []
+    for page in pages:
+        answer = requests.get(
+            f"{url}/{API_VERSION}/{page}/leadgen_forms",
+            params={"fields": "id,status", "limit": 100},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT,
+        )
+        answer.raise_for_status()
+        forms += [f["id"] for f in answer.json()["data"] if f.get("status") == "ACTIVE"]
+    return forms
+
+
+def add_leads(url: str, token: str, pages: list[str], per_form: int) -> tuple[int, int]:
+    """Replay the recorded additions, then add ``per_form`` new leads to each active form."""
+    replayed = 0
+    if ADDITIONS.exists():
+        for line in ADDITIONS.read_text().splitlines():
+            if line.strip():
+                body = json.loads(line)
+                requests.post(
+                    f"{url}/__sandbox__/leads", json=body, timeout=TIMEOUT
+                ).raise_for_status()
+                replayed += body["count"]
+    added = 0
+    if per_form > 0:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        created = int(time.time()) - 60
+        with ADDITIONS.open("a") as log:
+            for form_id in _active_forms(url, token, pages):
+                body = {"form_id": form_id, "count": per_form, "created_time": created}
+                requests.post(
+                    f"{url}/__sandbox__/leads", json=body, timeout=TIMEOUT
+                ).raise_for_status()
+                log.write(json.dumps(body) + "\n")
+                added += per_form
+    return replayed, added
+
+
+def snapshot() -> dict:
+    """Counts before a run, to tell what the run added."""
+    counts: dict[str, int] = {}
+    try:
+        with _warehouse() as conn:
+            for form_id, count in conn.execute(
+                "SELECT form_id, count(*) FROM fb_leads.leads GROUP BY form_id"
+            ):
+                counts[str(form_id)] = count
+    except Exception as exc:  # no leads table yet on the first run
+        if not type(exc).__module__.startswith("psycopg"):
+            raise
+    return {"leads": counts, "rejects_bytes": REJECTS.stat().st_size if REJECTS.exists() else 0}
+
+
+def _reason(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "unreadable line"
+    reason = record.get("reason") or record.get("error") or "no reason given"
+    return str(reason).split(":")[0][:90]
+
+
+def summary(url: str, before: dict) -> str:
+    out = ["", "== fb-leads loop summary =="]
+    with _warehouse() as conn:
+        rows = conn.execute(
+            "SELECT l.form_id, coalesce(max(f.name), '?'), count(*) FROM fb_leads.leads l "
+            "LEFT JOIN fb_leads.forms f ON f.id = l.form_id GROUP BY l.form_id ORDER BY 1"
+        ).fetchall()
+        (changes,) = conn.execute("SELECT count(*) FROM crm.stage_changes").fetchone()
+    out.append("Leads in the warehouse (fb_leads.leads), per form:")
+    total_new = 0
+    for form_id, name, count in rows:
+        new = count - before.get("leads", {}).get(str(form_id), 0)
+        total_new += new
+        out.append(f"  {form_id}  {name:<34} {count:>6} leads ({new} new this run)")
+    out.append(f"  total new this run: {total_new}")
+    events = requests.get(f"{url}/__sandbox__/events", timeout=TIMEOUT).json()
+    if isinstance(events, dict):
+        events = events.get("events") or events.get("data") or []
+    per_stage = Counter(str(e.get("event_name")) for e in events)
+    out.append(
+        f"Conversions API events accepted by the sandbox this run: {len(events)} "
+        f"(of {changes} CRM stage changes in total)"
+    )
+    for stage, count in sorted(per_stage.items()):
+        out.append(f"  {stage:<14} {count}")
+    rejected: Counter[str] = Counter()
+    if REJECTS.exists():
+        with REJECTS.open() as file:
+            file.seek(before.get("rejects_bytes", 0))
+            for line in file:
+                if line.strip():
+                    rejected[_reason(line)] += 1
+    out.append(f"Records rejected this run: {sum(rejected.values())} (details in {REJECTS})")
+    for reason, count in rejected.most_common():
+        out.append(f"  {count:>4}  {reason}")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("page-ids")
+    p.add_argument("ready")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--pages", type=int, default=1)
+    p.add_argument("--forms-per-page", type=int, default=3)
+    a = sub.add_parser("add-leads")
+    a.add_argument("url")
+    a.add_argument("token")
+    a.add_argument("pages")
+    a.add_argument("--per-form", type=int, default=3)
+    sub.add_parser("snapshot")
+    s = sub.add_parser("summary")
+    s.add_argument("url")
+    s.add_argument("--before", required=True)
+    args = parser.parse_args(argv)
+
+    if args.command == "page-ids":
+        print(json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages,
+                                  args.forms_per_page)))
+    elif args.command == "add-leads":
+        replayed, added = add_leads(args.url, args.token, json.loads(args.pages), args.per_form)
+        print(f"sandbox: replayed {replayed} leads added by earlier runs, {added} new leads "
+              "arrived", file=sys.stderr)
+    elif args.command == "snapshot":
+        print(json.dumps(snapshot()))
+    elif args.command == "summary":
+        print(summary(args.url, json.loads(Path(args.before).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

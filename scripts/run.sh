@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The main job: the whole loop on this machine, no Meta account and no database install needed.
+#
+#   bash scripts/run.sh            # run (again: incremental, new leads only, no event resent)
+#   bash scripts/run.sh --fresh    # forget everything first (warehouse, Meltano state, output/)
+#
+# 1. creates .venv if missing and installs the project, 2. installs the four Meltano plugins the
+# loop uses into .meltano/, 3. starts the Graph API sandbox and the embedded PostgreSQL,
+# 4. meltano run leads-to-warehouse, 5. lands sample CRM stage changes (crm/), 6. meltano run
+# stages-to-meta, 7. prints a summary, and stops what it started.
+# Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), SANDBOX_PORT (free).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$(pwd)"
+PYTHON="${PYTHON:-python3}"
+OUT="$ROOT/output"
+SEED=1
+PAGES=1
+FORMS_PER_PAGE=3
+LEADS_PER_FORM="${SANDBOX_LEADS_PER_FORM:-300}"
+DAYS=30
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if [ "${1:-}" = "--fresh" ]; then
+  step "Forgetting earlier runs (warehouse data, Meltano state, output/)"
+  if [ -x .venv/bin/python ] && [ -d .pgdata ]; then .venv/bin/python scripts/warehouse.py stop || true; fi
+  rm -rf .pgdata output .meltano/meltano.db
+fi
+
+step "Python environment (.venv) and the project"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]'
+export PATH="$ROOT/.venv/bin:$PATH"
+export MELTANO_ENVIRONMENT=sandbox
+
+step "Meltano plugins (into .meltano/)"
+meltano install tap-fb-leads target-postgres tap-postgres target-fb-conversions
+
+mkdir -p "$OUT"
+SANDBOX_PID=""
+WAREHOUSE_STARTED=""
+cleanup() {
+  status=$?
+  if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
+    kill "$SANDBOX_PID" 2>/dev/null || true
+    wait "$SANDBOX_PID" 2>/dev/null || true
+    echo "==> sandbox stopped"
+  fi
+  if [ -n "$WAREHOUSE_STARTED" ]; then
+    python scripts/warehouse.py stop || true
+  fi
+  exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+step "Graph API sandbox"
+# The sandbox's clock is anchored on the first run, so later runs serve the same leads.
+if [ ! -s "$OUT/sandbox-anchor" ]; then date +%s > "$OUT/sandbox-anchor"; fi
+ANCHOR="$(cat "$OUT/sandbox-anchor")"
+READY_FILE="$OUT/sandbox-ready.json"
+: > "$READY_FILE"
+fb-graph-sandbox --host 127.0.0.1 --port "${SANDBOX_PORT:-0}" --seed "$SEED" --pages "$PAGES" \
+  --forms-per-page "$FORMS_PER_PAGE" --leads-per-form "$LEADS_PER_FORM" --days "$DAYS" \
+  --now "$ANCHOR" > "$READY_FILE" 2> "$OUT/sandbox.log" &
+SANDBOX_PID=$!
+for _ in $(seq 1 300); do
+  if [ -s "$READY_FILE" ] && head -n 1 "$READY_FILE" | grep -q '"url"'; then break; fi
+  if ! kill -0 "$SANDBOX_PID" 2>/dev/null; then
+    echo "error: the sandbox did not start; see $OUT/sandbox.log" >&2
+    cat "$OUT/sandbox.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+READY="$(head -n 1 "$READY_FILE")"
+if [ -z "$READY" ]; then echo "error: the sandbox gave no ready line within 30 s" >&2; exit 1; fi
+json_field() { python -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$READY" "$1"; }
+SANDBOX_URL="$(json_field url)"
+SANDBOX_TOKEN="$(json_field token)"
+SANDBOX_DATASET_ID="$(json_field dataset_id)"
+SANDBOX_PAGE_IDS="$(python scripts/loop.py page-ids "$READY" --seed "$SEED" --pages "$PAGES" \
+  --forms-per-page "$FORMS_PER_PAGE")"
+export SANDBOX_URL SANDBOX_TOKEN SANDBOX_DATASET_ID SANDBOX_PAGE_IDS
+echo "sandbox at $SANDBOX_URL, Pages $SANDBOX_PAGE_IDS, $LEADS_PER_FORM leads per form"
+python scripts/loop.py add-leads "$SANDBOX_URL" "$SANDBOX_TOKEN" "$SANDBOX_PAGE_IDS" \
+  --per-form "${NEW_LEADS_PER_FORM:-3}"
+
+step "Embedded PostgreSQL warehouse"
+if ! python scripts/warehouse.py status > /dev/null; then WAREHOUSE_STARTED=1; fi
+python scripts/warehouse.py start
+while IFS='=' read -r key value; do export "$key=$value"; done < <(python scripts/warehouse.py env)
+python scripts/loop.py snapshot > "$OUT/.before.json"
+
+step "meltano run leads-to-warehouse   (tap-fb-leads -> target-postgres)"
+meltano run leads-to-warehouse
+
+step "CRM: stage changes for the loaded leads (crm.stage_changes, view crm.conversion_events)"
+python crm/sample_crm.py
+
+step "meltano run stages-to-meta   (tap-postgres -> target-fb-conversions)"
+meltano run stages-to-meta
+
+python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"
