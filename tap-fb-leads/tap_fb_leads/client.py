@@ -28,7 +28,7 @@ THROTTLE_WAITS = 5
 """Rate-limit blocks waited out for one call before giving up."""
 UNKNOWN_BLOCK_SECONDS = 60.0
 """Wait when Meta throttles without saying for how long."""
-MAX_PACING_SECONDS = 60.0
+MAX_PACING_SECONDS = 30.0
 
 _NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,
@@ -63,7 +63,7 @@ def pacing_seconds(percent: float) -> float:
     """How long to pause before the next call when a quota is at ``percent`` used.
 
     Nothing below the slow-down threshold; then doubling every 2 points: 1 s at 90 %,
-    about 6 s at 95 %, 32 s at 100 %, never more than a minute.
+    about 6 s at 95 %, never more than 30 s.
     """
     if percent < SLOW_DOWN_PERCENT:
         return 0.0

@@ -1,0 +1,96 @@
+"""Settings: defaults, and one clear sentence for every bad value (unit and through the CLI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from tap_fb_leads.settings import (
+    DEFAULT_LOOKBACK_MINUTES,
+    DEFAULT_PAGE_SIZE,
+    SettingsError,
+    read_settings,
+)
+
+NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
+GOOD = {"access_token": "tok", "page_ids": ["123"]}
+
+
+def test_defaults():
+    settings = read_settings(GOOD, NOW)
+    assert settings.start_date == NOW - dt.timedelta(days=90)
+    assert settings.start_date_defaulted
+    assert settings.api_url == "https://graph.facebook.com"
+    assert settings.api_version == "v26.0"
+    assert settings.page_size == DEFAULT_PAGE_SIZE
+    assert settings.lookback == dt.timedelta(minutes=DEFAULT_LOOKBACK_MINUTES)
+    assert settings.form_ids is None and settings.ad_ids == ()
+
+
+def test_numeric_ids_are_kept_as_strings():
+    settings = read_settings({**GOOD, "page_ids": [123, "456"], "form_ids": [7]}, NOW)
+    assert settings.page_ids == ("123", "456")
+    assert settings.form_ids == frozenset({"7"})
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"access_token": ""}, "access_token is missing"),
+        ({"page_ids": []}, "page_ids is missing"),
+        ({"page_ids": None}, "page_ids is missing"),
+        ({"page_ids": ["my-page"]}, "page_ids must hold Facebook Page IDs"),
+        ({"form_ids": ["x1"]}, "form_ids must hold lead form IDs"),
+        ({"start_date": "yesterday"}, "start_date must be an RFC 3339 date-time"),
+        ({"end_date": "2026-13-01"}, "end_date must be an RFC 3339 date-time"),
+        (
+            {"start_date": "2026-11-01T00:00:00Z", "end_date": "2026-10-01T00:00:00Z"},
+            "must be later than start_date",
+        ),
+        ({"page_size": 0}, "page_size must be a whole number of at least 1"),
+        ({"lookback_window_minutes": -5}, "lookback_window_minutes must be a whole number"),
+        ({"api_url": "graph.facebook.com"}, "api_url must start with https://"),
+        ({"api_version": "26"}, "api_version must look like v26.0"),
+    ],
+)
+def test_bad_values_get_one_sentence(change, fragment):
+    with pytest.raises(SettingsError) as info:
+        read_settings({**GOOD, **change}, NOW)
+    message = str(info.value)
+    assert fragment in message
+    assert message.endswith(".") and "\n" not in message
+
+
+def test_cli_bad_config_is_one_sentence_without_traceback(run_tap):
+    result = run_tap({"access_token": "tok-secret-value", "page_ids": ["12"], "start_date": "soon"})
+    assert result.returncode == 1
+    assert "start_date must be an RFC 3339 date-time such as 2026-01-31T00:00:00Z" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "tok-secret-value" not in result.stderr + result.stdout
+
+
+def test_cli_missing_page_ids(run_tap):
+    result = run_tap({"access_token": "tok"})
+    assert result.returncode == 1
+    assert "page_ids is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_about_lists_every_setting(run_tap):
+    result = run_tap(GOOD, extra_args=("--about", "--format=markdown"))
+    assert result.returncode == 0
+    for name in (
+        "access_token",
+        "page_ids",
+        "form_ids",
+        "ad_ids",
+        "start_date",
+        "end_date",
+        "api_url",
+        "api_version",
+        "app_secret",
+        "page_size",
+        "lookback_window_minutes",
+        "max_throttle_wait_seconds",
+    ):
+        assert f"| {name} |" in result.stdout
