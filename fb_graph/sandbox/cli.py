@@ -1,0 +1,91 @@
+"""``fb-graph-sandbox``: run the Graph API sandbox as a process until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from fb_graph.sandbox.config import SandboxConfig
+from fb_graph.sandbox.server import Sandbox
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fb-graph-sandbox",
+        description="A local Graph API sandbox for Lead Ads and the Conversions API. Prints "
+        "one JSON line with its url, token and dataset_id when ready.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--pages", type=int, default=1)
+    parser.add_argument("--forms-per-page", type=int, default=3)
+    parser.add_argument("--leads-per-form", type=int, default=1000)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--now", type=int, default=None, help="Unix seconds (default: now)")
+    parser.add_argument("--max-limit", type=int, default=1000)
+    parser.add_argument("--order", choices=("newest", "shuffled"), default="newest")
+    parser.add_argument("--app-secret", default=None)
+    parser.add_argument("--call-budget", type=int, default=None)
+    parser.add_argument("--block-minutes", type=float, default=1)
+    parser.add_argument("--legacy-offline", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = SandboxConfig(
+            seed=args.seed,
+            pages=args.pages,
+            forms_per_page=args.forms_per_page,
+            leads_per_form=args.leads_per_form,
+            days=args.days,
+            now=args.now,
+            max_limit=args.max_limit,
+            order=args.order,
+            app_secret=args.app_secret,
+            call_budget=args.call_budget,
+            block_minutes=args.block_minutes,
+            legacy_offline=args.legacy_offline,
+        )
+    except ValueError as exc:
+        print(f"fb-graph-sandbox: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sandbox = Sandbox(config, host=args.host, port=args.port)
+    except OSError as exc:
+        print(
+            f"fb-graph-sandbox: cannot listen on {args.host}:{args.port} ({exc.strerror}); "
+            "choose another --port.",
+            file=sys.stderr,
+        )
+        return 2
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    ready = {
+        "url": sandbox.url,
+        "token": sandbox.token,
+        "dataset_id": sandbox.dataset_id,
+        "offline_event_set_id": sandbox.offline_event_set_id,
+        "page_ids": sandbox.data.page_ids,
+    }
+    print(json.dumps(ready), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sandbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The sandbox's settings and the well-known ids and token it answers to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_TOKEN = "EAASandboxAccessToken0000000000000000000000000000ZZ"
+EXPIRED_TOKEN = "EAASandboxExpiredToken000000000000000000000000000ZZ"
+DEFAULT_DATASET_ID = "900000000000001"
+DEFAULT_OFFLINE_EVENT_SET_ID = "800000000000001"
+BUSINESS_ID = "700000000000001"
+
+ALL_PERMISSIONS: frozenset[str] = frozenset(
+    {
+        "leads_retrieval",
+        "pages_manage_ads",
+        "pages_read_engagement",
+        "pages_show_list",
+        "ads_management",
+        "pages_manage_metadata",
+    }
+)
+
+ORDERS = ("newest", "shuffled")
+
+
+@dataclass
+class SandboxConfig:
+    """Sizes, clock, tokens and behaviour of one sandbox (see docs/sandbox.md)."""
+
+    seed: int = 1
+    pages: int = 1
+    forms_per_page: int = 3
+    leads_per_form: int = 1000
+    days: float = 30
+    now: int | None = None
+    tokens: Mapping[str, frozenset[str]] | None = None
+    app_secret: str | None = None
+    max_limit: int = 1000
+    order: str = "newest"
+    call_budget: int | None = None
+    block_minutes: float = 1
+    block_seconds: float | None = None
+    legacy_offline: bool = False
+    expired_tokens: frozenset[str] = field(default_factory=lambda: frozenset({EXPIRED_TOKEN}))
+    dataset_ids: tuple[str, ...] = (DEFAULT_DATASET_ID,)
+    offline_event_set_ids: tuple[str, ...] = (DEFAULT_OFFLINE_EVENT_SET_ID,)
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}.")
+        for name in ("pages", "forms_per_page", "leads_per_form"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be 0 or more.")
+        if self.forms_per_page * max(self.pages, 1) >= 100_000:
+            raise ValueError("pages * forms_per_page must stay under 100,000.")
+        if self.leads_per_form >= 10**9:
+            raise ValueError("leads_per_form must stay under 1,000,000,000.")
+        if self.days <= 0:
+            raise ValueError("days must be more than 0.")
+        if self.max_limit < 1:
+            raise ValueError("max_limit must be at least 1.")
+        if self.call_budget is not None and self.call_budget < 1:
+            raise ValueError("call_budget must be at least 1 (or None for no budget).")
+
+    def token_permissions(self) -> dict[str, frozenset[str]]:
+        if self.tokens is None:
+            return {DEFAULT_TOKEN: ALL_PERMISSIONS}
+        return {str(k): frozenset(v) for k, v in self.tokens.items()}
+
+    @property
+    def block_duration(self) -> float:
+        """How long a throttle block lasts, in seconds."""
+        if self.block_seconds is not None:
+            return float(self.block_seconds)
+        return float(self.block_minutes) * 60.0

@@ -1,0 +1,180 @@
+"""Validation of Conversions API CRM events (and the legacy Offline Conversions format).
+
+Like Meta, one invalid event rejects the whole request: the first problem found is raised as
+a Graph error (code 100) whose ``error_user_msg`` names the event's index and the problem.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+
+from fb_graph.sandbox import failures
+
+MAX_EVENTS = 1000
+MAX_AGE_DAYS = 7
+LEGACY_MAX_EVENTS = 2000
+LEGACY_MAX_AGE_DAYS = 62
+FUTURE_SLACK_SECONDS = 60
+
+SUBCODE_TOO_OLD = 2804003
+SUBCODE_IN_FUTURE = 2804004
+
+HASHED_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
+MATCH_KEYS = ("lead_id", "em", "ph")
+LEGACY_HASHED_KEYS = (
+    "email", "phone", "fn", "ln", "ct", "st", "zip", "country", "gen", "doby", "extern_id",
+)  # fmt: skip
+LEGACY_RAW_KEYS = ("lead_id", "madid")
+LEGACY_EVENT_NAMES = (
+    "ViewContent", "Search", "AddToCart", "AddToWishlist", "InitiateCheckout",
+    "AddPaymentInfo", "Purchase", "Lead", "CompleteRegistration", "Other",
+)  # fmt: skip
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ANY_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_LEAD_ID = re.compile(r"[0-9]{15,17}")
+
+
+class EventRejected(failures.GraphFailure):
+    def __init__(self, index: int, problem: str, subcode: int | None = None) -> None:
+        super().__init__(
+            400,
+            "Invalid parameter",
+            100,
+            subcode=subcode,
+            user_title="Invalid event" if subcode is None else "Event Timestamp Problem",
+            user_msg=f"Event {index}: {problem}",
+        )
+        self.index = index
+        self.problem = problem
+
+
+def _reject_request(problem: str) -> failures.GraphFailure:
+    return failures.invalid_parameter("(#100) Invalid parameter", user_msg=problem)
+
+
+def _event_time(index: int, value: object, now: float, max_days: int) -> int:
+    if isinstance(value, bool):
+        value = None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise EventRejected(index, "event_time must be a Unix timestamp in seconds.")
+    if value < now - max_days * 86400:
+        raise EventRejected(
+            index,
+            f"event_time {value} is more than {max_days} days old; events must be sent "
+            f"within {max_days} days of when they happened.",
+            SUBCODE_TOO_OLD,
+        )
+    if value > now + FUTURE_SLACK_SECONDS:
+        raise EventRejected(index, f"event_time {value} is in the future.", SUBCODE_IN_FUTURE)
+    return value
+
+
+def _hashed_values(index: int, where: str, value: object) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise EventRejected(index, f"{where} must be a SHA-256 hash or a list of them.")
+    for item in values:
+        if not isinstance(item, str) or not _SHA256.fullmatch(item):
+            raise EventRejected(
+                index,
+                f"{where} must be hashed: a SHA-256 hash as 64 lowercase hex "
+                "characters of the normalised value.",
+            )
+    return values
+
+
+def _lead_id(index: int, value: object, where: str) -> None:
+    if isinstance(value, bool):
+        value = None
+    text = str(value) if isinstance(value, (int, str)) else ""
+    if _ANY_HEX64.fullmatch(text):
+        raise EventRejected(index, f"{where} must not be hashed: send the raw lead ID.")
+    if not _LEAD_ID.fullmatch(text):
+        raise EventRejected(index, f"{where} must be a 15 to 17 digit lead ID.")
+
+
+def validate_event(index: int, event: object, now: float) -> None:
+    if not isinstance(event, Mapping):
+        raise EventRejected(index, "each event must be a JSON object.")
+    name = event.get("event_name")
+    if not isinstance(name, str) or not name.strip():
+        raise EventRejected(index, "event_name is required.")
+    _event_time(index, event.get("event_time"), now, MAX_AGE_DAYS)
+    if event.get("action_source") != "system_generated":
+        raise EventRejected(index, "action_source must be system_generated for CRM events.")
+    user_data = event.get("user_data")
+    if not isinstance(user_data, Mapping):
+        raise EventRejected(index, "user_data is required.")
+    if "lead_id" in user_data:
+        _lead_id(index, user_data["lead_id"], "user_data.lead_id")
+    for key in HASHED_KEYS:
+        if key in user_data:
+            _hashed_values(index, f"user_data.{key}", user_data[key])
+    if not any(user_data.get(key) for key in MATCH_KEYS):
+        raise EventRejected(
+            index, "user_data needs at least one of lead_id, em or ph to match the lead."
+        )
+    custom = event.get("custom_data")
+    if not isinstance(custom, Mapping) or custom.get("event_source") != "crm":
+        raise EventRejected(index, "custom_data.event_source must be crm.")
+    source = custom.get("lead_event_source")
+    if not isinstance(source, str) or not source.strip():
+        raise EventRejected(index, "custom_data.lead_event_source (the CRM's name) is required.")
+
+
+def validate_events(data: object, now: float | None = None) -> list[dict]:
+    """Check a Conversions API request's ``data``; returns the events or raises."""
+    now = time.time() if now is None else now
+    if not isinstance(data, list) or not data:
+        raise _reject_request("data must be a non-empty array of events.")
+    if len(data) > MAX_EVENTS:
+        raise _reject_request(
+            f"data has {len(data)} events; at most {MAX_EVENTS} are allowed in one request."
+        )
+    for index, event in enumerate(data):
+        validate_event(index, event, now)
+    return data
+
+
+def validate_legacy_event(index: int, event: object, now: float) -> None:
+    if not isinstance(event, Mapping):
+        raise EventRejected(index, "each event must be a JSON object.")
+    name = event.get("event_name")
+    if name not in LEGACY_EVENT_NAMES:
+        raise EventRejected(index, f"event_name must be one of {', '.join(LEGACY_EVENT_NAMES)}.")
+    _event_time(index, event.get("event_time"), now, LEGACY_MAX_AGE_DAYS)
+    keys = event.get("match_keys")
+    if not isinstance(keys, Mapping) or not keys:
+        raise EventRejected(index, "match_keys is required.")
+    for key, value in keys.items():
+        if key in LEGACY_HASHED_KEYS:
+            _hashed_values(index, f"match_keys.{key}", value)
+        elif key == "lead_id":
+            _lead_id(index, value, "match_keys.lead_id")
+        elif key not in LEGACY_RAW_KEYS:
+            raise EventRejected(index, f"match_keys.{key} is not a match key.")
+    if name == "Purchase" and ("value" not in event or "currency" not in event):
+        raise EventRejected(index, "Purchase events need value and currency.")
+
+
+def validate_legacy(upload_tag: object, data: object, now: float | None = None) -> list[dict]:
+    """Check a legacy Offline Conversions upload; returns the events or raises."""
+    now = time.time() if now is None else now
+    if not isinstance(upload_tag, str) or not upload_tag.strip():
+        raise _reject_request("upload_tag is required.")
+    if not isinstance(data, list) or not data:
+        raise _reject_request("data must be a non-empty array of events.")
+    if len(data) > LEGACY_MAX_EVENTS:
+        raise _reject_request(
+            f"data has {len(data)} events; at most {LEGACY_MAX_EVENTS} are allowed."
+        )
+    for index, event in enumerate(data):
+        validate_legacy_event(index, event, now)
+    return data

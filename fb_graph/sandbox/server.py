@@ -1,0 +1,299 @@
+"""The sandbox's HTTP server and the in-process :class:`Sandbox` handle.
+
+``ThreadingHTTPServer`` on a loopback port, HTTP/1.1 keep-alive, one thread per connection.
+Graph calls go to :class:`~fb_graph.sandbox.api.GraphApp`; ``/__sandbox__/`` is the
+inspection prefix (no Graph path can start with two underscores).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from fb_graph.sandbox.api import Call, GraphApp
+from fb_graph.sandbox.config import (
+    DEFAULT_DATASET_ID,
+    DEFAULT_OFFLINE_EVENT_SET_ID,
+    DEFAULT_TOKEN,
+    SandboxConfig,
+)
+from fb_graph.sandbox.data import SandboxData
+
+INSPECT_PREFIX = "/__sandbox__/"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    app: GraphApp
+
+    def __init__(self, address: tuple[str, int], app: GraphApp) -> None:
+        self.app = app
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            connections = list(self.connections)
+            self.connections.clear()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fb-graph-sandbox/1"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        return self.server_version
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: the request log (without tokens) is kept by the app."""
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json; charset=UTF-8",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        split = urlsplit(self.path)
+        if split.path.startswith(INSPECT_PREFIX):
+            self._inspect(method, split.path[len(INSPECT_PREFIX) :].strip("/"), split.query, raw)
+            return
+        params = dict(parse_qsl(split.query, keep_blank_values=True))
+        token_in_url = "access_token" in params
+        json_body = None
+        if raw:
+            content_type = self.headers.get("Content-Type", "")
+            if "json" in content_type:
+                try:
+                    json_body = json.loads(raw)
+                except ValueError:
+                    json_body = None
+                if not isinstance(json_body, dict):
+                    body = b'{"error":{"message":"(#100) The request body is not a JSON object",'
+                    body += b'"type":"OAuthException","code":100}}'
+                    self._send(400, body)
+                    return
+            else:
+                params.update(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        bearer = None
+        authorization = self.headers.get("Authorization")
+        if authorization:
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() in ("bearer", "oauth"):
+                bearer = value.strip() or None
+        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]  # noqa: UP031
+        call = Call(method, split.path, params, f"http://{host}", bearer, json_body, token_in_url)
+        reply = self.server.app.handle(call)
+        if reply.drop:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._send(reply.status, reply.body, reply.content_type, reply.headers)
+
+    def _inspect(self, method: str, what: str, query: str, raw: bytes) -> None:
+        app = self.server.app
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        try:
+            args = json.loads(raw) if raw else {}
+            if not isinstance(args, dict):
+                raise ValueError("the body must be a JSON object")
+            if method == "GET" and what == "requests":
+                result: object = app.requests()
+            elif method == "GET" and what == "events":
+                result = app.events(
+                    params.get("dataset_id") or None, params.get("unique") in ("1", "true")
+                )
+            elif method == "GET" and what == "info":
+                result = info(app)
+            elif method == "POST" and what == "leads":
+                result = app.data.add_leads(
+                    str(args["form_id"]), int(args.get("count", 1)), args.get("created_time")
+                )
+            elif method == "POST" and what == "faults":
+                app.faults.add(**args)
+                result = {"ok": True}
+            elif method == "POST" and what == "reset":
+                app.reset()
+                result = {"ok": True}
+            else:
+                self._send(
+                    404, json.dumps({"error": f"no inspection endpoint {method} {what}"}).encode()
+                )
+                return
+        except (KeyError, TypeError, ValueError) as exc:
+            self._send(400, json.dumps({"error": f"bad inspection request: {exc}"}).encode())
+            return
+        self._send(200, json.dumps(result).encode())
+
+
+def info(app: GraphApp) -> dict:
+    data = app.data
+    tokens = list(app.tokens)
+    return {
+        "token": DEFAULT_TOKEN if DEFAULT_TOKEN in app.tokens else (tokens[0] if tokens else None),
+        "dataset_id": app.config.dataset_ids[0] if app.config.dataset_ids else None,
+        "offline_event_set_id": (
+            app.config.offline_event_set_ids[0] if app.config.offline_event_set_ids else None
+        ),
+        "page_ids": data.page_ids,
+        "forms": {p: data.form_ids(p) for p in data.page_ids},
+        "now": app.now,
+    }
+
+
+class Sandbox:
+    """A running sandbox: ``with Sandbox(SandboxConfig(...)) as sb: requests.get(sb.url...)``.
+
+    The server starts when the object is made and stops on ``close()`` (or leaving ``with``).
+    """
+
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        **overrides: object,
+    ) -> None:
+        if config is None:
+            config = SandboxConfig(**overrides)  # type: ignore[arg-type]
+        elif overrides:
+            raise TypeError("pass either a SandboxConfig or keyword settings, not both")
+        self.config = config
+        self.app = GraphApp(config)
+        self._server = _Server((host, port), self.app)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fb-graph-sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        self._closed = False
+
+    # -- addresses and ids ----------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token(self) -> str:
+        return info(self.app)["token"]
+
+    @property
+    def dataset_id(self) -> str:
+        return self.config.dataset_ids[0] if self.config.dataset_ids else DEFAULT_DATASET_ID
+
+    @property
+    def offline_event_set_id(self) -> str:
+        sets = self.config.offline_event_set_ids
+        return sets[0] if sets else DEFAULT_OFFLINE_EVENT_SET_ID
+
+    @property
+    def data(self) -> SandboxData:
+        return self.app.data
+
+    @property
+    def now(self) -> int:
+        return self.app.now
+
+    # -- control and inspection ---------------------------------------------------------------
+    def add_leads(self, form_id: str, count: int = 1, created_time: int | None = None):
+        return self.app.data.add_leads(form_id, count, created_time)
+
+    def fault(
+        self,
+        path_contains: str = "",
+        kind: str = "http500",
+        times: int = 1,
+        after: int = 0,
+        seconds: float = 1.0,
+        method: str | None = None,
+    ):
+        return self.app.faults.add(path_contains, kind, times, after, seconds, method)
+
+    def requests(self) -> list[dict]:
+        return self.app.requests()
+
+    def events(self, dataset_id: str | None = None, unique: bool = False) -> list[dict]:
+        return self.app.events(dataset_id, unique)
+
+    def event_batches(self) -> list[dict]:
+        return self.app.event_batches()
+
+    def reset(self) -> None:
+        self.app.reset()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._thread.join(timeout=5)
+
+    stop = close
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
