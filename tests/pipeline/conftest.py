@@ -1,0 +1,191 @@
+"""The whole loop with Meltano: one `meltano install`, one embedded PostgreSQL and one sandbox
+for the session; every test gets an empty warehouse, fresh Meltano state and a fresh ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pipeline_support import (
+    BIN,
+    LEADS_PER_FORM,
+    MELTANO,
+    ROOT,
+    RUN_TIMEOUT,
+    SANDBOX_NOW,
+    crm_mod,
+    warehouse_mod,
+)
+
+
+@pytest.fixture(scope="session")
+def meltano_installed():
+    """`meltano install` of the four plugins the loop uses (plugin venvs under .meltano/)."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [MELTANO, "install", "tap-fb-leads", "target-postgres", "tap-postgres",
+         "target-fb-conversions"],
+        cwd=ROOT,
+        env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory):
+    wh = warehouse_mod.Warehouse(
+        tmp_path_factory.mktemp("warehouse"), port=warehouse_mod._free_port()
+    )
+    settings = wh.start()
+    yield wh, settings
+    wh.stop()
+
+
+@pytest.fixture(scope="session")
+def loop_sandbox():
+    from fb_graph.sandbox import Sandbox, SandboxConfig
+
+    config = SandboxConfig(
+        seed=7, pages=1, forms_per_page=3, leads_per_form=LEADS_PER_FORM, days=30,
+        now=SANDBOX_NOW,
+    )
+    with Sandbox(config) as sb:
+        yield sb
+
+
+@dataclass
+class Loop:
+    """One isolated loop: env for `meltano`, the warehouse connection, paths it writes."""
+
+    sandbox: object
+    settings: object
+    env: dict
+    tmp: Path
+    runs: list = field(default_factory=list)
+
+    @property
+    def ledger(self) -> Path:
+        return self.tmp / "ledger.sqlite"
+
+    @property
+    def rejects(self) -> Path:
+        return self.tmp / "rejects.jsonl"
+
+    def connect(self):
+        import psycopg
+
+        s = self.settings
+        return psycopg.connect(
+            host=s.host, port=s.port, user=s.user, password=s.password, dbname=s.database,
+            autocommit=True,
+        )
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def meltano(self, *args: str, extra_env: dict | None = None, check: bool = True):
+        result = subprocess.run(
+            [MELTANO, *args],
+            cwd=ROOT,
+            env={**self.env, **(extra_env or {})},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
+        self.runs.append(result)
+        if check:
+            assert result.returncode == 0, (
+                f"meltano {' '.join(args)} failed:\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    def start_meltano(self, *args: str, extra_env: dict | None = None) -> subprocess.Popen:
+        """Start `meltano` in its own process group (to kill it and its plugins at once)."""
+        log = (self.tmp / f"meltano-{len(self.runs)}.log").open("w")
+        proc = subprocess.Popen(
+            [MELTANO, *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.runs.append(proc)
+        return proc
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def state_ids(self) -> dict[str, dict]:
+        """Meltano's saved state per state id (from the system database of this loop)."""
+        db = self.tmp / "meltano.db"
+        if not db.exists():
+            return {}
+        with sqlite3.connect(db) as conn:
+            try:
+                rows = conn.execute(
+                    "SELECT state_id, partial_state, completed_state FROM state"
+                ).fetchall()
+            except sqlite3.OperationalError:
+                return {}
+        out = {}
+        for state_id, partial, completed in rows:
+            out[state_id] = {
+                "partial": json.loads(partial) if partial else {},
+                "completed": json.loads(completed) if completed else {},
+            }
+        return out
+
+    def crm_sync(self, now: float | None = None):
+        import datetime as dt
+
+        when = dt.datetime.fromtimestamp(now or time.time(), tz=dt.timezone.utc)
+        with self.connect() as conn:
+            conn.autocommit = False
+            return crm_mod.sync(conn, when)
+
+
+@pytest.fixture
+def loop(meltano_installed, warehouse, loop_sandbox, tmp_path) -> Loop:
+    _wh, settings = warehouse
+    sb = loop_sandbox
+    sb.reset()
+    import psycopg
+
+    with psycopg.connect(
+        host=settings.host, port=settings.port, user=settings.user,
+        password=settings.password, dbname=settings.database, autocommit=True,
+    ) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS crm CASCADE")
+        conn.execute("DROP SCHEMA IF EXISTS fb_leads CASCADE")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_"))},
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MELTANO_ENVIRONMENT": "sandbox",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "SANDBOX_URL": sb.url,
+        "SANDBOX_TOKEN": sb.token,
+        "SANDBOX_PAGE_IDS": json.dumps(sb.data.page_ids),
+        "SANDBOX_DATASET_ID": _dataset_id(),
+        **settings.env(),
+        "TARGET_FB_CONVERSIONS_LEDGER": str(tmp_path / "ledger.sqlite"),
+        "TARGET_FB_CONVERSIONS_REJECTS_PATH": str(tmp_path / "rejects.jsonl"),
+    }
+    return Loop(sandbox=sb, settings=settings, env=env, tmp=tmp_path)
+
+
+def _dataset_id() -> str:
+    from fb_graph.sandbox import DEFAULT_DATASET_ID
+
+    return DEFAULT_DATASET_ID
