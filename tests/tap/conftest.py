@@ -1,108 +1,12 @@
-"""Helpers for the tap's tests: run the real CLI against a sandbox on loopback."""
+"""Fixtures for the tap's tests (helpers live in tap_helpers.py)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-TAP = [sys.executable, "-c", "from tap_fb_leads.tap import TapFbLeads; TapFbLeads.cli()"]
-
-
-def tap_config(sb, **overrides) -> dict:
-    """A config that reads every Page of the sandbox ``sb``."""
-    config = {
-        "access_token": sb.token,
-        "page_ids": list(sb.data.page_ids),
-        "api_url": sb.url,
-        "page_size": 100,
-    }
-    config.update(overrides)
-    return {k: v for k, v in config.items() if v is not None}
-
-
-@dataclass
-class TapRun:
-    """What one CLI run printed."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    messages: list[dict] = field(default_factory=list)
-
-    def records(self, stream: str) -> list[dict]:
-        return [
-            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
-        ]
-
-    def ids(self, stream: str = "leads") -> list[str]:
-        return [r["id"] for r in self.records(stream)]
-
-    @property
-    def states(self) -> list[dict]:
-        return [m["value"] for m in self.messages if m["type"] == "STATE"]
-
-    @property
-    def final_state(self) -> dict:
-        return self.states[-1]
-
-    def by_stream(self) -> dict[str, int]:
-        counts: dict[str, int] = defaultdict(int)
-        for m in self.messages:
-            if m["type"] == "RECORD":
-                counts[m["stream"]] += 1
-        return dict(counts)
-
-
-def _write_json(path: Path, value: object) -> Path:
-    path.write_text(json.dumps(value), encoding="utf-8")
-    return path
+from tap_helpers import tap_runner
 
 
 @pytest.fixture
 def run_tap(tmp_path):
     """Run ``tap-fb-leads`` as a subprocess: ``run_tap(config, state=None, catalog=None)``."""
-    counter = {"n": 0}
-
-    def run(
-        config: dict,
-        state: dict | None = None,
-        catalog: dict | None = None,
-        env: dict | None = None,
-        timeout: float = 300,
-        extra_args: tuple[str, ...] = (),
-    ) -> TapRun:
-        counter["n"] += 1
-        n = counter["n"]
-        args = [*TAP, "--config", str(_write_json(tmp_path / f"config{n}.json", config))]
-        if state is not None:
-            args += ["--state", str(_write_json(tmp_path / f"state{n}.json", state))]
-        if catalog is not None:
-            args += ["--catalog", str(_write_json(tmp_path / f"catalog{n}.json", catalog))]
-        args += list(extra_args)
-        full_env = {**os.environ, **(env or {})}
-        done = subprocess.run(
-            args, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO
-        )
-        messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        return TapRun(done.returncode, done.stdout, done.stderr, messages)
-
-    return run
-
-
-def sandbox_lead_ids(sb, form_ids=None) -> set[str]:
-    """Every lead id the sandbox holds (for the given forms, or all forms of all Pages)."""
-    if form_ids is None:
-        form_ids = [f["id"] for page in sb.data.page_ids for f in sb.data.forms(page)]
-    return {lead["id"] for form_id in form_ids for lead in sb.data.leads(form_id)}
-
-
-def lead_requests(sb) -> list[dict]:
-    return [r for r in sb.requests() if r["path"].endswith("/leads")]
+    return tap_runner(tmp_path)
