@@ -5,8 +5,8 @@
 -- stable event_id (lead, stage, time), so the row tap-postgres re-emits at the bookmark on
 -- every run is never sent twice.
 --
--- Contact details come from the lead's own answers (field_data, exactly as Meta sends it),
--- first value per question.  Raw values leave the warehouse only to the target, which
+-- Contact details come from the lead's own answers (field_data, exactly as Meta sends it,
+-- stored by MeltanoLabs target-postgres as jsonb[]), first value per question.  Raw values leave the warehouse only to the target, which
 -- normalises and hashes them before anything is sent or written.
 CREATE OR REPLACE VIEW crm.conversion_events AS
 SELECT
@@ -33,6 +33,6 @@ JOIN fb_leads.leads AS l
   ON l.id = regexp_replace(s.lead_id, '^l:', '')
 CROSS JOIN LATERAL (
     SELECT jsonb_object_agg(f ->> 'name', f -> 'values' ->> 0) AS answers
-    FROM jsonb_array_elements(COALESCE(l.field_data::jsonb, '[]'::jsonb)) AS f
+    FROM unnest(l.field_data) AS f  -- target-postgres stores JSON arrays as jsonb[]
     WHERE f ->> 'name' IS NOT NULL
 ) AS a;

@@ -8,8 +8,8 @@ loaded: ``crm.stage_changes`` (crm/schema.sql), one row per change, and the view
 ``crm.conversion_events`` (crm/conversion_events.sql) that the reverse leg reads.
 
 Each run is incremental, like a daily CRM sync:
-- leads that are not in the CRM yet get their history: every chosen lead a ``raw_lead`` row,
-  some go on to ``qualified``, ``opportunity`` and ``won`` or ``lost``;
+- leads of the last 14 days that are not in the CRM yet get their history: 70 % of them a
+  ``raw_lead`` row, some go on to ``qualified``, ``opportunity`` and ``won`` or ``lost``;
 - some open leads already in the CRM move one stage further;
 - every new change happens after the last change already recorded (so an incremental read on
   ``stage_changed_at`` sees it), after the lead was created, and within the last 7 days, so Meta
@@ -39,6 +39,7 @@ OWNERS = ("ana", "bruno", "chen", "dara")
 ACCEPT_WINDOW = dt.timedelta(days=6, hours=12)  # comfortably inside Meta's 7 days
 OLD_DEMO_LEADS = 3
 ADVANCE_PERCENT = 20
+STALE_AFTER = dt.timedelta(days=14)  # older leads were never worked in this CRM
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def plan_changes(
     demo = {change.lead_id for change in changes}
 
     for lead_id, created in leads:
-        if lead_id in history or lead_id in demo:
+        if lead_id in history or lead_id in demo or created < now - STALE_AFTER:
             continue
         stages = _stages_for(lead_id)
         start = max(created + dt.timedelta(seconds=1), floor)
@@ -221,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             if type(exc).__module__.startswith("psycopg"):
                 print(
                     f"error: the CRM sync failed in the warehouse ({type(exc).__name__}: "
-                    f"{str(exc).splitlines()[0]}); load the leads first (meltano run "
-                    "leads-to-warehouse).",
+                    f"{str(exc).splitlines()[0]}); the leads must be loaded first "
+                    "(meltano run leads-to-warehouse).",
                     file=sys.stderr,
                 )
                 return 1
