@@ -1,0 +1,388 @@
+"""One CRM stage-change record -> one Conversions API CRM event (or a legacy offline event).
+
+:class:`EventBuilder` applies ``field_mapping``, checks the lead id, the stage and the event
+time window, normalises and hashes the personal fields (:mod:`.normalize`) and derives a stable
+``event_id``. A record that cannot become an event raises :class:`Rejected` with a reason code
+and a sentence that names fields, never their values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import hashlib
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from target_fb_conversions import normalize
+
+CONVERSIONS_API = "conversions_api"
+OFFLINE_CONVERSIONS = "offline_conversions"
+
+LIFECYCLE_STAGES = (
+    "LEAD",
+    "MARKETING_QUALIFIED_LEAD",
+    "SALES_OPPORTUNITY",
+    "CONVERTED",
+    "DISQUALIFIED",
+    "LOST",
+    "NOT_ASSIGNED",
+)
+
+INPUT_COLUMNS = (
+    "lead_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "date_of_birth",
+    "gender",
+    "external_id",
+    "stage",
+    "stage_changed_at",
+    "facebook_lifecycle_stage_name",
+    "lead_event_source",
+    "event_id",
+    "value",
+    "currency",
+)
+
+# Input column -> (Conversions API user_data key, legacy offline match_keys key).
+HASHED_COLUMNS: dict[str, tuple[str, str]] = {
+    "email": ("em", "email"),
+    "phone": ("ph", "phone"),
+    "first_name": ("fn", "fn"),
+    "last_name": ("ln", "ln"),
+    "city": ("ct", "ct"),
+    "state": ("st", "st"),
+    "zip": ("zp", "zip"),
+    "country": ("country", "country"),
+    "date_of_birth": ("db", "doby"),
+    "gender": ("ge", "gen"),
+    "external_id": ("external_id", "extern_id"),
+}
+
+FUTURE_TOLERANCE_SECONDS = 60
+_MILLISECONDS_ABOVE = 100_000_000_000  # unix seconds reach this in the year 5138
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+
+
+class Rejected(Exception):
+    """A record that cannot be sent: ``reason`` is a short code, ``detail`` one sentence."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """What the builder needs from the target's settings."""
+
+    api: str = CONVERSIONS_API
+    lead_event_source: str | None = None
+    stage_mapping: Mapping[str, str] = field(default_factory=dict)
+    strict_stage_mapping: bool = False
+    default_phone_country: str | None = None
+    hash_external_id: bool = True
+    max_event_age_days: float = 7.0
+    field_mapping: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class BuiltEvent:
+    """An event ready to send, with what the summary and the ledger need."""
+
+    event: dict
+    event_id: str
+    event_name: str
+    event_time: int
+    stage: str
+
+
+def parse_event_time(value: object) -> int:
+    """Unix seconds from a datetime, a number (seconds; milliseconds above 10^11) or a string.
+
+    Strings may be ISO 8601 with or without a zone (``Z``, ``+0000``, ``+00:00``) or digits;
+    a time without a zone is taken as UTC.
+    """
+    if isinstance(value, bool) or value is None:
+        raise ValueError("no time")
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return int(moment.timestamp())
+    if isinstance(value, dt.date):
+        midnight = dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+        return int(midnight.timestamp())
+    if isinstance(value, (int, float, decimal.Decimal)):
+        number = decimal.Decimal(value) if not isinstance(value, decimal.Decimal) else value
+        if not number.is_finite():
+            raise ValueError("not finite")
+        if abs(number) >= _MILLISECONDS_ABOVE:
+            number = number / 1000
+        return int(number)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+            return parse_event_time(decimal.Decimal(text))
+        text = re.sub(r"[zZ]$", "+00:00", text)
+        text = re.sub(r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2", text)
+        moment = dt.datetime.fromisoformat(text)
+        return parse_event_time(moment)
+    raise ValueError("not a time")
+
+
+def stable_event_id(identity: str, stage: str, event_time: int) -> str:
+    """A hash of who, which stage and when: the same change always gets the same id."""
+    material = f"{identity}\x1f{stage}\x1f{event_time}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
+
+
+def _plain_number(value: object) -> int | float:
+    if isinstance(value, bool):
+        raise ValueError("boolean")
+    if isinstance(value, (int, float)):
+        number = decimal.Decimal(str(value))
+    elif isinstance(value, (decimal.Decimal, str)):
+        number = decimal.Decimal(str(value).strip())
+    else:
+        raise ValueError("not a number")
+    if not number.is_finite():
+        raise ValueError("not finite")
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+class EventBuilder:
+    """Turns records into events; counts dropped fields and unmapped stages for the summary."""
+
+    def __init__(
+        self,
+        settings: EventSettings,
+        *,
+        now: Callable[[], float] = time.time,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.now = now
+        self.warn = warn or (lambda _message: None)
+        self.dropped_fields: Counter[str] = Counter()
+        self.unmapped_stages: Counter[str] = Counter()
+        self._mapping = {str(k): str(v) for k, v in settings.stage_mapping.items()}
+        self._mapping_folded = {k.strip().casefold(): v for k, v in self._mapping.items()}
+
+    # -- input -----------------------------------------------------------------------------
+
+    def columns(self, record: Mapping[str, object]) -> dict[str, object]:
+        """The record's values under our column names (``field_mapping`` applied)."""
+        if not self.settings.field_mapping:
+            return dict(record)
+        out = dict(record)
+        for source, column in self.settings.field_mapping.items():
+            if source in record:
+                out[column] = record[source]
+        return out
+
+    def _drop(self, column: str, reason: str) -> None:
+        if not self.dropped_fields[column]:
+            self.warn(f"Dropping field '{column}' that cannot be normalised: {reason} "
+                      "(further drops of this field are counted in the summary).")
+        self.dropped_fields[column] += 1
+
+    # -- pieces ----------------------------------------------------------------------------
+
+    def _lifecycle(self, stage: str, given: object) -> str:
+        if isinstance(given, str) and given.strip().upper() in LIFECYCLE_STAGES:
+            return given.strip().upper()
+        mapped = self._mapping.get(stage) or self._mapping_folded.get(stage.strip().casefold())
+        if mapped is not None:
+            return mapped
+        if self.settings.strict_stage_mapping:
+            raise Rejected(
+                "unknown_stage",
+                "The record's stage is not in stage_mapping and strict_stage_mapping is on.",
+            )
+        if not self.unmapped_stages[stage]:
+            self.warn(f"CRM stage {stage!r} is not in stage_mapping: sent as NOT_ASSIGNED.")
+        self.unmapped_stages[stage] += 1
+        return "NOT_ASSIGNED"
+
+    def _event_time(self, value: object) -> int:
+        if value is None or value == "":
+            raise Rejected("missing_stage_changed_at", "The record has no stage_changed_at.")
+        try:
+            event_time = parse_event_time(value)
+        except (ValueError, TypeError, OverflowError, decimal.InvalidOperation) as exc:
+            raise Rejected(
+                "bad_stage_changed_at",
+                "stage_changed_at is not a time (ISO 8601 string, datetime or Unix seconds).",
+            ) from exc
+        now = self.now()
+        max_age = self.settings.max_event_age_days * 86400
+        if event_time < now - max_age:
+            raise Rejected(
+                "too_old",
+                f"stage_changed_at is more than {self.settings.max_event_age_days:g} days ago "
+                "(max_event_age_days); Meta refuses older events.",
+            )
+        if event_time > now + FUTURE_TOLERANCE_SECONDS:
+            raise Rejected("in_future", "stage_changed_at is more than a minute in the future.")
+        return event_time
+
+    def _hashed_keys(self, columns: Mapping[str, object]) -> dict[str, list[str]]:
+        """Normalised and hashed user data, by our column name; bad fields dropped and counted."""
+        settings = self.settings
+        record_country = columns.get("country")
+        out: dict[str, list[str]] = {}
+        for column in HASHED_COLUMNS:
+            raw = columns.get(column)
+            if raw is None or raw == "" or raw == []:
+                continue
+            values = raw if isinstance(raw, list) else [raw]
+            hashed: list[str] = []
+            for one in values:
+                try:
+                    if column == "email":
+                        normal = normalize.email(one)
+                    elif column == "phone":
+                        normal = normalize.phone(
+                            one, settings.default_phone_country, record_country
+                        )
+                    elif column in ("first_name", "last_name"):
+                        normal = normalize.name(one)
+                    elif column == "city":
+                        normal = normalize.city(one)
+                    elif column == "state":
+                        normal = normalize.state(one, record_country)
+                    elif column == "zip":
+                        normal = normalize.zip_code(one, record_country)
+                    elif column == "country":
+                        normal = normalize.country(one)
+                    elif column == "date_of_birth":
+                        normal = normalize.date_of_birth(one)
+                        if settings.api == OFFLINE_CONVERSIONS and not normalize.is_hashed(normal):
+                            normal = normal[:4]  # legacy `doby`: the year of birth
+                    elif column == "gender":
+                        normal = normalize.gender(one)
+                    else:
+                        normal = normalize.external_id(one)
+                        if not settings.hash_external_id:
+                            hashed.append(normal)
+                            continue
+                except normalize.NormalizeError as exc:
+                    self._drop(column, str(exc))
+                    continue
+                digest = normalize.hash_value(normal)
+                if digest not in hashed:
+                    hashed.append(digest)
+            if hashed:
+                out[column] = hashed
+        return out
+
+    # -- the event -------------------------------------------------------------------------
+
+    def build(self, record: Mapping[str, object]) -> BuiltEvent:
+        """One event, or :class:`Rejected`."""
+        columns = self.columns(record)
+        settings = self.settings
+
+        lead_id: str | None = None
+        if columns.get("lead_id") not in (None, ""):
+            try:
+                lead_id = normalize.lead_id(columns["lead_id"])
+            except normalize.NormalizeError as exc:
+                raise Rejected("bad_lead_id", f"The record's {exc}.") from exc
+
+        stage_raw = columns.get("stage")
+        if not isinstance(stage_raw, str) or not stage_raw.strip():
+            raise Rejected("missing_stage", "The record has no stage (the CRM stage name).")
+        stage = stage_raw.strip()
+        event_time = self._event_time(columns.get("stage_changed_at"))
+        lifecycle = self._lifecycle(stage, columns.get("facebook_lifecycle_stage_name"))
+
+        source = columns.get("lead_event_source") or settings.lead_event_source
+        if not isinstance(source, str) or not source.strip():
+            raise Rejected(
+                "missing_lead_event_source",
+                "The record has no lead_event_source and the lead_event_source setting is empty.",
+            )
+
+        keys = self._hashed_keys(columns)
+        if lead_id is None and "email" not in keys and "phone" not in keys:
+            raise Rejected(
+                "no_match_key",
+                "The record has no usable match key: it needs a lead_id, an email or a phone.",
+            )
+
+        given_id = columns.get("event_id")
+        if given_id not in (None, "") and not isinstance(given_id, (dict, list, bool)):
+            event_id = str(given_id).strip()
+        else:
+            if lead_id is not None:
+                identity = f"lead:{lead_id}"
+            else:
+                first = keys.get("external_id") or keys.get("email") or keys["phone"]
+                identity = f"user:{first[0]}"
+            event_id = stable_event_id(identity, stage, event_time)
+
+        custom: dict[str, object] = {
+            "event_source": "crm",
+            "lead_event_source": source.strip(),
+            "lifecycle_stage_name": stage,
+            "facebook_lifecycle_stage_name": lifecycle,
+        }
+        if columns.get("value") not in (None, ""):
+            try:
+                custom["value"] = _plain_number(columns["value"])
+            except (ValueError, decimal.InvalidOperation):
+                self._drop("value", "value is not a number")
+        currency = columns.get("currency")
+        if currency not in (None, ""):
+            if isinstance(currency, str) and _CURRENCY.match(currency.strip()):
+                custom["currency"] = currency.strip().upper()
+            else:
+                self._drop("currency", "currency is not a three-letter ISO 4217 code")
+
+        if settings.api == OFFLINE_CONVERSIONS:
+            match_keys: dict[str, object] = {
+                HASHED_COLUMNS[column][1]: values for column, values in keys.items()
+            }
+            if lead_id is not None:
+                match_keys["lead_id"] = lead_id
+            event = {
+                "match_keys": match_keys,
+                "event_name": "Other",
+                "event_time": event_time,
+                "event_id": event_id,
+                "custom_data": custom,
+            }
+            event_name = "Other"
+        else:
+            user_data: dict[str, object] = {}
+            if lead_id is not None:
+                user_data["lead_id"] = int(lead_id)
+            for column, values in keys.items():
+                user_data[HASHED_COLUMNS[column][0]] = values
+            event = {
+                "event_name": stage,
+                "event_time": event_time,
+                "action_source": "system_generated",
+                "event_id": event_id,
+                "user_data": user_data,
+                "custom_data": custom,
+            }
+            event_name = stage
+        return BuiltEvent(
+            event=event,
+            event_id=event_id,
+            event_name=event_name,
+            event_time=event_time,
+            stage=stage,
+        )

@@ -1,0 +1,44 @@
+"""Reading Singer messages without ever echoing an input line (it may hold personal data)."""
+
+from __future__ import annotations
+
+import json
+
+from singer_sdk.exceptions import InvalidInputLine
+from singer_sdk.io_base import SingerReader
+from singer_sdk.singerlib.json import deserialize_json
+
+
+class PrivateSingerReader(SingerReader):
+    """The SDK's reader, but a line that is not JSON is reported by position, not content.
+
+    Integers stay Python ints (exact at any size: 17-digit lead ids survive); decimals become
+    ``Decimal``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._line_number = 0
+
+    def deserialize_json(self, line: str) -> dict:
+        self._line_number += 1
+        try:
+            message = deserialize_json(line)
+        except json.JSONDecodeError:
+            raise InvalidInputLine(
+                f"Input line {self._line_number} is not valid JSON: the tap's output is broken "
+                "(the line is not shown because it may hold personal data)."
+            ) from None
+        if not isinstance(message, dict):
+            raise InvalidInputLine(
+                f"Input line {self._line_number} is not a JSON object: not a Singer message."
+            )
+        return message
+
+    @staticmethod
+    def assert_line_requires(line_dict: dict, requires: set[str]) -> None:
+        missing = requires - set(line_dict)
+        if missing:
+            raise InvalidInputLine(
+                f"A message is missing its {', '.join(sorted(missing))}: not valid Singer."
+            )

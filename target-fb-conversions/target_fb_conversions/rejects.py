@@ -1,0 +1,71 @@
+"""The rejects file: one JSON line per record that cannot be sent, with its reason.
+
+Only what is safe to keep goes in: the reason, Meta's message and ``fbtrace_id`` when Meta
+refused it, the lead id, stage, event time and event id, the hashes that were (or would have
+been) sent, and the *names* of the record's columns. Never a raw email, phone or other value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from target_fb_conversions.events import BuiltEvent
+
+
+class RejectsFile:
+    """Append-only JSON Lines file, flushed after every row so a killed run keeps them."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self._handle: IO[str] | None = None
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def _open(self) -> IO[str]:
+        if self._handle is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("a", encoding="utf-8")
+        return self._handle
+
+    def write(self, row: Mapping[str, object]) -> None:
+        line = json.dumps(
+            {"rejected_at": dt.datetime.now(tz=dt.timezone.utc).isoformat(), **row},
+            ensure_ascii=False,
+            default=str,
+            sort_keys=False,
+        )
+        with self._lock:
+            handle = self._open()
+            handle.write(line + "\n")
+            handle.flush()
+            self.count += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+
+
+def safe_record_facts(record: Mapping[str, object]) -> dict[str, object]:
+    """What a rejects row may say about a raw record: column names, never the values."""
+    return {"columns": sorted(str(key) for key in record)}
+
+
+def event_facts(built: BuiltEvent) -> dict[str, object]:
+    """What a rejects row says about an event that was built (hashes only)."""
+    event = built.event
+    user = event.get("user_data") or event.get("match_keys") or {}
+    lead_id = user.get("lead_id") if isinstance(user, Mapping) else None
+    return {
+        "event_id": built.event_id,
+        "stage": built.stage,
+        "event_time": built.event_time,
+        "lead_id": str(lead_id) if lead_id is not None else None,
+        "event": event,
+    }

@@ -1,0 +1,160 @@
+"""What one run of the target shares between its sinks.
+
+The event builder, the sender, the ledger, the rejects file, the events already seen in this
+run (the same event twice is sent once) and the summary. :meth:`ConversionsRun.deliver` is the
+one place where a batch becomes acknowledged-or-rejected: it returns normally only when every
+event handed to it is accepted by Meta (``events_received`` matches), in the ledger already, or
+written to the rejects file; otherwise it raises and the target lets no STATE through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from target_fb_conversions.events import BuiltEvent, EventBuilder, Rejected
+from target_fb_conversions.ledger import Ledger
+from target_fb_conversions.rejects import RejectsFile, event_facts, safe_record_facts
+from target_fb_conversions.sender import Sender, SendOutcome
+from target_fb_conversions.summary import RunSummary
+
+
+class ConversionsRun:
+    """Shared state of one run; thread-safe where sinks may drain in parallel."""
+
+    def __init__(
+        self,
+        *,
+        builder: EventBuilder,
+        sender: Sender,
+        rejects: RejectsFile,
+        ledger: Ledger | None,
+        logger: logging.Logger,
+        dry_run_file: IO[str] | None = None,
+    ) -> None:
+        self.builder = builder
+        self.sender = sender
+        self.rejects = rejects
+        self.ledger = ledger
+        self.logger = logger
+        self.dry_run_file = dry_run_file
+        self.summary = RunSummary(dry_run=dry_run_file is not None)
+        self._seen: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._finished = False
+
+    # -- records ---------------------------------------------------------------------------
+
+    def count_record(self) -> None:
+        with self._lock:
+            self.summary.records += 1
+
+    def accept_record(self, stream: str, record: Mapping[str, object]) -> BuiltEvent | None:
+        """Build the record's event; a record that cannot be sent goes to the rejects file.
+
+        Returns ``None`` for a rejected record and for an event already seen in this run.
+        """
+        try:
+            built = self.builder.build(record)
+        except Rejected as exc:
+            self.reject_record(stream, record, exc.reason, exc.detail)
+            return None
+        key = (built.event_name, built.event_id)
+        with self._lock:
+            if key in self._seen:
+                self.summary.duplicates += 1
+                return None
+            self._seen.add(key)
+        return built
+
+    def reject_record(
+        self, stream: str, record: Mapping[str, object], reason: str, detail: str
+    ) -> None:
+        """A raw record that never became an event: its reason and column names only."""
+        facts = safe_record_facts(record)
+        lead = record.get("lead_id")
+        if isinstance(lead, (int, str)) and not isinstance(lead, bool):
+            facts["lead_id"] = str(lead)[:40]
+        self.rejects.write({"stream": stream, "reason": reason, "detail": detail, **facts})
+        with self._lock:
+            self.summary.rejected[reason] += 1
+
+    # -- batches ---------------------------------------------------------------------------
+
+    def deliver(self, stream: str, events: Sequence[BuiltEvent]) -> None:
+        """Send one batch; return only when every event is acknowledged or rejected."""
+        if not events:
+            return
+        with self._send_lock:
+            todo = list(events)
+            if self.ledger is not None:
+                done = self.ledger.acknowledged(todo)
+                if done:
+                    todo = [e for e in todo if (e.event_name, e.event_id) not in done]
+                    with self._lock:
+                        self.summary.already_acknowledged += len(events) - len(todo)
+            outcome = SendOutcome()
+            try:
+                self.sender.send(todo, outcome)
+            finally:
+                # Also when the send stops half way: what Meta accepted is recorded, what it
+                # refused is written, so a rerun resends only the rest.
+                self._settle(stream, outcome)
+
+    def _settle(self, stream: str, outcome: SendOutcome) -> None:
+        dry = self.dry_run_file is not None
+        if self.ledger is not None and not dry:
+            self.ledger.record(outcome.accepted)
+        for rejection in outcome.rejected:
+            self.rejects.write(
+                {
+                    "stream": stream,
+                    "reason": rejection.reason,
+                    "detail": rejection.detail,
+                    "fbtrace_id": rejection.fbtrace_id,
+                    "code": rejection.code,
+                    "subcode": rejection.subcode,
+                    **event_facts(rejection.event),
+                }
+            )
+        with self._lock:
+            s = self.summary
+            s.calls += outcome.calls
+            s.retries += outcome.retries
+            s.sent += len(outcome.accepted) if dry else outcome.sent
+            if not dry:
+                s.accepted += len(outcome.accepted)
+            for event in outcome.accepted:
+                s.accepted_by_stage[event.stage] += 1
+            for rejection in outcome.rejected:
+                s.rejected[rejection.reason] += 1
+
+    # -- end -------------------------------------------------------------------------------
+
+    def finish(self, *, failed: bool = False) -> None:
+        """Log the summary once and close files and connections."""
+        if self._finished:
+            return
+        self._finished = True
+        self.summary.dropped_fields.update(self.builder.dropped_fields)
+        self.summary.unmapped_stages.update(self.builder.unmapped_stages)
+        if failed:
+            self.logger.error("The run stopped early; counts so far follow.")
+        for line in self.summary.lines():
+            self.logger.info(line)
+        if self.rejects.count:
+            self.logger.warning(
+                "%d records could not be sent; their reasons are in %s.",
+                self.rejects.count,
+                Path(self.rejects.path),
+            )
+        self.rejects.close()
+        self.sender.close()
+        if self.ledger is not None:
+            self.ledger.close()
+        if self.dry_run_file is not None:
+            self.dry_run_file.close()

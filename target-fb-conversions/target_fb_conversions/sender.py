@@ -1,0 +1,318 @@
+"""Sending batches of events to Meta: fewest calls, nothing lost, nothing twice.
+
+One POST per batch (up to 1000 events, 2000 in the legacy format). Transient and throttle
+errors are retried with exponential backoff that honours the usage headers' time to regain
+access. A whole-batch 400 for an invalid parameter is split in halves until the bad events are
+isolated; the rest is sent and the bad ones come back as rejections with Meta's message and
+``fbtrace_id``. Token, permission, not-found and policy errors stop the run with the shared
+one-sentence message (:mod:`fb_graph.errors`). The token travels only in the header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+import requests
+
+from fb_graph.auth import auth_headers, auth_params
+from fb_graph.errors import ErrorKind, GraphError, parse_error
+from fb_graph.redact import redact
+from fb_graph.usage import Usage, parse_usage
+from target_fb_conversions.events import OFFLINE_CONVERSIONS, BuiltEvent
+
+TOO_OLD_SUBCODE = 2804003
+# After this many single events in a row refused with the same error and nothing accepted in
+# between, the cause is not the events (a wrong dataset, test_event_code...): stop the run.
+SAME_ERROR_STOP_AFTER = 50
+# ... or after this many when none of the batch was accepted yet.
+SAME_ERROR_FIRST_STOP = 3
+
+
+class SendError(Exception):
+    """The run must stop: one sentence for the user, no token, no personal data."""
+
+
+@dataclass
+class Rejection:
+    """An event Meta refused on its own (after splitting)."""
+
+    event: BuiltEvent
+    reason: str
+    detail: str
+    fbtrace_id: str | None = None
+    code: int | None = None
+    subcode: int | None = None
+
+
+@dataclass
+class SendOutcome:
+    accepted: list[BuiltEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    calls: int = 0
+    retries: int = 0
+    sent: int = 0
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    api_url: str
+    api_version: str
+    access_token: str
+    destination_id: str
+    api: str = "conversions_api"
+    app_secret: str | None = None
+    upload_tag: str | None = None
+    partner_agent: str | None = None
+    test_event_code: str | None = None
+    max_retries: int = 5
+    retry_backoff_seconds: float = 1.0
+    max_retry_wait_seconds: float = 900.0
+    request_timeout: float = 60.0
+
+
+class Sender:
+    """Posts batches; in a dry run writes the exact request bodies to a file instead."""
+
+    def __init__(
+        self,
+        settings: SenderSettings,
+        *,
+        logger: logging.Logger,
+        dry_run_file: IO[str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.logger = logger
+        self.dry_run_file = dry_run_file
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers.update(auth_headers(settings.access_token))
+        self.session.headers["Content-Type"] = "application/json"
+        self._secrets = (settings.access_token, settings.app_secret)
+        self._same_error_run = 0
+        self._accepted_in_send = 0
+        self._last_error_key: tuple | None = None
+        base = settings.api_url.rstrip("/")
+        self.url = f"{base}/{settings.api_version.strip('/')}/{settings.destination_id}/events"
+
+    # -- bodies ----------------------------------------------------------------------------
+
+    def body(self, events: Sequence[BuiltEvent]) -> bytes:
+        """The exact JSON request body for ``events``."""
+        data = [e.event for e in events]
+        body: dict[str, object]
+        if self.settings.api == OFFLINE_CONVERSIONS:
+            body = {"upload_tag": self.settings.upload_tag, "data": data}
+        else:
+            body = {"data": data}
+            if self.settings.partner_agent:
+                body["partner_agent"] = self.settings.partner_agent
+            if self.settings.test_event_code:
+                body["test_event_code"] = self.settings.test_event_code
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(
+        self, events: Sequence[BuiltEvent], outcome: SendOutcome | None = None
+    ) -> SendOutcome:
+        """Send ``events``; every event ends up accepted or rejected in ``outcome``, or this
+        raises (``outcome`` then holds what was settled before the failure)."""
+        outcome = SendOutcome() if outcome is None else outcome
+        self._accepted_in_send = 0
+        self._same_error_run = 0
+        if events:
+            self._send_chunk(list(events), outcome)
+        return outcome
+
+    def _send_chunk(
+        self, events: list[BuiltEvent], outcome: SendOutcome, *, trust_index: bool = True
+    ) -> None:
+        body = self.body(events)
+        if self.dry_run_file is not None:
+            self.dry_run_file.write(body.decode("utf-8") + "\n")
+            self.dry_run_file.flush()
+            outcome.accepted.extend(events)
+            return
+        try:
+            answer = self._post(body, outcome)
+        except GraphError as error:
+            if error.reduce_data and len(events) > 1:
+                middle = len(events) // 2
+                self.logger.info("Meta asks for less data per call; halving a batch of %d.",
+                                 len(events))
+                self._send_chunk(events[:middle], outcome)
+                self._send_chunk(events[middle:], outcome)
+                return
+            if error.kind is not ErrorKind.INVALID:
+                raise SendError(error.describe()) from None
+            index = _event_index(error, len(events)) if trust_index else None
+            if index is not None and len(events) > 1:
+                # Meta named the bad event: try it alone; if it really is refused, the rest
+                # goes in one call. If the hint was wrong, fall back to halves.
+                self.logger.info(
+                    "Meta refused a batch of %d events (%s); setting aside the event it named.",
+                    len(events),
+                    _short(error),
+                )
+                before = len(outcome.rejected)
+                self._send_chunk([events[index]], outcome)
+                confirmed = len(outcome.rejected) > before
+                rest = events[:index] + events[index + 1 :]
+                self._send_chunk(rest, outcome, trust_index=confirmed)
+                return
+            if len(events) > 1:
+                middle = len(events) // 2
+                self.logger.info(
+                    "Meta refused a batch of %d events (%s); splitting it to find the bad ones.",
+                    len(events),
+                    _short(error),
+                )
+                self._send_chunk(events[:middle], outcome)
+                self._send_chunk(events[middle:], outcome)
+                return
+            self._reject_single(events[0], error, outcome)
+            return
+        # Conversions API: events_received; legacy offline uploads: num_processed_entries.
+        received = answer.get("events_received", answer.get("num_processed_entries"))
+        outcome.sent += len(events)
+        if received != len(events):
+            raise SendError(
+                f"Meta acknowledged {received} of the {len(events)} events sent in one call, "
+                "so the target cannot tell which were kept: rerun the job (event ids make the "
+                "resend harmless)."
+            )
+        self._same_error_run = 0
+        self._accepted_in_send += len(events)
+        outcome.accepted.extend(events)
+
+    def _reject_single(self, event: BuiltEvent, error: GraphError, outcome: SendOutcome) -> None:
+        reason = "too_old" if error.subcode == TOO_OLD_SUBCODE else "meta_rejected"
+        detail = error.user_message or error.message
+        outcome.rejected.append(
+            Rejection(
+                event=event,
+                reason=reason,
+                detail=detail,
+                fbtrace_id=error.fbtrace_id,
+                code=error.code,
+                subcode=error.subcode,
+            )
+        )
+        key = (error.code, error.subcode, error.message, re.sub(r"\d+", "#", detail))
+        self._same_error_run = self._same_error_run + 1 if key == self._last_error_key else 1
+        self._last_error_key = key
+        if self._same_error_run >= SAME_ERROR_FIRST_STOP and not self._accepted_in_send:
+            raise SendError(
+                f"Meta refused the first {self._same_error_run} events one by one with the same "
+                "error and accepted none, so the cause is likely a setting (api, dataset_id, "
+                f"upload_tag, test_event_code), not the records: {error.describe()}"
+            )
+        if self._same_error_run >= SAME_ERROR_STOP_AFTER:
+            raise SendError(
+                f"Meta refused {self._same_error_run} events in a row one by one with the same "
+                "error, so the cause is likely a setting (dataset_id, test_event_code, "
+                f"api_version), not the records: {error.describe()}"
+            )
+
+    def _post(self, body: bytes, outcome: SendOutcome) -> dict:
+        """One POST with retries; returns the answer or raises :class:`GraphError`."""
+        s = self.settings
+        params = auth_params(s.access_token, s.app_secret)
+        attempt = 0
+        while True:
+            outcome.calls += 1
+            usage = Usage()
+            try:
+                response = self.session.post(
+                    self.url, data=body, params=params, timeout=s.request_timeout
+                )
+            except requests.RequestException as exc:
+                problem = f"network error ({type(exc).__name__})"
+                error: GraphError | None = None
+            else:
+                usage = parse_usage(response.headers)
+                error = parse_error(response.status_code, response.content, self._secrets)
+                if error is None:
+                    try:
+                        answer = response.json()
+                    except ValueError:
+                        answer = None
+                    if not isinstance(answer, dict):
+                        problem = "an answer that is not JSON"
+                    else:
+                        if usage.near_limit:
+                            self._slow_down(usage)
+                        return answer
+                elif not error.retryable or error.reduce_data:
+                    raise error
+                else:
+                    problem = _short(error)
+            attempt += 1
+            if attempt > s.max_retries:
+                detail = error.describe() if error is not None else f"Meta answered with {problem}"
+                raise SendError(
+                    f"Sending to Meta failed {attempt} times in a row, giving up: {detail}"
+                )
+            wait = max(
+                s.retry_backoff_seconds * (2 ** (attempt - 1)) * (1 + random.random() / 4),
+                usage.regain_seconds,
+            )
+            if wait > s.max_retry_wait_seconds:
+                raise SendError(
+                    f"Meta asks to wait {wait:.0f} s before the next call, more than "
+                    f"max_retry_wait_seconds ({s.max_retry_wait_seconds:g}): run the job again "
+                    "later; the events not yet acknowledged will be sent then."
+                )
+            self.logger.warning(
+                "Meta call failed with %s; retrying in %.1f s (attempt %d of %d).",
+                redact(problem, self._secrets),
+                wait,
+                attempt + 1,
+                s.max_retries + 1,
+            )
+            outcome.retries += 1
+            self.sleep(wait)
+
+    def _slow_down(self, usage: Usage) -> None:
+        wait = min(max(self.settings.retry_backoff_seconds, usage.regain_seconds), 60.0)
+        self.logger.info(
+            "Meta reports %.0f%% of a rate limit used; pausing %.1f s before the next call.",
+            usage.percent,
+            wait,
+        )
+        self.sleep(wait)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+_INDEX_PATTERNS = (
+    re.compile(r"\bevent\s+(\d+)\b", re.IGNORECASE),
+    re.compile(r"\bdata\[(\d+)\]"),
+    re.compile(r"\bindex\s+(\d+)\b", re.IGNORECASE),
+)
+
+
+def _event_index(error: GraphError, count: int) -> int | None:
+    """The index of the bad event when Meta's message names one (a hint, checked by use)."""
+    for text in (error.user_message or "", error.message or ""):
+        for pattern in _INDEX_PATTERNS:
+            match = pattern.search(text)
+            if match and int(match.group(1)) < count:
+                return int(match.group(1))
+    return None
+
+
+def _short(error: GraphError) -> str:
+    codes = f"code {error.code}" if error.code is not None else f"HTTP {error.status}"
+    if error.subcode is not None:
+        codes += f"/{error.subcode}"
+    return f"{codes}: {error.message}"

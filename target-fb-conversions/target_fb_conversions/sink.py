@@ -1,0 +1,126 @@
+"""The sink: records of any stream become events, sent in batches of up to 1000.
+
+Record validation is ours, not the SDK's: the SDK's validation error prints the offending
+value, and ``fail_on_record_validation_exception = False`` would send the record anyway. Here a
+record that does not match its stream's schema goes to the rejects file with a reason that
+names the field and the rule, never the value.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+import jsonschema
+from singer_sdk.exceptions import InvalidJSONSchema
+from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
+from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
+
+from target_fb_conversions.events import BuiltEvent
+
+if t.TYPE_CHECKING:
+    from target_fb_conversions.target import TargetFbConversions
+
+
+class PrivateValidator(BaseJSONSchemaValidator):
+    """JSON Schema validation whose messages name the field and the rule, never the value."""
+
+    def __init__(self, schema: dict) -> None:
+        super().__init__(schema)
+        try:
+            DEFAULT_JSONSCHEMA_VALIDATOR.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            raise InvalidJSONSchema(
+                f"The stream's schema is not valid JSON Schema (at {list(exc.path)})."
+            ) from None
+        self.validator = DEFAULT_JSONSCHEMA_VALIDATOR(
+            schema, format_checker=jsonschema.FormatChecker(formats=())
+        )
+
+    def problem(self, record: dict) -> str | None:
+        """One sentence about the first problem, or ``None`` when the record is valid."""
+        error = jsonschema.exceptions.best_match(self.validator.iter_errors(record))
+        if error is None:
+            return None
+        where = ".".join(str(part) for part in error.absolute_path) or "(the record)"
+        if error.validator == "required":
+            missing = [
+                name
+                for name in (error.validator_value or [])
+                if isinstance(error.instance, dict) and name not in error.instance
+            ]
+            return f"Field {', '.join(missing) or where} is required by the stream's schema."
+        if error.validator == "type":
+            return f"Field {where} is not of type {error.validator_value} as the schema says."
+        return f"Field {where} breaks the schema's {error.validator!r} rule."
+
+    def validate(self, record: dict) -> None:  # the SDK's interface; we use problem()
+        _ = record
+
+
+class ConversionsSink(BatchSink):
+    """Builds one event per record and hands full batches to the run for delivery."""
+
+    def __init__(
+        self,
+        target: TargetFbConversions,
+        stream_name: str,
+        schema: dict,
+        key_properties: t.Sequence[str] | None,
+    ) -> None:
+        self._target = target
+        self.run = target.run
+        self._problem: str | None = None
+        super().__init__(target, stream_name, schema, key_properties)
+
+    # -- sizes -----------------------------------------------------------------------------
+
+    @property
+    def max_size(self) -> int:
+        return self._target.batch_size
+
+    @property
+    def is_full(self) -> bool:
+        pending = self._pending_batch or {}
+        return len(pending.get("events", ())) >= self.max_size
+
+    @property
+    def first_pending_seq(self) -> int | None:
+        """Input position of the oldest record not yet settled, or ``None``."""
+        pending = self._pending_batch
+        return pending.get("first_seq") if pending else None
+
+    # -- validation ------------------------------------------------------------------------
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        if not self.validate_schema:
+            return None
+        return PrivateValidator(self.schema)
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        """Remember the record's first schema problem; timestamps are parsed by the builder."""
+        validator = self._validator
+        private = isinstance(validator, PrivateValidator)
+        self._problem = validator.problem(record) if private else None
+        return record
+
+    # -- records and batches ---------------------------------------------------------------
+
+    def process_record(self, record: dict, context: dict) -> None:
+        context.setdefault("first_seq", self._target.record_seq)
+        events: list[BuiltEvent] = context.setdefault("events", [])
+        self.run.count_record()
+        problem, self._problem = self._problem, None
+        if problem is not None:
+            self.run.reject_record(self.stream_name, record, "invalid_record", problem)
+            return
+        built = self.run.accept_record(self.stream_name, record)
+        if built is not None:
+            events.append(built)
+
+    def process_batch(self, context: dict) -> None:
+        events: list[BuiltEvent] = context.get("events", [])
+        self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
+        self.run.deliver(self.stream_name, events)
+        context["events"] = []
+        self._target.batch_settled()

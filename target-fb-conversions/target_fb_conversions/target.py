@@ -1,0 +1,366 @@
+"""target-fb-conversions: CRM lead-stage changes to hashed Conversions API events, each once."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import typing as t
+from importlib import metadata
+from pathlib import Path
+
+from singer_sdk import Target
+from singer_sdk import typing as th
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    InvalidInputLine,
+    InvalidJSONSchema,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
+
+from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
+from fb_graph.errors import GraphError
+from fb_graph.redact import redact
+from target_fb_conversions import normalize
+from target_fb_conversions.events import (
+    CONVERSIONS_API,
+    INPUT_COLUMNS,
+    LIFECYCLE_STAGES,
+    OFFLINE_CONVERSIONS,
+    EventBuilder,
+    EventSettings,
+)
+from target_fb_conversions.ledger import Ledger, LedgerError
+from target_fb_conversions.reader import PrivateSingerReader
+from target_fb_conversions.rejects import RejectsFile
+from target_fb_conversions.run import ConversionsRun
+from target_fb_conversions.sender import Sender, SendError, SenderSettings
+from target_fb_conversions.sink import ConversionsSink
+
+NAME = "target-fb-conversions"
+MAX_BATCH = {CONVERSIONS_API: 1000, OFFLINE_CONVERSIONS: 2000}
+MAX_AGE_DAYS = {CONVERSIONS_API: 7, OFFLINE_CONVERSIONS: 62}
+DEFAULT_REJECTS_PATH = "output/target-fb-conversions-rejects.jsonl"
+
+# Errors that end the run with one sentence (and the summary), never a traceback.
+FATAL_ERRORS = (
+    SendError,
+    GraphError,
+    LedgerError,
+    InvalidInputLine,
+    InvalidJSONSchema,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+    OSError,
+)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("fb-leads")
+    except metadata.PackageNotFoundError:  # pragma: no cover - not installed
+        return "0"
+
+
+class TargetFbConversions(Target):
+    """Sends one Conversions API CRM event per CRM stage change."""
+
+    name = NAME
+    package_name = "fb-leads"
+    default_sink_class = ConversionsSink
+    message_reader_class = PrivateSingerReader
+
+    config_jsonschema = th.PropertiesList(
+        th.Property("access_token", th.StringType, required=True, secret=True,
+                    description="Token with ads_management on the dataset (system user or "
+                    "Page token). Sent only in the Authorization header."),
+        th.Property("dataset_id", th.StringType,
+                    description="The CRM dataset (pixel) id, for api conversions_api."),
+        th.Property("api", th.StringType, default=CONVERSIONS_API,
+                    allowed_values=[CONVERSIONS_API, OFFLINE_CONVERSIONS],
+                    description="conversions_api (CRM events) or offline_conversions (the "
+                    "legacy Offline Conversions format, shut down by Meta in May 2025)."),
+        th.Property("offline_event_set_id", th.StringType,
+                    description="The offline event set id, for api offline_conversions."),
+        th.Property("upload_tag", th.StringType,
+                    description="Tag of the uploads, for api offline_conversions."),
+        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
+                    description="Graph API base URL (the sandbox's URL in tests)."),
+        th.Property("api_version", th.StringType, default=DEFAULT_API_VERSION,
+                    description="Graph API version."),
+        th.Property("app_secret", th.StringType, secret=True,
+                    description="App secret: when set, every call carries appsecret_proof."),
+        th.Property("lead_event_source", th.StringType,
+                    description="The CRM's name (HubSpot, Salesforce, ...) when a record "
+                    "carries none."),
+        th.Property("stage_mapping", th.ObjectType(additional_properties=th.StringType),
+                    description="CRM stage -> one of " + ", ".join(LIFECYCLE_STAGES) + "; "
+                    "unmapped stages become NOT_ASSIGNED with one warning per stage."),
+        th.Property("strict_stage_mapping", th.BooleanType, default=False,
+                    description="Reject records whose stage is not in stage_mapping instead "
+                    "of sending them as NOT_ASSIGNED."),
+        th.Property("field_mapping", th.ObjectType(additional_properties=th.StringType),
+                    description="Input column -> target column (" + ", ".join(INPUT_COLUMNS)
+                    + "), e.g. {\"hs_email\": \"email\"}."),
+        th.Property("default_phone_country", th.StringType,
+                    description="ISO country (e.g. US) for phones written without a country "
+                    "code, when the record has no country."),
+        th.Property("hash_external_id", th.BooleanType, default=True,
+                    description="Hash external_id (SHA-256) before sending."),
+        th.Property("test_event_code", th.StringType,
+                    description="Passed through to Meta's Test Events tab (not a dry run: "
+                    "Meta keeps test events)."),
+        th.Property("dry_run", th.BooleanType, default=False,
+                    description="Validate, normalise, hash and build every request, send "
+                    "nothing, write the exact request bodies to dry_run_path; no STATE."),
+        th.Property("dry_run_path", th.StringType,
+                    description="JSON Lines file for the request bodies of a dry run."),
+        th.Property("batch_size", th.IntegerType,
+                    description="Events per call: default and maximum 1000 (2000 for "
+                    "offline_conversions)."),
+        th.Property("max_event_age_days", th.NumberType,
+                    description="Older events are rejected locally: default 7 (62 for "
+                    "offline_conversions)."),
+        th.Property("rejects_path", th.StringType, default=DEFAULT_REJECTS_PATH,
+                    description="JSON Lines file for records that cannot be sent, each with "
+                    "its reason (hashes only, no raw email or phone)."),
+        th.Property("ledger", th.StringType,
+                    description="SQLite path or SQLAlchemy URL of a record of acknowledged "
+                    "event_ids, so reruns never resend."),
+        th.Property("partner_agent", th.StringType,
+                    description=f"Sent as partner_agent; default {NAME}/<version>."),
+        th.Property("max_retries", th.IntegerType, default=5,
+                    description="Retries of a call after a transient or throttle error."),
+        th.Property("retry_backoff_seconds", th.NumberType, default=1.0,
+                    description="First retry wait; doubles each retry (Meta's regain time "
+                    "wins when longer)."),
+        th.Property("max_retry_wait_seconds", th.NumberType, default=900,
+                    description="Stop the run instead of waiting longer than this for Meta."),
+        th.Property("request_timeout", th.NumberType, default=60,
+                    description="Seconds to wait for Meta's answer to one call."),
+    ).to_dict()
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        self._state_lock = threading.RLock()
+        self.record_seq = 0
+        self._queued_states: list[tuple[int, dict]] = []
+        self._last_written_state: str | None = None
+        super().__init__(*args, **kwargs)
+        TargetFbConversions._current = self
+        self.run = self._make_run()
+
+    _current: TargetFbConversions | None = None
+
+    # -- settings --------------------------------------------------------------------------
+
+    @property
+    def api(self) -> str:
+        return self.config.get("api") or CONVERSIONS_API
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.config.get("batch_size") or MAX_BATCH[self.api])
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        errors = super()._validate_config(raise_errors=raise_errors)
+        errors = errors + self._setting_problems()
+        if errors and raise_errors:
+            raise ConfigValidationError(
+                "Config validation failed", errors=errors, schema=self.config_jsonschema
+            )
+        return errors
+
+    def _setting_problems(self) -> list[str]:
+        c = self.config
+        api = c.get("api") or CONVERSIONS_API
+        problems = []
+        if api == CONVERSIONS_API and not c.get("dataset_id"):
+            problems.append("dataset_id is required for api conversions_api: set it to the "
+                            "CRM dataset (pixel) id.")
+        if api == OFFLINE_CONVERSIONS:
+            if not c.get("offline_event_set_id"):
+                problems.append("offline_event_set_id is required for api offline_conversions.")
+            if not c.get("upload_tag"):
+                problems.append("upload_tag is required for api offline_conversions.")
+        if api in MAX_BATCH and c.get("batch_size") is not None:
+            size = c.get("batch_size")
+            if not isinstance(size, int) or not 1 <= size <= MAX_BATCH[api]:
+                problems.append(f"batch_size must be between 1 and {MAX_BATCH[api]} for {api}.")
+        age = c.get("max_event_age_days")
+        if age is not None and (not isinstance(age, (int, float)) or age <= 0):
+            problems.append("max_event_age_days must be a positive number of days.")
+        for stage, lifecycle in (c.get("stage_mapping") or {}).items():
+            if lifecycle not in LIFECYCLE_STAGES:
+                problems.append(f"stage_mapping maps {stage!r} to {lifecycle!r}, which is not "
+                                f"one of {', '.join(LIFECYCLE_STAGES)}.")
+        for source, column in (c.get("field_mapping") or {}).items():
+            if column not in INPUT_COLUMNS:
+                problems.append(f"field_mapping maps {source!r} to {column!r}, which is not one "
+                                f"of the input columns {', '.join(INPUT_COLUMNS)}.")
+        country = c.get("default_phone_country")
+        if country:
+            try:
+                normalize.country(country)
+            except normalize.NormalizeError:
+                problems.append("default_phone_country is not an ISO country code such as US.")
+        if c.get("dry_run") and not c.get("dry_run_path"):
+            problems.append("dry_run needs dry_run_path: the file for the request bodies.")
+        return problems
+
+    def _make_run(self) -> ConversionsRun:
+        c = self.config
+        api = self.api
+        max_age = c.get("max_event_age_days") or MAX_AGE_DAYS[api]
+        if max_age > MAX_AGE_DAYS[api]:
+            self.logger.warning("max_event_age_days %s is above Meta's limit of %d days for %s: "
+                                "Meta will refuse the older events.", max_age,
+                                MAX_AGE_DAYS[api], api)
+        country = c.get("default_phone_country")
+        if not c.get("lead_event_source"):
+            self.logger.warning("lead_event_source is not set: records without their own "
+                                "lead_event_source will be rejected.")
+        builder = EventBuilder(
+            EventSettings(
+                api=api,
+                lead_event_source=c.get("lead_event_source"),
+                stage_mapping=c.get("stage_mapping") or {},
+                strict_stage_mapping=bool(c.get("strict_stage_mapping")),
+                default_phone_country=normalize.country(country) if country else None,
+                hash_external_id=c.get("hash_external_id", True) is not False,
+                max_event_age_days=float(max_age),
+                field_mapping=c.get("field_mapping") or {},
+            ),
+            warn=self.logger.warning,
+        )
+        destination = (
+            c.get("offline_event_set_id") if api == OFFLINE_CONVERSIONS else c.get("dataset_id")
+        )
+        dry_run_file = None
+        if c.get("dry_run"):
+            path = Path(c["dry_run_path"]).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dry_run_file = path.open("w", encoding="utf-8")
+        sender = Sender(
+            SenderSettings(
+                api_url=c.get("api_url") or DEFAULT_API_URL,
+                api_version=c.get("api_version") or DEFAULT_API_VERSION,
+                access_token=c["access_token"],
+                destination_id=str(destination),
+                api=api,
+                app_secret=c.get("app_secret"),
+                upload_tag=c.get("upload_tag"),
+                partner_agent=c.get("partner_agent") or f"{NAME}/{_version()}",
+                test_event_code=c.get("test_event_code"),
+                max_retries=int(c.get("max_retries", 5)),
+                retry_backoff_seconds=float(c.get("retry_backoff_seconds", 1.0)),
+                max_retry_wait_seconds=float(c.get("max_retry_wait_seconds", 900)),
+                request_timeout=float(c.get("request_timeout", 60)),
+            ),
+            logger=self.logger,
+            dry_run_file=dry_run_file,
+        )
+        ledger = Ledger(c["ledger"], str(destination)) if c.get("ledger") else None
+        return ConversionsRun(
+            builder=builder,
+            sender=sender,
+            rejects=RejectsFile(c.get("rejects_path") or DEFAULT_REJECTS_PATH),
+            ledger=ledger,
+            logger=self.logger,
+            dry_run_file=dry_run_file,
+        )
+
+    # -- messages --------------------------------------------------------------------------
+
+    def _assert_line_requires(self, message_dict: dict, requires: set[str]) -> None:
+        """Like the SDK's check, but the error names the missing keys, not the line."""
+        missing = requires - set(message_dict)
+        if missing:
+            raise InvalidInputLine(
+                f"A {message_dict.get('type', 'Singer')} message is missing its "
+                f"{', '.join(sorted(missing))}: the tap's output is not valid Singer."
+            )
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self.record_seq += 1
+        super()._process_record_message(message_dict)
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"value"})
+        state = message_dict["value"]
+        with self._state_lock:
+            self._latest_state = state
+            self._queued_states.append((self.record_seq, state))
+        self.batch_settled()
+
+    def batch_settled(self) -> None:
+        """Let through the newest STATE whose records are all acknowledged or rejected."""
+        with self._state_lock:
+            sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
+            pending = [
+                seq
+                for sink in sinks
+                if isinstance(sink, ConversionsSink)
+                and (seq := sink.first_pending_seq) is not None
+            ]
+            bound = min(pending) if pending else None
+            ready = [
+                (seq, state)
+                for seq, state in self._queued_states
+                if bound is None or seq < bound
+            ]
+            if not ready:
+                return
+            self._queued_states = self._queued_states[len(ready):]
+            self._write_state_message(ready[-1][1])
+
+    def _write_state_message(self, state: dict) -> None:
+        if self.config.get("dry_run"):
+            return  # nothing was sent, so nothing may be acknowledged upstream
+        text = json.dumps(state)
+        with self._state_lock:
+            if text == self._last_written_state:
+                return
+            self._last_written_state = text
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        self.run.finish()
+
+    # -- CLI -------------------------------------------------------------------------------
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        """Run the target; a fatal error ends it with one sentence and the summary."""
+        try:
+            super().invoke(
+                about=about, about_format=about_format, config=config, file_input=file_input
+            )
+        except FATAL_ERRORS as exc:
+            current = cls._current
+            secrets = ()
+            if current is not None:
+                secrets = (current.config.get("access_token"), current.config.get("app_secret"))
+                if getattr(current, "run", None) is not None:
+                    current.run.finish(failed=True)
+            message = str(exc.args[0]) if exc.args else type(exc).__name__
+            if isinstance(exc, GraphError):
+                message = exc.describe()
+            if isinstance(exc, OSError):
+                message = (f"A file could not be written or read ({exc.strerror or 'error'}: "
+                           f"{exc.filename or ''}): check rejects_path, dry_run_path and ledger.")
+            cls.logger.error("%s", redact(message, secrets))
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TargetFbConversions.cli()
