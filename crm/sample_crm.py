@@ -39,6 +39,7 @@ OWNERS = ("ana", "bruno", "chen", "dara")
 ACCEPT_WINDOW = dt.timedelta(days=6, hours=12)  # comfortably inside Meta's 7 days
 OLD_DEMO_LEADS = 3
 ADVANCE_PERCENT = 20
+MIN_SPAN_SECONDS = 30  # a lead younger than this has not reached the CRM yet
 STALE_AFTER = dt.timedelta(days=14)  # older leads were never worked in this CRM
 
 
@@ -98,7 +99,7 @@ def plan_changes(
     now: dt.datetime,
 ) -> list[Change]:
     """The new stage changes of one CRM sync (pure: same input, same output)."""
-    latest = now - dt.timedelta(minutes=1)
+    latest = now - dt.timedelta(seconds=1)
     floor = now - ACCEPT_WINDOW
     if last_change is not None:
         floor = max(floor, last_change + dt.timedelta(seconds=1))
@@ -118,7 +119,7 @@ def plan_changes(
         stages = _stages_for(lead_id)
         start = max(created + dt.timedelta(seconds=1), floor)
         span = (latest - start).total_seconds()
-        if not stages or span < 60:
+        if not stages or span < MIN_SPAN_SECONDS:
             continue
         jitter = (_hash(lead_id, "jitter") % 1000) / 1000 * 0.04
         for i, stage in enumerate(stages):
@@ -126,7 +127,7 @@ def plan_changes(
             changes.append(_change(lead_id, stage, start + dt.timedelta(seconds=span * fraction)))
 
     span = (latest - floor).total_seconds()
-    if span >= 60:
+    if span >= MIN_SPAN_SECONDS:
         for lead_id in sorted(history):
             stages = history[lead_id]
             nxt = _next_stage(lead_id, stages)

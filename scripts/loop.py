@@ -80,7 +80,7 @@ def add_leads(url: str, token: str, pages: list[str], per_form: int) -> tuple[in
     added = 0
     if per_form > 0:
         OUTPUT.mkdir(parents=True, exist_ok=True)
-        created = int(time.time()) - 60
+        created = int(time.time()) - 120
         with ADDITIONS.open("a") as log:
             for form_id in _active_forms(url, token, pages):
                 body = {"form_id": form_id, "count": per_form, "created_time": created}
