@@ -75,6 +75,7 @@ _CODE_TABLE: dict[int, ErrorKind] = {
     80014: ErrorKind.THROTTLED,
     **{code: ErrorKind.THROTTLED for code in range(80000, 80010)},
     102: ErrorKind.TOKEN,
+    104: ErrorKind.TOKEN,  # no access token at all
     190: ErrorKind.TOKEN,
     10: ErrorKind.PERMISSION,
     **{code: ErrorKind.PERMISSION for code in range(200, 300)},

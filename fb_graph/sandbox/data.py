@@ -522,7 +522,8 @@ class SandboxData:
         with self._lock:
             for _ in range(count):
                 i = form.count + len(form.added)
-                ct = int(created_time if created_time is not None else time.time())
+                # Default: now, and never older than the generated leads (a fixed ``now``).
+                ct = int(created_time if created_time is not None else max(time.time(), self.now))
                 lead = json.loads(self.render_lead(form, i, LEAD_FIELDS, True))
                 lead["created_time"] = time_string(ct)
                 if organic:
