@@ -1,0 +1,141 @@
+"""meltano.yml stays in sync with the plugins' own settings (`--about --format=json`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+from pipeline_support import ROOT
+
+pytestmark = pytest.mark.pipeline
+
+MELTANO_YML = yaml.safe_load((ROOT / "meltano.yml").read_text())
+PLUGINS = {
+    plugin["name"]: (kind, plugin)
+    for kind in ("extractors", "loaders")
+    for plugin in MELTANO_YML["plugins"][kind]
+}
+# Settings the Singer SDK adds to every plugin by capability; Meltano knows them already.
+SDK_BUILTINS = {
+    "stream_maps", "stream_map_config", "faker_config", "flattening_enabled",
+    "flattening_max_depth", "flattening_max_key_length", "flattening_separator",
+    "batch_config", "add_record_metadata", "load_method", "batch_size_rows",
+    "validate_records", "process_activate_version_messages",
+}  # fmt: skip
+# JSON schema type -> the Meltano kinds that hold it.
+KINDS = {
+    "string": {"string", "options", "date_iso8601", "password", "file", "email"},
+    "integer": {"integer"},
+    "number": {"decimal"},
+    "boolean": {"boolean"},
+    "array": {"array"},
+    "object": {"object"},
+}
+
+
+def about(name: str) -> dict:
+    kind, plugin = PLUGINS[name]
+    exe = ROOT / ".meltano" / kind / name / "venv" / "bin" / plugin["executable"]
+    result = subprocess.run(
+        [str(exe), "--about", "--format=json"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def json_type(schema: dict) -> str:
+    types = schema.get("type", "string")
+    types = [types] if isinstance(types, str) else types
+    return next(t for t in types if t != "null")
+
+
+def declared(name: str) -> dict[str, dict]:
+    return {s["name"]: s for s in PLUGINS[name][1]["settings"]}
+
+
+@pytest.mark.parametrize("name", ["tap-fb-leads", "target-fb-conversions"])
+def test_our_plugins_settings_match_about(meltano_installed, name):
+    info = about(name)
+    props = info["settings"]["properties"]
+    ours = {key for key in props if key not in SDK_BUILTINS}
+    in_yml = declared(name)
+    assert set(in_yml) == ours, (
+        f"meltano.yml {name}: missing {sorted(ours - set(in_yml))}, "
+        f"unknown {sorted(set(in_yml) - ours)}"
+    )
+    for key, setting in in_yml.items():
+        schema = props[key]
+        secret = bool(schema.get("secret") or schema.get("writeOnly"))
+        assert bool(setting.get("sensitive")) == secret, f"{name}.{key}: sensitive != secret"
+        assert setting["kind"] in KINDS[json_type(schema)], f"{name}.{key}: kind {setting['kind']}"
+        if "value" in setting and schema.get("default") is not None:
+            assert setting["value"] == schema["default"], f"{name}.{key}: default differs"
+        if setting["kind"] == "options" and "enum" in schema:
+            assert {o["value"] for o in setting["options"]} == set(schema["enum"])
+    required = set(info["settings"].get("required", []))
+    grouped = {key for group in PLUGINS[name][1].get("settings_group_validation", [])
+               for key in group}  # fmt: skip
+    assert required <= grouped, f"{name}: required {sorted(required - grouped)} not validated"
+    # Capabilities claimed in meltano.yml are ones the plugin has.
+    assert set(PLUGINS[name][1]["capabilities"]) <= set(info["capabilities"])
+
+
+@pytest.mark.parametrize("name", ["tap-postgres", "target-postgres"])
+def test_warehouse_plugins_declare_real_settings(meltano_installed, name):
+    info = about(name)
+    props = info["settings"]["properties"]
+    in_yml = declared(name)
+    assert set(in_yml) <= set(props), f"{name}: unknown {sorted(set(in_yml) - set(props))}"
+    for key, schema in props.items():
+        if schema.get("secret") or schema.get("writeOnly"):
+            assert in_yml.get(key, {}).get("sensitive"), f"{name}.{key} must be sensitive"
+    for key in ("password", "sqlalchemy_url"):
+        assert in_yml[key]["sensitive"], f"{name}.{key} must be sensitive"
+    assert set(PLUGINS[name][1]["capabilities"]) <= set(info["capabilities"])
+
+
+def test_pins_jobs_environments_and_schedules():
+    pins = {name: plugin[1].get("pip_url") for name, plugin in PLUGINS.items()}
+    assert pins["target-postgres"] == "meltanolabs-target-postgres==0.8.1"
+    assert pins["tap-postgres"] == "meltanolabs-tap-postgres==0.10.0"
+    assert pins["target-snowflake"] == "meltanolabs-target-snowflake==0.20.4"
+    assert pins["tap-fb-leads"] == pins["target-fb-conversions"] == "-e ${MELTANO_PROJECT_ROOT}"
+    snowflake = declared("target-snowflake")
+    for key in ("password", "private_key", "private_key_passphrase", "oauth_access_token"):
+        assert snowflake[key]["sensitive"]
+
+    jobs = {job["name"]: job["tasks"] for job in MELTANO_YML["jobs"]}
+    assert jobs == {
+        "leads-to-warehouse": ["tap-fb-leads target-postgres"],
+        "stages-to-meta": ["tap-postgres target-fb-conversions"],
+    }
+    assert {s["job"] for s in MELTANO_YML["schedules"]} == set(jobs)
+    assert MELTANO_YML["default_environment"] == "sandbox"
+    assert {env["name"] for env in MELTANO_YML["environments"]} == {"sandbox", "prod"}
+
+    # No secret is written in the file: every sensitive setting's value comes from the
+    # environment ($VAR) wherever it is configured.
+    def walk(configs):
+        for plugin_kind in ("extractors", "loaders"):
+            for plugin in configs.get(plugin_kind, []):
+                yield plugin["name"], plugin.get("config", {})
+
+    places = [walk(MELTANO_YML["plugins"])] + [
+        walk(env["config"]["plugins"]) for env in MELTANO_YML["environments"]
+    ]
+    for place in places:
+        for name, config in place:
+            for key, value in config.items():
+                if declared(name).get(key, {}).get("sensitive"):
+                    assert str(value).startswith("$"), f"{name}.{key} holds a literal secret"
+
+
+def test_tap_postgres_reads_the_view_incrementally():
+    plugin = PLUGINS["tap-postgres"][1]
+    assert plugin["select"] == ["crm-conversion_events.*"]
+    assert plugin["metadata"]["crm-conversion_events"] == {
+        "replication-method": "INCREMENTAL",
+        "replication-key": "stage_changed_at",
+    }
