@@ -133,7 +133,12 @@ class Sender:
         return outcome
 
     def _send_chunk(
-        self, events: list[BuiltEvent], outcome: SendOutcome, *, trust_index: bool = True
+        self,
+        events: list[BuiltEvent],
+        outcome: SendOutcome,
+        *,
+        trust_index: bool = True,
+        named: bool = False,
     ) -> None:
         body = self.body(events)
         if self.dry_run_file is not None:
@@ -163,7 +168,7 @@ class Sender:
                     _short(error),
                 )
                 before = len(outcome.rejected)
-                self._send_chunk([events[index]], outcome)
+                self._send_chunk([events[index]], outcome, named=True)
                 confirmed = len(outcome.rejected) > before
                 rest = events[:index] + events[index + 1 :]
                 self._send_chunk(rest, outcome, trust_index=confirmed)
@@ -178,7 +183,7 @@ class Sender:
                 self._send_chunk(events[:middle], outcome)
                 self._send_chunk(events[middle:], outcome)
                 return
-            self._reject_single(events[0], error, outcome)
+            self._reject_single(events[0], error, outcome, named=named)
             return
         # Conversions API: events_received; legacy offline uploads: num_processed_entries.
         received = answer.get("events_received", answer.get("num_processed_entries"))
@@ -193,7 +198,9 @@ class Sender:
         self._accepted_in_send += len(events)
         outcome.accepted.extend(events)
 
-    def _reject_single(self, event: BuiltEvent, error: GraphError, outcome: SendOutcome) -> None:
+    def _reject_single(
+        self, event: BuiltEvent, error: GraphError, outcome: SendOutcome, *, named: bool
+    ) -> None:
         reason = "too_old" if error.subcode == TOO_OLD_SUBCODE else "meta_rejected"
         detail = error.user_message or error.message
         outcome.rejected.append(
@@ -206,6 +213,8 @@ class Sender:
                 subcode=error.subcode,
             )
         )
+        if named:
+            return  # Meta named this very event: the records are the cause, not a setting.
         key = (error.code, error.subcode, error.message, re.sub(r"\d+", "#", detail))
         self._same_error_run = self._same_error_run + 1 if key == self._last_error_key else 1
         self._last_error_key = key
