@@ -70,7 +70,7 @@ FORM_FIELDS = (
 FORM_DEFAULT_FIELDS = ("id", "name", "locale", "status")
 FORM_STATUSES = ("ACTIVE", "ARCHIVED", "DELETED", "DRAFT")
 
-# Lead ids: 16 digits, "2" + 5-digit form ordinal + 10-digit scrambled index.
+# Lead ids: 16 digits, "2" + 5-digit form code + 10-digit scrambled index.
 _LEAD_BASE = 2 * 10**15
 _LEAD_SPAN = 10**10
 _LEAD_MULT = 6_364_136_223  # odd and not a multiple of 5: invertible modulo 10**10
@@ -212,6 +212,7 @@ class Form:
     """One lead form: its own settings, and the arithmetic that yields its leads."""
 
     ordinal: int
+    code: int  # the form's 5 digits in its lead ids: (ordinal + a seeded offset) % 10**5
     id: str
     page_id: str
     name: str
@@ -228,7 +229,7 @@ class Form:
     # -- identity and time -------------------------------------------------------------
     def lead_id(self, i: int) -> str:
         scrambled = (i * _LEAD_MULT + self.salt) % _LEAD_SPAN
-        return str(_LEAD_BASE + self.ordinal * _LEAD_SPAN + scrambled)
+        return str(_LEAD_BASE + self.code * _LEAD_SPAN + scrambled)
 
     def created_at(self, i: int) -> int:
         n = self.count
@@ -278,6 +279,7 @@ class SandboxData:
         self.ads: dict[str, Ad] = {}
         self._forms_of_page: dict[str, list[Form]] = {}
         ordinal = 0
+        self._code_offset = rng.randrange(10**4, 9 * 10**4)
         for p in range(config.pages):
             page_id = new_id(10**14, 2 * 10**14)
             self.pages[page_id] = {"id": page_id, "name": f"Sandbox Page {p + 1}"}
@@ -301,6 +303,7 @@ class SandboxData:
                     self.ads[ad.id] = ad
                 form = Form(
                     ordinal=ordinal,
+                    code=(ordinal + self._code_offset) % 10**5,
                     id=form_id,
                     page_id=page_id,
                     name=f"Sandbox form {ordinal + 1} ({status.lower()})",
@@ -406,7 +409,8 @@ class SandboxData:
         value = int(lead_id) - _LEAD_BASE
         if value < 0:
             return None
-        ordinal, scrambled = divmod(value, _LEAD_SPAN)
+        code, scrambled = divmod(value, _LEAD_SPAN)
+        ordinal = (code - self._code_offset) % 10**5
         if ordinal >= len(self.forms_by_ordinal):
             return None
         form = self.forms_by_ordinal[ordinal]
