@@ -83,13 +83,22 @@ FORMS_SCHEMA = th.PropertiesList(
     th.Property("organic_leads_count", th.IntegerType),
     th.Property("expired_leads_count", th.IntegerType),
     th.Property("questions", th.ArrayType(_QUESTION)),
-    th.Property("privacy_policy_url", _ANY_SHAPE),
+    th.Property("privacy_policy_url", th.StringType),
     th.Property("follow_up_action_url", th.StringType),
     th.Property("follow_up_action_text", th.StringType),
-    th.Property("context_card", _ANY_SHAPE),
-    th.Property("thank_you_page", _ANY_SHAPE),
-    th.Property("legal_content", _ANY_SHAPE),
-    th.Property("tracking_parameters", _ANY_SHAPE),
+    th.Property("context_card", _OBJECT),
+    th.Property("thank_you_page", _OBJECT),
+    th.Property("legal_content", _OBJECT),
+    th.Property(
+        "tracking_parameters",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("key", th.StringType),
+                th.Property("value", th.StringType),
+                additional_properties=True,
+            )
+        ),
+    ),
     th.Property("is_optimized_for_quality", th.BooleanType),
     th.Property("block_display_for_non_targeted_viewer", th.BooleanType),
     th.Property("allow_organic_lead", th.BooleanType),

@@ -88,7 +88,9 @@ def tap_runner(tmp_path: Path):
         done = subprocess.run(
             args, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=REPO
         )
-        messages = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+        messages = [
+            json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"type"')
+        ]
         return TapRun(done.returncode, done.stdout, done.stderr, messages)
 
     return run
