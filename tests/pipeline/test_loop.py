@@ -8,50 +8,18 @@ import time
 
 import pytest
 from loop_expect import (
+    assert_warehouse_matches_sandbox,
     check_hashes,
     events_posts,
     expected_events,
-    parse_graph_time,
     read_jsonl,
     received,
     rows_by_key,
-    sandbox_disclaimers,
-    sandbox_leads,
-    utc,
     view_rows,
+    warehouse_leads,
 )
 
 pytestmark = pytest.mark.pipeline
-
-
-def warehouse_leads(loop) -> dict[str, tuple]:
-    rows = loop.query(
-        "SELECT id, form_id, created_time, field_data, is_organic FROM fb_leads.leads"
-    )
-    return {row[0]: row[1:] for row in rows}
-
-
-def assert_warehouse_matches_sandbox(loop) -> dict[str, dict]:
-    sb = loop.sandbox
-    expected = sandbox_leads(sb)
-    (count, distinct) = loop.query("SELECT count(*), count(DISTINCT id) FROM fb_leads.leads")[0]
-    assert count == distinct, "duplicate lead rows"
-    stored = warehouse_leads(loop)
-    assert set(stored) == set(expected)
-    for lead_id, lead in expected.items():
-        form_id, created, field_data, is_organic = stored[lead_id]
-        assert form_id == lead["form_id"]
-        assert utc(created) == parse_graph_time(lead["created_time"])
-        assert field_data == lead["field_data"]
-        assert bool(is_organic) == bool(lead.get("is_organic"))
-    disclaimers = loop.query(
-        "SELECT lead_id, checkbox_key, is_checked FROM fb_leads.disclaimer_responses"
-    )
-    assert len(disclaimers) == len(set(disclaimers)), "duplicate disclaimer rows"
-    assert set(disclaimers) == sandbox_disclaimers(expected)
-    forms = {row[0] for row in loop.query("SELECT id FROM fb_leads.forms")}
-    assert forms == {f["id"] for p in sb.data.page_ids for f in sb.data.forms(p)}
-    return expected
 
 
 def test_both_jobs_then_rerun_sends_nothing_twice(loop):
