@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -29,6 +30,12 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=200_000, help="leads to read")
@@ -39,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     per_form = -(-args.leads // args.forms)
     server = subprocess.Popen(
         [
-            sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0",
-            "--forms-per-page", str(args.forms), "--leads-per-form", str(per_form),
-            "--order", args.order,
-        ],  # fmt: skip
+            *(sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0"),
+            *("--forms-per-page", str(args.forms), "--leads-per-form", str(per_form)),
+            *("--order", args.order),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -56,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         fields = ",".join(LEAD_FIELDS)
         count = calls = 0
         ids: set[str] = set()
+        server_cpu_before = cpu_seconds(server.pid)
+        client_cpu_before = time.process_time()
         started = time.perf_counter()
         for form_id in form_ids:
             after = None
@@ -74,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 after = body["paging"]["cursors"]["after"]
         elapsed = time.perf_counter() - started
+        server_cpu = cpu_seconds(server.pid) - server_cpu_before
+        client_cpu = time.process_time() - client_cpu_before
         server_peak = peak_rss_mib(server.pid)
     finally:
         server.terminate()
@@ -83,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         f"raw loop: {count} leads ({len(ids)} distinct) in {calls} calls, "
         f"{elapsed:.2f} s = {count / elapsed:,.0f} leads/s"
     )
+    print(
+        f"sandbox server CPU: {server_cpu:.2f} s = {count / max(server_cpu, 1e-9):,.0f} leads "
+        "per server CPU-second (one core)"
+    )
+    client_rate = count / max(client_cpu, 1e-9)
+    print(f"client CPU: {client_cpu:.2f} s = {client_rate:,.0f} leads per client CPU-second")
     print(f"peak RSS: client {client_peak:.1f} MiB, sandbox server {server_peak:.1f} MiB")
     return 0 if count == len(ids) else 1
 
