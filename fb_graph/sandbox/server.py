@@ -28,6 +28,7 @@ INSPECT_PREFIX = "/__sandbox__/"
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
     app: GraphApp
 
     def __init__(self, address: tuple[str, int], app: GraphApp) -> None:
@@ -271,6 +272,11 @@ class Sandbox:
 
     def requests(self) -> list[dict]:
         return self.app.requests()
+
+    def open_connections(self) -> int:
+        """Client connections the server holds open now (keep-alive)."""
+        with self._server.connections_lock:
+            return len(self._server.connections)
 
     def events(self, dataset_id: str | None = None, unique: bool = False) -> list[dict]:
         return self.app.events(dataset_id, unique)
