@@ -27,7 +27,7 @@ import requests
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(os.environ.get("FB_LEADS_OUTPUT") or PROJECT_ROOT / "output")
 ADDITIONS = OUTPUT / "sandbox-additions.jsonl"
-REJECTS = OUTPUT / "rejects.jsonl"
+REJECTS = Path(os.environ.get("TARGET_FB_CONVERSIONS_REJECTS_PATH") or OUTPUT / "rejects.jsonl")
 API_VERSION = "v26.0"
 TIMEOUT = 30
 

@@ -3,17 +3,32 @@
 #
 #   bash scripts/run.sh            # run (again: incremental, new leads only, no event resent)
 #   bash scripts/run.sh --fresh    # forget everything first (warehouse, Meltano state, output/)
+#   bash scripts/run.sh --force    # after a run was killed: Meltano otherwise refuses to start
+#                                  # a job it still believes running (for 5 minutes)
 #
 # 1. creates .venv if missing and installs the project, 2. installs the four Meltano plugins the
 # loop uses into .meltano/, 3. starts the Graph API sandbox and the embedded PostgreSQL,
 # 4. meltano run leads-to-warehouse, 5. lands sample CRM stage changes (crm/), 6. meltano run
 # stages-to-meta, 7. prints a summary, and stops what it started.
-# Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), SANDBOX_PORT (free).
+# Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), SANDBOX_PORT (free),
+# FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 PYTHON="${PYTHON:-python3}"
-OUT="$ROOT/output"
+OUT="${FB_LEADS_OUTPUT:-$ROOT/output}"
+export FB_LEADS_OUTPUT="$OUT"
+export TARGET_FB_CONVERSIONS_LEDGER="${TARGET_FB_CONVERSIONS_LEDGER:-$OUT/ledger.sqlite}"
+export TARGET_FB_CONVERSIONS_REJECTS_PATH="${TARGET_FB_CONVERSIONS_REJECTS_PATH:-$OUT/rejects.jsonl}"
+FRESH=""
+FORCE=()
+for arg in "$@"; do
+  case "$arg" in
+    --fresh) FRESH=1 ;;
+    --force) FORCE=(--force) ;;
+    *) echo "usage: bash scripts/run.sh [--fresh] [--force]" >&2; exit 2 ;;
+  esac
+done
 SEED=1
 PAGES=1
 FORMS_PER_PAGE=3
@@ -22,10 +37,14 @@ DAYS=30
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if [ "${1:-}" = "--fresh" ]; then
-  step "Forgetting earlier runs (warehouse data, Meltano state, output/)"
-  if [ -x .venv/bin/python ] && [ -d .pgdata ]; then .venv/bin/python scripts/warehouse.py stop || true; fi
-  rm -rf .pgdata output .meltano/meltano.db
+if [ -n "$FRESH" ]; then
+  step "Forgetting earlier runs (warehouse data, Meltano state, $OUT)"
+  WH_DIR="${WAREHOUSE_DIR:-$ROOT/.pgdata}"
+  if [ -x .venv/bin/python ] && [ -d "$WH_DIR" ]; then
+    .venv/bin/python scripts/warehouse.py stop || true
+  fi
+  rm -rf "$WH_DIR" "$OUT"
+  if [ -z "${MELTANO_DATABASE_URI:-}" ]; then rm -f .meltano/meltano.db; fi
 fi
 
 step "Python environment (.venv) and the project"
@@ -96,12 +115,12 @@ while IFS='=' read -r key value; do export "$key=$value"; done < <(python script
 python scripts/loop.py snapshot > "$OUT/.before.json"
 
 step "meltano run leads-to-warehouse   (tap-fb-leads -> target-postgres)"
-meltano run leads-to-warehouse
+meltano run "${FORCE[@]}" leads-to-warehouse
 
 step "CRM: stage changes for the loaded leads (crm.stage_changes, view crm.conversion_events)"
 python crm/sample_crm.py
 
 step "meltano run stages-to-meta   (tap-postgres -> target-fb-conversions)"
-meltano run stages-to-meta
+meltano run "${FORCE[@]}" stages-to-meta
 
 python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"

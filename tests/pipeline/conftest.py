@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,14 +44,28 @@ def meltano_installed():
     return time.monotonic() - started
 
 
+def _outside_pytest_tmp() -> Path:
+    """A directory the server's system user can reach all along: pytest resets its own tmp
+    root to mode 0700 whenever another pytest session starts, which locks PostgreSQL out."""
+    return Path(tempfile.mkdtemp(prefix="fb-leads-warehouse-"))
+
+
+@pytest.fixture
+def warehouse_dir():
+    where = _outside_pytest_tmp()
+    yield where
+    warehouse_mod.Warehouse(where).stop()
+    shutil.rmtree(where, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def warehouse(tmp_path_factory):
-    wh = warehouse_mod.Warehouse(
-        tmp_path_factory.mktemp("warehouse"), port=warehouse_mod._free_port()
-    )
+def warehouse():
+    where = _outside_pytest_tmp()
+    wh = warehouse_mod.Warehouse(where, port=warehouse_mod._free_port())
     settings = wh.start()
     yield wh, settings
     wh.stop()
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

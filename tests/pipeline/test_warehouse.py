@@ -17,8 +17,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([*SCRIPT, *args], capture_output=True, text=True, timeout=180)
 
 
-def test_start_stop_are_idempotent_and_need_a_password(tmp_path):
-    where = str(tmp_path / "wh")
+def test_start_stop_are_idempotent_and_need_a_password(warehouse_dir):
+    where = str(warehouse_dir / "wh")
     port = str(warehouse_mod._free_port())
 
     status = run("status", "--dir", where)
@@ -63,8 +63,8 @@ def test_start_stop_are_idempotent_and_need_a_password(tmp_path):
         run("stop", "--dir", where)
 
 
-def test_clear_errors_without_a_traceback(tmp_path):
-    never = run("env", "--dir", str(tmp_path / "never"))
+def test_clear_errors_without_a_traceback(warehouse_dir):
+    never = run("env", "--dir", str(warehouse_dir / "never"))
     assert never.returncode == 1
     assert never.stderr.startswith("error: The embedded warehouse")
     assert "Traceback" not in never.stderr
@@ -76,6 +76,6 @@ def test_clear_errors_without_a_traceback(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        taken = run("start", "--dir", str(tmp_path / "busy"), "--port", str(port))
+        taken = run("start", "--dir", str(warehouse_dir / "busy"), "--port", str(port))
     assert taken.returncode == 1, taken.stderr
     assert f"Port {port}" in taken.stderr and "Traceback" not in taken.stderr

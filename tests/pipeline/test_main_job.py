@@ -1,0 +1,83 @@
+"""README command 1, `bash scripts/run.sh`, run twice: the whole loop, then only what is new."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+from pipeline_support import ROOT, warehouse_mod
+
+pytestmark = pytest.mark.pipeline
+LEADS_PER_FORM = 60
+NEW_PER_RUN = 2
+
+
+def run_main_job(tmp_path, warehouse_dir, *args: str) -> str:
+    env = {
+        **{k: v for k, v in os.environ.items()
+           if not k.startswith(("TAP_", "TARGET_", "WAREHOUSE_", "SANDBOX_", "MELTANO_"))},
+        "FB_LEADS_OUTPUT": str(tmp_path / "output"),
+        "WAREHOUSE_DIR": str(warehouse_dir),
+        "WAREHOUSE_PORT": str(warehouse_mod._free_port()),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "SANDBOX_LEADS_PER_FORM": str(LEADS_PER_FORM),
+        "NEW_LEADS_PER_FORM": str(NEW_PER_RUN),
+    }  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "run.sh"), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    return output
+
+
+def number(pattern: str, text: str) -> int:
+    match = re.search(pattern, text)
+    assert match, f"{pattern!r} not in the output"
+    return int(match.group(1))
+
+
+def assert_stopped(tmp_path, warehouse_dir) -> None:
+    status = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "warehouse.py"), "status",
+         "--dir", str(warehouse_dir)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert status.returncode == 3, "the warehouse was left running"
+    ready = json.loads((tmp_path / "output" / "sandbox-ready.json").read_text().splitlines()[0])
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(ready["url"] + "/__sandbox__/requests", timeout=5)  # noqa: S310
+
+
+def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_path, warehouse_dir):
+    first = run_main_job(tmp_path, warehouse_dir, "--fresh")
+    for step in ("==> Meltano plugins", "==> Graph API sandbox", "==> Embedded PostgreSQL",
+                 "==> meltano run leads-to-warehouse", "==> CRM", "==> meltano run stages-to-meta",
+                 "== fb-leads loop summary =="):  # fmt: skip
+        assert step in first
+    # 3 forms (active, archived, deleted) of LEADS_PER_FORM, plus the new ones on the active form.
+    assert number(r"total new this run: (\d+)", first) == 3 * LEADS_PER_FORM + NEW_PER_RUN
+    changes = number(r"crm: (\d+) new stage changes", first)
+    too_old = number(r"; (\d+) older than 7 days", first)
+    assert too_old == 3
+    accepted = number(r"events accepted by the sandbox this run: (\d+)", first)
+    assert accepted == changes - too_old > 0
+    assert number(r"Records rejected this run: (\d+)", first) == too_old
+    assert re.search(r"\s3\s+too_old", first)
+    assert_stopped(tmp_path, warehouse_dir)
+
+    second = run_main_job(tmp_path, warehouse_dir)
+    assert "replayed 2 leads added by earlier runs" in second
+    assert number(r"total new this run: (\d+)", second) == NEW_PER_RUN
+    new_changes = number(r"crm: (\d+) new stage changes", second)
+    # Only the new stage changes are sent; nothing from the first run is sent again.
+    assert number(r"events accepted by the sandbox this run: (\d+)", second) == new_changes
+    assert number(r"Records rejected this run: (\d+)", second) == 0
+    assert_stopped(tmp_path, warehouse_dir)
