@@ -30,7 +30,7 @@ N = 5000
 
 def _kill_after_three_batches(sb, config, stdin: str) -> list[dict]:
     """Start the target, SIGKILL it while its 4th call hangs; return the STATEs it wrote."""
-    sb.fault(path_contains="/events", kind="slow", seconds=3, times=1, after=3)
+    hang = sb.fault(path_contains="/events", kind="slow", seconds=4, times=1, after=3)
     input_path = config.parent / "input.singer"
     input_path.write_text(stdin)
     with input_path.open() as stdin_file:
@@ -42,15 +42,18 @@ def _kill_after_three_batches(sb, config, stdin: str) -> list[dict]:
             text=True,
         )
     deadline = time.time() + 60
-    while len(sb.event_batches()) < 3:
-        assert time.time() < deadline, "the target never sent three batches"
-        time.sleep(0.02)
-    time.sleep(0.3)  # the 4th call is now hanging in the sandbox
+    while not hang.fired:  # the 4th call has reached the sandbox and hangs there
+        assert time.time() < deadline, "the target never made its 4th call"
+        assert proc.poll() is None, "the target ended before its 4th call"
+        time.sleep(0.01)
+    assert len(sb.event_batches()) == 3
     os.kill(proc.pid, signal.SIGKILL)
     out = proc.stdout.read()
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
-    time.sleep(3.2)  # the hanging call completes on the server side: Meta kept the 4th batch
+    while len(sb.event_batches()) < 4:  # the hanging call completes: Meta kept the 4th batch
+        assert time.time() < deadline, "the hanging call never completed"
+        time.sleep(0.05)
     return states(out)
 
 
