@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -36,6 +37,13 @@ class _Server(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away mid-answer is normal here (timeouts, killed runs)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self.connections_lock:
@@ -139,7 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self._send(reply.status, reply.body, reply.content_type, reply.headers)
+        try:
+            self._send(reply.status, reply.body, reply.content_type, reply.headers)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True  # the client gave up (timeout) or was killed
 
     def _inspect(self, method: str, what: str, query: str, raw: bytes) -> None:
         app = self.server.app

@@ -92,3 +92,29 @@ def test_keyword_settings_or_a_config_not_both():
         assert sb.data.lead_count(sb.data.form_ids()[0]) == 3
     with pytest.raises(TypeError):
         Sandbox(SandboxConfig(), leads_per_form=3)
+
+
+def test_a_client_that_times_out_leaves_no_traceback_and_the_call_still_happens(
+    sandbox, capfd
+):
+    import time as _time
+
+    event = {
+        "event_name": "Lead",
+        "event_time": int(_time.time()),
+        "action_source": "system_generated",
+        "user_data": {"lead_id": "1234567890123456"},
+        "custom_data": {"event_source": "crm", "lead_event_source": "X"},
+    }
+    sandbox.fault("/events", kind="slow", seconds=0.6)
+    with pytest.raises(requests.Timeout):
+        requests.post(
+            f"{sandbox.url}/v26.0/{sandbox.dataset_id}/events",
+            json={"data": [event]},
+            headers={"Authorization": f"Bearer {sandbox.token}"},
+            timeout=0.2,
+        )
+    _time.sleep(0.8)
+    # Like Meta, the server finished the call the client stopped waiting for.
+    assert sandbox.events() == [event]
+    assert "Traceback" not in capfd.readouterr().err
