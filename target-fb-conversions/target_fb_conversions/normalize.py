@@ -14,6 +14,7 @@ like ct; zp lowercase without spaces or dashes, US first five digits; country IS
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import unicodedata
@@ -30,11 +31,33 @@ from target_fb_conversions.geo import (
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _LEAD_ID = re.compile(r"^[0-9]{15,17}$")
+# +1 / 1 then ten digits, the usual punctuation and nothing else (no extension).
+_NANP = re.compile(
+    r"^(?:\+\s*1|1)?[\s.\-]*\(?([0-9]{3})\)?[\s.\-]*([0-9]{3})[\s.\-]*([0-9]{4})$"
+)
+_NANP_REGIONS = frozenset({"us", "ca", "pr", "vi", "gu", "as", "mp"})
 _US_ZIP = re.compile(r"^([0-9]{5})(?:-?[0-9]{4})?$")
 
 
 class NormalizeError(ValueError):
     """A value that cannot be normalised; the message names the problem, never the value."""
+
+
+def _cached(func):  # type: ignore[no-untyped-def]
+    """Memoise a rule for values that repeat across records (countries, states, cities, names).
+
+    Only results are cached, not refusals; unhashable arguments skip the cache.
+    """
+    cached = functools.lru_cache(maxsize=4096)(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def is_hashed(value: str) -> bool:
@@ -98,6 +121,7 @@ def email(value: object) -> str:
     return text
 
 
+@_cached
 def country(value: object) -> str:
     """ISO 3166-1 alpha-2, lowercase, from a code (``US``, ``USA``) or a name."""
     text = _text(value, "country")
@@ -130,17 +154,21 @@ def phone(value: object, default_country: str | None = None, record_country: obj
     text = _text(value, "phone")
     if is_hashed(text):
         return text.lower()
+    region = _country_or_none(record_country) or _country_or_none(default_country)
+    nanp = _NANP.match(text)
+    if nanp and (region in _NANP_REGIONS or text.startswith("+")):
+        # The common North American case without the parser (same result, ~50x faster).
+        return "1" + "".join(nanp.groups())
     candidate = text.replace("(0)", " ")
     compact = re.sub(r"[\s().\-/]", "", candidate)
     if compact.startswith("00"):
         candidate = "+" + compact[2:]
-    region = _country_or_none(record_country) or _country_or_none(default_country)
     parsed = None
     if candidate.lstrip().startswith("+"):
         parsed = _parse_phone(candidate, None)
     elif region is not None:
         parsed = _parse_phone(candidate, region.upper())
-        if parsed is None or not phonenumbers.is_possible_number(parsed):
+        if parsed is None or not _possible(parsed):
             # The number may already carry its country code without a "+".
             parsed = _parse_phone("+" + compact, None) or parsed
     else:
@@ -149,9 +177,15 @@ def phone(value: object, default_country: str | None = None, record_country: obj
             raise NormalizeError(
                 "phone has no country code and no default_phone_country or country to read it in"
             )
-    if parsed is None or not phonenumbers.is_possible_number(parsed):
-        raise NormalizeError("phone is not a possible phone number")
+    if parsed is None or not _possible(parsed):
+        raise NormalizeError("phone is not a possible phone number with its area code")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+
+
+def _possible(parsed: phonenumbers.PhoneNumber) -> bool:
+    """Possible as a full number: a local-only number (no area code) is not enough."""
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    return reason == phonenumbers.ValidationResult.IS_POSSIBLE
 
 
 def _parse_phone(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
@@ -161,6 +195,7 @@ def _parse_phone(text: str, region: str | None) -> phonenumbers.PhoneNumber | No
         return None
 
 
+@_cached
 def name(value: object) -> str:
     """First or last name: lowercase, punctuation removed, UTF-8 letters kept (Valéry -> valéry)."""
     text = _text(value, "name")
@@ -172,6 +207,7 @@ def name(value: object) -> str:
     return out
 
 
+@_cached
 def city(value: object) -> str:
     """Lowercase, no spaces or punctuation (New York -> newyork), UTF-8 letters kept."""
     text = _text(value, "city")
@@ -183,6 +219,7 @@ def city(value: object) -> str:
     return out
 
 
+@_cached
 def state(value: object, record_country: object = None) -> str:
     """US states to their two-letter code (California -> ca); elsewhere like a city."""
     text = _text(value, "state")
@@ -203,6 +240,7 @@ def state(value: object, record_country: object = None) -> str:
     return out
 
 
+@_cached
 def zip_code(value: object, record_country: object = None) -> str:
     """Lowercase, no spaces or dashes; a US zip (or a 5/9-digit zip with no country) -> 5 digits."""
     text = _text(value, "zip")
@@ -271,6 +309,7 @@ _GENDERS = {
 }
 
 
+@_cached
 def gender(value: object) -> str:
     """``f`` or ``m`` from f/female/woman and m/male/man, any case."""
     text = _text(value, "gender")

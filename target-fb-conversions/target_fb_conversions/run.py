@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -45,6 +46,9 @@ class ConversionsRun:
         self._seen: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
+        self._submit_lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fb-send")
+        self._inflight: Future | None = None
         self._finished = False
 
     # -- records ---------------------------------------------------------------------------
@@ -84,6 +88,24 @@ class ConversionsRun:
             self.summary.rejected[reason] += 1
 
     # -- batches ---------------------------------------------------------------------------
+
+    def submit(self, stream: str, events: Sequence[BuiltEvent]) -> Future:
+        """Deliver a batch on the sending thread while the next one is being built.
+
+        At most one batch is in flight: submitting waits for the previous one first (and
+        raises its failure), so memory stays flat and batches reach Meta in input order.
+        """
+        with self._submit_lock:
+            self.wait_all()
+            future = self._executor.submit(self.deliver, stream, list(events))
+            self._inflight = future
+            return future
+
+    def wait_all(self) -> None:
+        """Wait for the batch in flight; raise its error if it failed."""
+        future = self._inflight
+        if future is not None:
+            future.result()
 
     def deliver(self, stream: str, events: Sequence[BuiltEvent]) -> None:
         """Send one batch; return only when every event is acknowledged or rejected."""
@@ -140,6 +162,7 @@ class ConversionsRun:
         if self._finished:
             return
         self._finished = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
         self.summary.dropped_fields.update(self.builder.dropped_fields)
         self.summary.unmapped_stages.update(self.builder.unmapped_stages)
         if failed:

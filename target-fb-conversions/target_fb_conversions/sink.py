@@ -8,7 +8,9 @@ names the field and the rule, never the value.
 
 from __future__ import annotations
 
+import decimal
 import typing as t
+from concurrent.futures import Future
 
 import jsonschema
 from singer_sdk.exceptions import InvalidJSONSchema
@@ -20,6 +22,41 @@ from target_fb_conversions.events import BuiltEvent
 
 if t.TYPE_CHECKING:
     from target_fb_conversions.target import TargetFbConversions
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float, decimal.Decimal),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+}
+_PLAIN_PROPERTY_KEYS = {"type", "format", "description", "title", "default", "examples"}
+_PLAIN_SCHEMA_KEYS = {"type", "properties", "required", "additionalProperties", "$schema",
+                      "description", "title"}
+
+
+def _simple_plan(schema: dict) -> tuple[dict, list, bool] | None:
+    """Type checks per property when the schema is flat and typed only, else ``None``."""
+    if not isinstance(schema, dict) or set(schema) - _PLAIN_SCHEMA_KEYS:
+        return None
+    extra = schema.get("additionalProperties", True)
+    if extra not in (True, False):
+        return None
+    plan: dict[str, tuple] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict) or set(prop) - _PLAIN_PROPERTY_KEYS or "type" not in prop:
+            return None
+        types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        if any(kind not in _PYTHON_TYPES for kind in types):
+            return None
+        plan[name] = frozenset(py for kind in types for py in _PYTHON_TYPES[kind])
+    required = schema.get("required") or []
+    if not isinstance(required, list):
+        return None
+    return plan, required, extra is False
 
 
 class PrivateValidator(BaseJSONSchemaValidator):
@@ -36,9 +73,28 @@ class PrivateValidator(BaseJSONSchemaValidator):
         self.validator = DEFAULT_JSONSCHEMA_VALIDATOR(
             schema, format_checker=jsonschema.FormatChecker(formats=())
         )
+        self._plan = _simple_plan(schema)
+
+    def _surely_valid(self, record: dict) -> bool:
+        """Fast path for flat schemas of typed properties; ``False`` means "ask jsonschema"."""
+        plan, required, closed = self._plan  # type: ignore[misc]
+        for name in required:
+            if name not in record:
+                return False
+        for name, value in record.items():
+            allowed = plan.get(name)
+            if allowed is None:
+                if closed:
+                    return False
+                continue
+            if type(value) not in allowed:  # exact types: a bool is not an integer here
+                return False
+        return True
 
     def problem(self, record: dict) -> str | None:
         """One sentence about the first problem, or ``None`` when the record is valid."""
+        if self._plan is not None and self._surely_valid(record):
+            return None
         error = jsonschema.exceptions.best_match(self.validator.iter_errors(record))
         if error is None:
             return None
@@ -71,6 +127,7 @@ class ConversionsSink(BatchSink):
         self._target = target
         self.run = target.run
         self._problem: str | None = None
+        self._inflight: list[tuple[int, Future]] = []
         super().__init__(target, stream_name, schema, key_properties)
 
     # -- sizes -----------------------------------------------------------------------------
@@ -86,9 +143,20 @@ class ConversionsSink(BatchSink):
 
     @property
     def first_pending_seq(self) -> int | None:
-        """Input position of the oldest record not yet settled, or ``None``."""
+        """Input position of the oldest record not yet settled, or ``None``.
+
+        A batch in flight counts until Meta has answered it; a failed one counts forever.
+        """
+        self._inflight = [
+            (seq, future)
+            for seq, future in self._inflight
+            if not future.done() or future.exception() is not None
+        ]
+        seqs = [seq for seq, _ in self._inflight]
         pending = self._pending_batch
-        return pending.get("first_seq") if pending else None
+        if pending and pending.get("first_seq") is not None:
+            seqs.append(pending["first_seq"])
+        return min(seqs) if seqs else None
 
     # -- validation ------------------------------------------------------------------------
 
@@ -119,8 +187,12 @@ class ConversionsSink(BatchSink):
             events.append(built)
 
     def process_batch(self, context: dict) -> None:
+        """Hand the batch to the sending thread; its STATEs wait until Meta has answered."""
         events: list[BuiltEvent] = context.get("events", [])
+        first_seq = context.get("first_seq", self._target.record_seq)
         self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
-        self.run.deliver(self.stream_name, events)
+        with self._target.state_lock:
+            future = self.run.submit(self.stream_name, events)
+            self._inflight.append((first_seq, future))
+        future.add_done_callback(lambda _done: self._target.batch_settled())
         context["events"] = []
-        self._target.batch_settled()

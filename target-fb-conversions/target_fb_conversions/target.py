@@ -142,7 +142,7 @@ class TargetFbConversions(Target):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self._state_lock = threading.RLock()
+        self.state_lock = threading.RLock()
         self.record_seq = 0
         self._queued_states: list[tuple[int, dict]] = []
         self._last_written_state: str | None = None
@@ -288,14 +288,14 @@ class TargetFbConversions(Target):
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
         state = message_dict["value"]
-        with self._state_lock:
+        with self.state_lock:
             self._latest_state = state
             self._queued_states.append((self.record_seq, state))
         self.batch_settled()
 
     def batch_settled(self) -> None:
         """Let through the newest STATE whose records are all acknowledged or rejected."""
-        with self._state_lock:
+        with self.state_lock:
             sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
             pending = [
                 seq
@@ -312,13 +312,18 @@ class TargetFbConversions(Target):
             if not ready:
                 return
             self._queued_states = self._queued_states[len(ready):]
-            self._write_state_message(ready[-1][1])
+            self._emit_state(ready[-1][1])
 
     def _write_state_message(self, state: dict) -> None:
+        """The SDK's end-of-drain STATE: first wait for the batch in flight (or fail)."""
+        self.run.wait_all()
+        self.batch_settled()
+
+    def _emit_state(self, state: dict) -> None:
         if self.config.get("dry_run"):
             return  # nothing was sent, so nothing may be acknowledged upstream
         text = json.dumps(state)
-        with self._state_lock:
+        with self.state_lock:
             if text == self._last_written_state:
                 return
             self._last_written_state = text
@@ -327,6 +332,8 @@ class TargetFbConversions(Target):
 
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
+        self.run.wait_all()
+        self.batch_settled()
         self.run.finish()
 
     # -- CLI -------------------------------------------------------------------------------
