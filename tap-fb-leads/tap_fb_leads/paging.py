@@ -7,8 +7,10 @@ whether another page exists, and is never followed, stored or logged.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fb_graph.errors import GraphError
 from tap_fb_leads.client import GraphClient
@@ -66,3 +68,53 @@ class Pager:
                     "for it: run the job again, and report it if it repeats."
                 )
             after = str(next_after)
+
+
+T = TypeVar("T")
+_END = object()
+_JOIN_SECONDS = 5.0
+
+
+def read_ahead(pages: Iterator[T], name: str = "graph-read-ahead") -> Iterator[T]:
+    """Yield ``pages`` while a thread already fetches the next one.
+
+    The Graph call for page N+1 (network, Meta's time, JSON decoding) overlaps the work on
+    page N. Calls stay sequential and in order, so cursors, retries, throttle waits and
+    page-size halving behave exactly as without it; an error in the thread is raised here,
+    at the page where it happened.
+    """
+    handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: object, error: BaseException | None = None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put((item, error), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for page in pages:
+                if not put(page):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(_END, exc)
+            return
+        put(_END)
+
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=_JOIN_SECONDS)

@@ -94,6 +94,9 @@ def lead_record(raw: dict[str, Any], form_id: str | None) -> dict[str, Any]:
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
             raw[key] = id_string(value)
+    organic = raw.get("is_organic")
+    if organic is not None and not isinstance(organic, bool):
+        raw["is_organic"] = str(organic).strip().lower() in ("1", "true")
     if not raw.get("form_id") and form_id:
         raw["form_id"] = form_id
     raw["answers"] = flatten_answers(raw.get("field_data"))

@@ -18,9 +18,14 @@ from typing import Any
 
 from singer_sdk import Stream
 from singer_sdk.helpers._state import PROGRESS_MARKERS
+from singer_sdk.helpers._typing import conform_record_data_types
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from fb_graph.errors import ErrorKind, GraphError
 from tap_fb_leads.client import filtering_param
+from tap_fb_leads.paging import read_ahead
 from tap_fb_leads.records import (
     MalformedRecord,
     disclaimer_records,
@@ -54,6 +59,36 @@ class GraphStream(Stream):
     def __init__(self, tap: TapFbLeads) -> None:
         super().__init__(tap=tap, schema=self.schema_dict)
         self._run_tap = tap
+        self._every_property_selected: bool | None = None
+        self.extracted_at: dt.datetime | None = None
+        """When the page being emitted was read (one clock read per page, not per record)."""
+
+    def _generate_record_messages(self, record: dict) -> Iterator[RecordMessage]:
+        """The SDK's RECORD messages, minus the per-record walk that removes deselected
+        properties when no property is deselected (it is then a no-op)."""
+        if self._every_property_selected is None:
+            self._every_property_selected = all(self.mask.values())
+        if not self._every_property_selected:
+            yield from super()._generate_record_messages(record)
+            return
+        if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
+            record = conform_record_data_types(
+                stream_name=self.name,
+                record=record,
+                schema=self.effective_schema,
+                level=self.TYPE_CONFORMANCE_LEVEL,
+                logger=self.logger,
+            )
+        extracted = self.extracted_at or utc_now()
+        for stream_map in self.stream_maps:
+            mapped_record = stream_map.transform(record)
+            if mapped_record is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped_record,
+                    version=self._stream_version,
+                    time_extracted=extracted,
+                )
 
     @property
     def run(self) -> GraphRun:
@@ -129,6 +164,8 @@ class LeadsStream(GraphStream):
     primary_keys = ("id",)
     replication_key = "created_time"
     is_sorted = False
+    # records.lead_record already gives every field its type: no per-record conformance.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     parent_stream_type: type[Stream] | None = FormsStream
     schema_dict = LEADS_SCHEMA
     partition_key = "form_id"
@@ -168,10 +205,12 @@ class LeadsStream(GraphStream):
         form_id = partition if self.partition_key == "form_id" else None
         params = {"fields": _LEAD_FIELDS_PARAM, "filtering": filtering_param(*window)}
         write_disclaimers = self.run.disclaimer_writer()
+        disclaimers = self._tap.streams["disclaimer_responses"]
         seen: set[int | str] = set()
         duplicates = malformed = 0
         try:
-            for page in self.run.pager.pages(self.edge_path(context), params):
+            for page in read_ahead(self.run.pager.pages(self.edge_path(context), params)):
+                self.extracted_at = disclaimers.extracted_at = utc_now()  # type: ignore[attr-defined]
                 for raw in page:
                     try:
                         lead = lead_record(raw, form_id)
@@ -244,6 +283,7 @@ class DisclaimerResponsesStream(GraphStream):
     name = "disclaimer_responses"
     primary_keys = ("lead_id", "checkbox_key")
     replication_key = None
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     parent_stream_type: type[Stream] | None = LeadsStream
     schema_dict = DISCLAIMER_RESPONSES_SCHEMA
 

@@ -13,6 +13,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
 from tap_fb_leads.client import ThrottleWaitTooLong
+from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.paging import PagingError
 from tap_fb_leads.run import GraphRun
 from tap_fb_leads.settings import (
@@ -41,6 +42,7 @@ class TapFbLeads(Tap):
     package_name = "fb-leads"
     config_jsonschema = CONFIG_SCHEMA
     # No BATCH: disclaimer responses are written as records from the leads pages.
+    message_writer_class = BufferedSingerWriter
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
     ]
