@@ -98,7 +98,7 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 class Page:
     generated: list[int]  # indices, newest first
     added: list[dict]  # added leads in this page
-    keys: list[tuple[int, int]]  # keys of every lead of the page, newest first
+    keys: list[tuple[int, int]]  # keys of the page's newest and oldest lead (empty page: [])
     more: bool
     order: list[tuple[str, object]]  # ("g", index) or ("a", lead) in serving order
 
@@ -119,23 +119,26 @@ def select_page(
     hi = n if window.high is None else form.first_at_or_after(window.high)
     if after is not None:
         hi = min(hi, form.first_key_at_or_after(after))
-    candidates: list[tuple[tuple[int, int], str, object]] = []
+    indices: range = range(0)
     if hi > lo:
         if residue is None:
             indices = range(hi - 1, max(lo, hi - limit - 1) - 1, -1)
         else:
             start = hi - 1 - ((hi - 1 - residue) % VARIANTS)
             indices = range(start, lo - 1, -VARIANTS)[: limit + 1]
-        candidates.extend((form.key(i), "g", i) for i in indices)
-    for lead in added:
-        key = (lead["_ct"], lead["_index"])
-        if not window.contains(key[0]) or (after is not None and key >= after):
-            continue
-        if ad_id is not None and lead.get("ad_id") != ad_id:
-            continue
-        candidates.append((key, "a", lead))
-    if added:
-        candidates.sort(key=lambda c: c[0], reverse=True)
+    extra = _added_in_window(added, window, after, ad_id)
+    if not extra:  # the hot path: generated leads only, no key per lead needed
+        chosen_indices = list(indices[:limit])
+        order: list[tuple[str, object]] = [("g", i) for i in chosen_indices]
+        if shuffle_seed is not None and order:
+            random.Random(hash((shuffle_seed, chosen_indices[0]))).shuffle(order)
+        keys = [form.key(chosen_indices[0]), form.key(chosen_indices[-1])] if order else []
+        return Page(chosen_indices, [], keys, len(indices) > limit, order)
+    candidates: list[tuple[tuple[int, int], str, object]] = [
+        (form.key(i), "g", i) for i in indices
+    ]
+    candidates.extend(extra)
+    candidates.sort(key=lambda c: c[0], reverse=True)
     chosen = candidates[:limit]
     order = [(kind, item) for _, kind, item in chosen]
     if shuffle_seed is not None and order:
@@ -143,7 +146,21 @@ def select_page(
     return Page(
         generated=[item for _, kind, item in chosen if kind == "g"],  # type: ignore[misc]
         added=[item for _, kind, item in chosen if kind == "a"],  # type: ignore[misc]
-        keys=[c[0] for c in chosen],
+        keys=[chosen[0][0], chosen[-1][0]],
         more=len(candidates) > limit,
         order=order,
     )
+
+
+def _added_in_window(
+    added: list[dict], window: Window, after: tuple[int, int] | None, ad_id: str | None
+) -> list[tuple[tuple[int, int], str, object]]:
+    out: list[tuple[tuple[int, int], str, object]] = []
+    for lead in added:
+        key = (lead["_ct"], lead["_index"])
+        if not window.contains(key[0]) or (after is not None and key >= after):
+            continue
+        if ad_id is not None and lead.get("ad_id") != ad_id:
+            continue
+        out.append((key, "a", lead))
+    return out
