@@ -35,4 +35,7 @@ CROSS JOIN LATERAL (
     SELECT jsonb_object_agg(f ->> 'name', f -> 'values' ->> 0) AS answers
     FROM unnest(l.field_data) AS f  -- target-postgres stores JSON arrays as jsonb[]
     WHERE f ->> 'name' IS NOT NULL
-) AS a;
+) AS a
+-- A change dated in the future (a CRM clock or data-entry error) waits until its time comes:
+-- read now, it would move tap-postgres's bookmark past every real change until then.
+WHERE s.stage_changed_at <= now();

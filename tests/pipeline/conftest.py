@@ -89,6 +89,7 @@ class Loop:
     env: dict
     tmp: Path
     runs: list = field(default_factory=list)
+    _pii: set | None = None
 
     @property
     def ledger(self) -> Path:
@@ -125,7 +126,26 @@ class Loop:
             assert result.returncode == 0, (
                 f"meltano {' '.join(args)} failed:\n{result.stderr[-4000:]}"
             )
+        self.assert_no_leak(result.stdout + result.stderr, extra_env)
         return result
+
+    def secrets(self, extra_env: dict | None = None) -> set[str]:
+        """What must never be printed: tokens, the warehouse password, leads' emails/phones."""
+        found = {self.sandbox.token, self.settings.password}
+        found |= {v for k, v in (extra_env or {}).items() if k.endswith("ACCESS_TOKEN")}
+        if self._pii is None:
+            self._pii = set()
+            for page in self.sandbox.data.page_ids:
+                for form in self.sandbox.data.forms(page):
+                    for lead in self.sandbox.data.leads(form["id"]):
+                        for answer in lead["field_data"]:
+                            if answer["name"] in ("email", "phone_number"):
+                                self._pii.update(answer["values"])
+        return found | self._pii
+
+    def assert_no_leak(self, text: str, extra_env: dict | None = None) -> None:
+        leaked = sorted(secret for secret in self.secrets(extra_env) if secret and secret in text)
+        assert not leaked, f"{len(leaked)} secret or personal values in meltano's output"
 
     def start_meltano(self, *args: str, extra_env: dict | None = None) -> subprocess.Popen:
         """Start `meltano` in its own process group (to kill it and its plugins at once)."""
@@ -137,10 +157,11 @@ class Loop:
         self.runs.append(proc)
         return proc
 
-    @staticmethod
-    def kill(proc: subprocess.Popen) -> None:
+    def kill(self, proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        for log in self.tmp.glob("meltano-*.log"):
+            self.assert_no_leak(log.read_text(errors="replace"))
 
     def state_ids(self) -> dict[str, dict]:
         """Meltano's saved state per state id (from the system database of this loop)."""
