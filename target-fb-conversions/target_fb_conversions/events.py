@@ -71,6 +71,7 @@ HASHED_COLUMNS: dict[str, tuple[str, str]] = {
 
 FUTURE_TOLERANCE_SECONDS = 60
 _MILLISECONDS_ABOVE = 100_000_000_000  # unix seconds reach this in the year 5138
+_UNIX_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 
 
@@ -131,12 +132,17 @@ def parse_event_time(value: object) -> int:
         return int(number)
     if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", text):
+        if _UNIX_TEXT.fullmatch(text):
             return parse_event_time(decimal.Decimal(text))
-        text = re.sub(r"[zZ]$", "+00:00", text)
-        text = re.sub(r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2", text)
-        moment = dt.datetime.fromisoformat(text)
-        return parse_event_time(moment)
+        try:
+            moment = dt.datetime.fromisoformat(text)  # Python 3.11+: Z and +0000 too
+        except ValueError:
+            text = re.sub(r"[zZ]$", "+00:00", text)
+            text = re.sub(r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2", text)
+            moment = dt.datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return int(moment.timestamp())
     raise ValueError("not a time")
 
 

@@ -9,6 +9,7 @@ written to the rejects file; otherwise it raises and the target lets no STATE th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,7 @@ class ConversionsRun:
         self.logger = logger
         self.dry_run_file = dry_run_file
         self.summary = RunSummary(dry_run=dry_run_file is not None)
-        self._seen: set[tuple[str, str]] = set()
+        self._seen: set[bytes] = set()
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._submit_lock = threading.Lock()
@@ -67,7 +68,10 @@ class ConversionsRun:
         except Rejected as exc:
             self.reject_record(stream, record, exc.reason, exc.detail)
             return None
-        key = (built.event_name, built.event_id)
+        # 12 bytes per event instead of two strings: memory stays nearly flat over long runs.
+        key = hashlib.blake2b(
+            f"{built.event_name}\x1f{built.event_id}".encode(), digest_size=12
+        ).digest()
         with self._lock:
             if key in self._seen:
                 self.summary.duplicates += 1

@@ -154,6 +154,14 @@ class TargetFbConversions(Target):
 
     # -- settings --------------------------------------------------------------------------
 
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """The SDK's built-in settings, minus those that mean nothing here (batch_size is ours,
+        nothing is loaded or upserted, no _sdc columns are sent to Meta)."""
+        super().append_builtin_config(config_jsonschema)
+        for name in ("load_method", "batch_size_rows", "add_record_metadata"):
+            config_jsonschema["properties"].pop(name, None)
+
     @property
     def api(self) -> str:
         return self.config.get("api") or CONVERSIONS_API
