@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import pytest
 from sandbox_client import Graph, error_of
 
@@ -102,15 +105,26 @@ def test_leads_added_between_pages_are_not_duplicated_or_shift_pages(make_sandbo
     }
 
 
-def test_added_leads_with_old_times_are_merged_in_order(make_sandbox):
-    sb = make_sandbox(forms_per_page=1, leads_per_form=40)
+@pytest.mark.parametrize("order", ["newest", "shuffled"])
+def test_added_leads_at_any_time_are_merged_once(make_sandbox, order):
+    sb = make_sandbox(forms_per_page=1, leads_per_form=40, order=order)
     form = sb.data.form_ids()[0]
-    oldest = sb.now - 29 * 86400
-    sb.add_leads(form, 3, created_time=oldest)
+    middle = list(sb.data.leads(form))[20]["created_time"]
+    sb.add_leads(form, 3, created_time=sb.now - 29 * 86400)
+    sb.add_leads(form, 2, created_time=sb.now - 15 * 86400)
+    sb.add_leads(form, 2)
     leads = Graph(sb).all_leads(form, 7, fields="id,created_time")
+    assert len(leads) == len({lead["id"] for lead in leads}) == 47
+    assert {lead["id"] for lead in leads} == {lead["id"] for lead in sb.data.leads(form)}
     times = [lead["created_time"] for lead in leads]
-    assert len(leads) == len({lead["id"] for lead in leads}) == 43
-    assert times == sorted(times, reverse=True)
+    if order == "newest":
+        assert times == sorted(times, reverse=True)
+    # And through a time filter, the same leads as the data says.
+    rule = {"field": "time_created", "operator": "LESS_THAN", "value": _unix(middle)}
+    window = json.dumps([rule])
+    got = Graph(sb).all_leads(form, 4, fields="id", filtering=window)
+    expected = {x["id"] for x in sb.data.leads(form) if x["created_time"] < middle}
+    assert {lead["id"] for lead in got} == expected and len(got) == len(expected)
 
 
 def test_ad_edge_serves_only_that_ads_leads(graph, sandbox):
@@ -150,3 +164,7 @@ def test_forms_page_with_cursors(make_sandbox):
             break
         after = body["paging"]["cursors"]["after"]
     assert ids == sb.data.form_ids(page)
+
+
+def _unix(created_time: str) -> int:
+    return int(datetime.strptime(created_time, "%Y-%m-%dT%H:%M:%S%z").timestamp())
