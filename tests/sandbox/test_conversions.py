@@ -222,3 +222,19 @@ def test_legacy_invalid_uploads_are_rejected_whole(make_sandbox, events, tag, wo
 def test_conversions_event_sent_to_the_legacy_set_is_rejected(make_sandbox):
     sb = make_sandbox(legacy_offline=True)
     assert send_legacy(Graph(sb), [event()]).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"),
+    [(7 * 86400 - 60, True), (7 * 86400 + 60, False), (-50, True), (-120, False)],
+)
+def test_the_seven_day_and_future_boundaries(graph, sandbox, age, accepted):
+    answer = send(graph, [event(event_time=int(time.time()) - age)])
+    assert (answer.status_code == 200) is accepted, answer.text
+
+
+@pytest.mark.parametrize(("days", "accepted"), [(61.9, True), (62.1, False)])
+def test_the_legacy_62_day_boundary(make_sandbox, days, accepted):
+    sb = make_sandbox(legacy_offline=True)
+    answer = send_legacy(Graph(sb), [legacy(event_time=int(time.time() - days * 86400))])
+    assert (answer.status_code == 200) is accepted, answer.text
