@@ -13,6 +13,8 @@ import urllib.request
 import pytest
 from pipeline_support import ROOT, warehouse_mod
 
+from fb_graph.sandbox import DEFAULT_TOKEN
+
 pytestmark = pytest.mark.pipeline
 LEADS_PER_FORM = 60
 NEW_PER_RUN = 2
@@ -35,6 +37,9 @@ def run_main_job(tmp_path, warehouse_dir, *args: str) -> str:
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
+    password = json.loads((warehouse_dir / "warehouse.json").read_text())["password"]
+    assert password not in output and DEFAULT_TOKEN not in output
+    assert "@example.com" not in output, "an email reached the main job's output"
     return output
 
 
