@@ -2,8 +2,11 @@
 
 Starts ``fb-graph-sandbox`` (the CLI) on a free loopback port, reads ``--leads`` leads
 (limit 500, every lead field) by following ``cursors.after`` with a Bearer header, and prints
-leads/s and the peak memory of both processes. This is the ceiling the tap is measured
-against. Run:  .venv/bin/python benchmarks/raw_loop.py [--leads 200000]
+leads/s, the CPU time and the peak memory of both processes. This is the ceiling the tap is
+measured against. Run:  .venv/bin/python benchmarks/raw_loop.py [--leads 200000]
+
+Other benchmarks can reuse :func:`sandbox_process` and :func:`raw_read` to compare against
+the same loop on the same sandbox.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -36,6 +42,76 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextmanager
+def sandbox_process(
+    leads: int, forms: int = 1, order: str = "newest", extra: Sequence[str] = ()
+) -> Iterator[tuple[dict, subprocess.Popen]]:
+    """Run ``fb-graph-sandbox`` with ``leads`` spread over ``forms``; yields (ready line, proc)."""
+    per_form = -(-leads // forms)
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0"),
+            *("--forms-per-page", str(forms), "--leads-per-form", str(per_form)),
+            *("--order", order, *extra),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        if not line:
+            raise RuntimeError("the sandbox did not start")
+        yield json.loads(line), server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@dataclass
+class RawResult:
+    leads: int
+    distinct: int
+    calls: int
+    seconds: float
+    client_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.leads / self.seconds if self.seconds else 0.0
+
+
+def raw_read(ready: dict, leads: int, limit: int = 500, version: str = "v26.0") -> RawResult:
+    """Read up to ``leads`` leads (every field) from the first Page's forms, page by page."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {ready['token']}"
+    base = f"{ready['url']}/{version}"
+    forms = session.get(f"{base}/{ready['page_ids'][0]}/leadgen_forms", timeout=30).json()
+    form_ids = [f["id"] for f in forms["data"] if f["status"] != "DRAFT"]
+    fields = ",".join(LEAD_FIELDS)
+    count = calls = 0
+    ids: set[str] = set()
+    cpu_before = time.process_time()
+    started = time.perf_counter()
+    for form_id in form_ids:
+        after = None
+        while count < leads:
+            params = {"fields": fields, "limit": limit}
+            if after:
+                params["after"] = after
+            answer = session.get(f"{base}/{form_id}/leads", params=params, timeout=30)
+            answer.raise_for_status()
+            body = answer.json()
+            calls += 1
+            for lead in body["data"]:
+                ids.add(lead["id"])
+            count += len(body["data"])
+            if "next" not in body.get("paging", {}):
+                break
+            after = body["paging"]["cursors"]["after"]
+    seconds = time.perf_counter() - started
+    return RawResult(count, len(ids), calls, seconds, time.process_time() - cpu_before)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=200_000, help="leads to read")
@@ -43,65 +119,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forms", type=int, default=1, help="forms to spread the leads over")
     parser.add_argument("--order", choices=("newest", "shuffled"), default="newest")
     args = parser.parse_args(argv)
-    per_form = -(-args.leads // args.forms)
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0"),
-            *("--forms-per-page", str(args.forms), "--leads-per-form", str(per_form)),
-            *("--order", args.order),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready = json.loads(server.stdout.readline())
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {ready['token']}"
-        base = f"{ready['url']}/v26.0"
-        forms = session.get(f"{base}/{ready['page_ids'][0]}/leadgen_forms", timeout=30).json()
-        form_ids = [f["id"] for f in forms["data"] if f["status"] != "DRAFT"]
-        fields = ",".join(LEAD_FIELDS)
-        count = calls = 0
-        ids: set[str] = set()
+    with sandbox_process(args.leads, args.forms, args.order) as (ready, server):
         server_cpu_before = cpu_seconds(server.pid)
-        client_cpu_before = time.process_time()
-        started = time.perf_counter()
-        for form_id in form_ids:
-            after = None
-            while count < args.leads:
-                params = {"fields": fields, "limit": args.limit}
-                if after:
-                    params["after"] = after
-                answer = session.get(f"{base}/{form_id}/leads", params=params, timeout=30)
-                answer.raise_for_status()
-                body = answer.json()
-                calls += 1
-                for lead in body["data"]:
-                    ids.add(lead["id"])
-                count += len(body["data"])
-                if "next" not in body.get("paging", {}):
-                    break
-                after = body["paging"]["cursors"]["after"]
-        elapsed = time.perf_counter() - started
+        result = raw_read(ready, args.leads, args.limit)
         server_cpu = cpu_seconds(server.pid) - server_cpu_before
-        client_cpu = time.process_time() - client_cpu_before
         server_peak = peak_rss_mib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     client_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"raw loop: {count} leads ({len(ids)} distinct) in {calls} calls, "
-        f"{elapsed:.2f} s = {count / elapsed:,.0f} leads/s"
+        f"raw loop: {result.leads} leads ({result.distinct} distinct) in {result.calls} calls, "
+        f"{result.seconds:.2f} s = {result.rate:,.0f} leads/s"
     )
     print(
-        f"sandbox server CPU: {server_cpu:.2f} s = {count / max(server_cpu, 1e-9):,.0f} leads "
-        "per server CPU-second (one core)"
+        f"sandbox server CPU: {server_cpu:.2f} s = "
+        f"{result.leads / max(server_cpu, 1e-9):,.0f} leads per server CPU-second (one core)"
     )
-    client_rate = count / max(client_cpu, 1e-9)
-    print(f"client CPU: {client_cpu:.2f} s = {client_rate:,.0f} leads per client CPU-second")
+    print(
+        f"client CPU: {result.client_cpu:.2f} s = "
+        f"{result.leads / max(result.client_cpu, 1e-9):,.0f} leads per client CPU-second"
+    )
     print(f"peak RSS: client {client_peak:.1f} MiB, sandbox server {server_peak:.1f} MiB")
-    return 0 if count == len(ids) else 1
+    return 0 if result.leads == result.distinct else 1
 
 
 if __name__ == "__main__":
