@@ -131,6 +131,7 @@ def test_dry_run_sends_nothing_and_writes_the_exact_bodies(sandbox, tmp_path):
     assert real.returncode == 0
     sent = [b["data"] for b in sandbox.event_batches()]
     assert sent == [b["data"] for b in bodies]  # the same requests, event for event
+    assert {b["test_event_code"] for b in sandbox.event_batches()} == {"TEST123"}
 
     text = dry_path.read_text()
     raw = [email_of(i) for i in range(1200)] + [phone_of(i) for i in range(1200)]
@@ -211,3 +212,14 @@ def test_no_email_phone_or_token_in_any_output(make_sandbox, tmp_path):
     for secret in secrets:
         assert secret not in blob, f"leak of a raw value #{secrets.index(secret)}"
     assert all(not r["token_in_url"] for r in sb.requests())
+
+
+def test_ledger_as_a_sqlalchemy_url(sandbox, tmp_path):
+    url = f"sqlite:///{tmp_path / 'by-url.sqlite'}"
+    config = write_config(tmp_path, sandbox, ledger=url)
+    stdin = singer_lines([stage_record(i) for i in range(30)])
+    assert run_target(config, stdin).returncode == 0
+    again = run_target(config, stdin)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert len(event_posts(sandbox)) == 1
+    assert "30 already acknowledged (ledger) skipped" in again.stderr

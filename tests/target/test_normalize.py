@@ -159,3 +159,23 @@ def test_lead_id(raw: object, expected: str) -> None:
 def test_lead_id_refused(raw: object) -> None:
     with pytest.raises(n.NormalizeError):
         n.lead_id(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["(650) 555-1212", "650.555.1212", "650-555-1212", "1 650 555 1212", "+1 (650) 555-1212",
+     "+16505551212", "6505551212", "(212)555-0199"],
+)
+def test_north_american_fast_path_matches_phonenumbers(raw: str) -> None:
+    import phonenumbers
+
+    expected = phonenumbers.format_number(
+        phonenumbers.parse(raw, "US"), phonenumbers.PhoneNumberFormat.E164
+    ).lstrip("+")
+    assert n.phone(raw, "US") == expected
+    assert n.phone(raw, "CA") == expected
+
+
+def test_local_number_without_area_code_is_refused() -> None:
+    with pytest.raises(n.NormalizeError, match="area code"):
+        n.phone("555-1212", "US")
