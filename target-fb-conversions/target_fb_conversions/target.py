@@ -171,8 +171,16 @@ class TargetFbConversions(Target):
         return int(self.config.get("batch_size") or MAX_BATCH[self.api])
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        errors = super()._validate_config(raise_errors=raise_errors)
-        errors = errors + self._setting_problems()
+        """The SDK's schema check (with secrets cut out of its messages) plus ours."""
+        errors = super()._validate_config(raise_errors=False)
+        secrets = [
+            str(self._config[key])
+            for key in ("access_token", "app_secret")
+            if self._config.get(key) not in (None, "")
+        ]
+        errors = [redact(error, secrets) for error in errors]
+        if not errors:
+            errors = self._setting_problems()
         if errors and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=errors, schema=self.config_jsonschema

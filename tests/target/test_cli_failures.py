@@ -168,6 +168,13 @@ def test_bad_settings_get_one_sentence_each(tmp_path):
     assert "default_phone_country is not an ISO country code" in result.stderr
 
 
+def test_a_token_of_the_wrong_type_is_not_echoed(tmp_path):
+    result = run_target(write_config(tmp_path, None, access_token=987654321987), "")
+    assert result.returncode != 0
+    assert "access_token" in result.stderr
+    assert "987654321987" not in result.stderr
+
+
 def test_unusable_ledger_is_one_sentence(tmp_path):
     config = write_config(tmp_path, None, ledger="nosuchdialect://x/y")
     result = run_target(config, "")

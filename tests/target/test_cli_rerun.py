@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -133,6 +134,13 @@ def test_dry_run_sends_nothing_and_writes_the_exact_bodies(sandbox, tmp_path):
     assert sent == [b["data"] for b in bodies]  # the same requests, event for event
     assert {b["test_event_code"] for b in sandbox.event_batches()} == {"TEST123"}
 
+    for body in bodies:  # hashes only: every user_data value but lead_id is 64 lowercase hex
+        for event in body["data"]:
+            for key, values in event["user_data"].items():
+                if key == "lead_id":
+                    assert isinstance(values, int)
+                    continue
+                assert all(re.fullmatch(r"[0-9a-f]{64}", v) for v in values), key
     text = dry_path.read_text()
     raw = [email_of(i) for i in range(1200)] + [phone_of(i) for i in range(1200)]
     assert not any(value in text or value.lower() in text for value in raw[:50])
