@@ -64,6 +64,7 @@ SANDBOX_PID=""
 WAREHOUSE_STARTED=""
 cleanup() {
   status=$?
+  trap - EXIT INT TERM
   if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
     kill "$SANDBOX_PID" 2>/dev/null || true
     wait "$SANDBOX_PID" 2>/dev/null || true
