@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import operator
 import random
 import threading
 import time
@@ -155,7 +156,7 @@ _PRODUCTS_JS = [
 _BUDGETS_JS = [_js(b)[1:-1] for b in BUDGETS]
 _FD_TEMPLATE = (
     '[{"name":"full_name","values":["%s"]},'
-    '{"name":"email","values":["%s@%s"]},'
+    '{"name":"email","values":["%s"]},'
     '{"name":"phone_number","values":["%s"]},'
     '{"name":"city","values":["%s"]},'
     '{"name":"zip_code","values":["%s"]},'
@@ -426,8 +427,16 @@ class SandboxData:
     def variant(self, i: int) -> int:
         return i % VARIANTS
 
-    def field_data_json(self, form: Form, i: int) -> str:
+    @staticmethod
+    def lead_values(form: Form, i: int) -> tuple[str, ...]:
+        """Every per-lead string of lead ``i``, in :data:`_VALUE_SLOTS` order (the hot path)."""
         h = _mix(i, form.salt)
+        n = form.count
+        if n:
+            step = form.span // n
+            t = form.start + (i * form.span) // n + (h % step if step > 1 else 0)
+        else:
+            t = form.start
         fn = h % len(FIRST_NAMES)
         ln = (h >> 5) % len(LAST_NAMES)
         local = (_EMAIL_LOCAL_CAPS if h & 0x400 else _EMAIL_LOCAL)[fn][ln]
@@ -436,10 +445,12 @@ class SandboxData:
         else:
             phone = "+1650555%04d" % (h % 10000)  # noqa: UP031
         city, zp = _CITIES_JS[(h >> 13) % len(CITIES)]
-        return _FD_TEMPLATE % (
+        return (
+            str(_LEAD_BASE + form.code * _LEAD_SPAN + (i * _LEAD_MULT + form.salt) % _LEAD_SPAN),
+            time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(t)),
+            PLATFORMS[(i // VARIANTS) % len(PLATFORMS)],
             _NAMES_JS[fn][ln],
-            f"{local}{i % 1000}",
-            "example.com",
+            f"{local}{i % 1000}@example.com",
             phone,
             city,
             zp,
@@ -447,9 +458,11 @@ class SandboxData:
             _BUDGETS_JS[(h >> 20) % len(BUDGETS)],
             CONTACT_TIMES[(h >> 22) % len(CONTACT_TIMES)],
             STORES[(h >> 24) % len(STORES)],
+            _CDR_JS[(h >> 26) & 3],
         )
 
     def _template(self, form: Form, variant: int, fields: tuple[str, ...], with_ads: bool):
+        """A %-template of the lead's JSON for these fields, and which values fill it."""
         cache_key = (form.ordinal, variant, fields, with_ads)
         compiled = self._templates.get(cache_key)
         if compiled is not None:
@@ -457,15 +470,14 @@ class SandboxData:
         organic = variant == ORGANIC
         ad = None if organic else form.ads[variant]
         parts: list[str] = []
-        fns: list[Callable[[int], str]] = []
+        picks: list[int] = []
         for name in fields:
             if name == "id":
                 parts.append('"id":"%s"')
-                fns.append(form.lead_id)
+                picks.append(0)
             elif name == "created_time":
                 parts.append('"created_time":"%s"')
-                created_at = form.created_at
-                fns.append(lambda i, c=created_at: time_string(c(i)))
+                picks.append(1)
             elif name == "form_id":
                 parts.append(f'"form_id":"{form.id}"')
             elif name in AD_FIELDS:
@@ -475,32 +487,38 @@ class SandboxData:
                 parts.append('"is_organic":' + ("true" if organic else "false"))
             elif name == "platform":
                 parts.append('"platform":"%s"')
-                fns.append(lambda i: PLATFORMS[(i // VARIANTS) % len(PLATFORMS)])
+                picks.append(2)
             elif name == "field_data":
-                parts.append('"field_data":%s')
-                fns.append(lambda i, f=form: self.field_data_json(f, i))
+                parts.append('"field_data":' + _FD_TEMPLATE)
+                picks.extend(range(3, 12))
             elif name == "custom_disclaimer_responses":
                 parts.append('"custom_disclaimer_responses":%s')
-                fns.append(lambda i, s=form.salt: _CDR_JS[(_mix(i, s) >> 26) & 3])
+                picks.append(12)
             # partner_name, retailer_item_id, home_listing, vehicle, post,
             # post_submission_check_result: empty for these leads, so left out like Meta does.
-        compiled = ("{" + ",".join(parts) + "}", tuple(fns))
+        if len(picks) == 1:
+            only = picks[0]
+            getter: Callable[[tuple[str, ...]], tuple[str, ...]] = lambda v: (v[only],)  # noqa: E731
+        else:
+            getter = operator.itemgetter(*picks) if picks else (lambda v: ())
+        compiled = ("{" + ",".join(parts) + "}", getter)
         self._templates[cache_key] = compiled
         return compiled
 
     def render_lead(self, form: Form, i: int, fields: tuple[str, ...], with_ads: bool) -> str:
-        template, fns = self._template(form, i % VARIANTS, fields, with_ads)
-        return template % tuple([fn(i) for fn in fns])
+        template, getter = self._template(form, i % VARIANTS, fields, with_ads)
+        return template % getter(self.lead_values(form, i))
 
     def render_many(
         self, form: Form, indices: list[int], fields: tuple[str, ...], with_ads: bool
     ) -> list[str]:
         compiled = [self._template(form, v, fields, with_ads) for v in range(VARIANTS)]
+        values = self.lead_values
         out = []
         append = out.append
         for i in indices:
-            template, fns = compiled[i % VARIANTS]
-            append(template % tuple([fn(i) for fn in fns]))
+            template, getter = compiled[i % VARIANTS]
+            append(template % getter(values(form, i)))
         return out
 
     @staticmethod

@@ -95,3 +95,17 @@ def test_forms_of_each_status_and_the_draft_has_no_leads():
 def test_bad_config_is_one_sentence(changes, words):
     with pytest.raises(ValueError, match=words):
         SandboxConfig(**changes)
+
+
+@pytest.mark.parametrize("leads_per_form", [7, 1000, 3_000_000])
+def test_served_time_and_id_match_the_arithmetic_that_filters_and_looks_up(leads_per_form):
+    from fb_graph.sandbox.data import time_string
+
+    data = SandboxData(SandboxConfig(seed=9, leads_per_form=leads_per_form, days=3), NOW)
+    form = data.form_by_id[data.form_ids()[0]]
+    step = max(1, leads_per_form // 500)
+    for i in range(0, leads_per_form, step):
+        lead_id, created = data.lead_values(form, i)[:2]
+        assert created == time_string(form.created_at(i))
+        assert lead_id == form.lead_id(i)
+        assert data.find_lead(lead_id)[:2] == (form, i)
