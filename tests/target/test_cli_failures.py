@@ -168,6 +168,24 @@ def test_bad_settings_get_one_sentence_each(tmp_path):
     assert "default_phone_country is not an ISO country code" in result.stderr
 
 
+def test_dry_run_needs_its_path(tmp_path):
+    result = run_target(write_config(tmp_path, None, dry_run=True), "")
+    assert result.returncode != 0
+    assert "dry_run needs dry_run_path" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unwritable_rejects_path_is_one_sentence(sandbox, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = write_config(tmp_path, sandbox, rejects_path=str(blocker / "rejects.jsonl"))
+    result = run_target(config, singer_lines([stage_record(1, lead_id="42")]))
+    assert result.returncode == 1
+    _one_line_error(result.stderr)
+    assert "check rejects_path" in result.stderr
+    assert states(result.stdout) == []
+
+
 def test_a_token_of_the_wrong_type_is_not_echoed(tmp_path):
     result = run_target(write_config(tmp_path, None, access_token=987654321987), "")
     assert result.returncode != 0
