@@ -231,3 +231,22 @@ def test_ledger_as_a_sqlalchemy_url(sandbox, tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert len(event_posts(sandbox)) == 1
     assert "30 already acknowledged (ledger) skipped" in again.stderr
+
+
+def test_no_state_before_meta_answers_the_batch_in_flight(make_sandbox, tmp_path):
+    """The first call hangs 1.5 s: its records' STATE must not appear before Meta's answer."""
+    sb = make_sandbox(leads_per_form=1)
+    sb.fault(path_contains="/events", kind="slow", seconds=1.5, times=1)
+    config = write_config(tmp_path, sb)
+    input_path = tmp_path / "input.singer"
+    input_path.write_text(singer_lines([stage_record(i) for i in range(1500)], state_every=500))
+    with input_path.open() as stdin_file:
+        proc = subprocess.Popen([TARGET_CLI, "--config", str(config)], stdin=stdin_file,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first = json.loads(proc.stdout.readline())
+    batches_when_first_state_appeared = len(sb.event_batches())
+    rest = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0
+    assert first["done"] in (500, 1000)
+    assert batches_when_first_state_appeared >= 1  # Meta had answered the first batch
+    assert states(rest)[-1] == {"done": 1500, "final": True}
