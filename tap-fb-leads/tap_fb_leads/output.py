@@ -59,6 +59,20 @@ class BufferedSingerWriter(SimpleSingerWriter):
         except ValueError:
             return serialize_json(message.to_dict())
 
+    def write_record(
+        self, stream: str, record: dict[str, Any], version: int | None, time_extracted: str
+    ) -> None:
+        """A RECORD message without building a message object (the tap's per-record path)."""
+        line: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            line["version"] = version
+        line["time_extracted"] = time_extracted
+        try:
+            text = _encode(line)
+        except ValueError:
+            text = serialize_json(line)
+        sys.stdout.write(text + "\n")
+
     def write_message(self, message: Message) -> None:
         out = sys.stdout
         out.write(self.serialize_message(message) + "\n")

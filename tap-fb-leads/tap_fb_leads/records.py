@@ -59,6 +59,21 @@ def flatten_answers(field_data: object) -> dict[str, Any] | None:
         return {} if isinstance(field_data, list) else None
     if not isinstance(field_data, list):
         raise MalformedRecord("field_data is not a list")
+    try:  # the usual shape, in one pass
+        answers = {
+            item["name"]: (values[0] if len(values) == 1 else (values or None))
+            for item in field_data
+            for values in (item["values"],)
+        }
+        if len(answers) == len(field_data) and all(type(k) is str for k in answers):
+            return answers
+    except (KeyError, TypeError):
+        pass
+    return _flatten_carefully(field_data)
+
+
+def _flatten_carefully(field_data: list) -> dict[str, Any]:
+    """Unusual shapes: missing or non-list values, repeated keys, entries without a name."""
     answers: dict[str, Any] = {}
     for item in field_data:
         if not isinstance(item, dict) or "name" not in item:

@@ -17,14 +17,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from singer_sdk import Stream
-from singer_sdk.helpers._state import PROGRESS_MARKERS
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from fb_graph.errors import ErrorKind, GraphError
 from tap_fb_leads.client import filtering_param
+from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.paging import read_ahead
 from tap_fb_leads.records import (
     MalformedRecord,
@@ -59,17 +58,19 @@ class GraphStream(Stream):
     def __init__(self, tap: TapFbLeads) -> None:
         super().__init__(tap=tap, schema=self.schema_dict)
         self._run_tap = tap
-        self._every_property_selected: bool | None = None
-        self.extracted_at: dt.datetime | None = None
+        self._fast_path: bool | None = None
+        self.extracted_text: str | None = None
         """When the page being emitted was read (one clock read per page, not per record)."""
 
-    def _generate_record_messages(self, record: dict) -> Iterator[RecordMessage]:
-        """The SDK's RECORD messages, minus the per-record walk that removes deselected
-        properties when no property is deselected (it is then a no-op)."""
-        if self._every_property_selected is None:
-            self._every_property_selected = all(self.mask.values())
-        if not self._every_property_selected:
-            yield from super()._generate_record_messages(record)
+    def _write_record_message(self, record: dict) -> None:
+        """Write a record's RECORD messages (one per stream map) straight to the buffered
+        writer: no message object, and no walk over the record to remove deselected
+        properties when none is deselected (the walk is then a no-op)."""
+        writer = self._tap.message_writer
+        if self._fast_path is None:
+            self._fast_path = all(self.mask.values()) and isinstance(writer, BufferedSingerWriter)
+        if not self._fast_path:
+            super()._write_record_message(record)
             return
         if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
             record = conform_record_data_types(
@@ -79,16 +80,14 @@ class GraphStream(Stream):
                 level=self.TYPE_CONFORMANCE_LEVEL,
                 logger=self.logger,
             )
-        extracted = self.extracted_at or utc_now()
+        extracted = self.extracted_text or utc_now().isoformat(sep="T")
         for stream_map in self.stream_maps:
             mapped_record = stream_map.transform(record)
             if mapped_record is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped_record,
-                    version=self._stream_version,
-                    time_extracted=extracted,
+                writer.write_record(  # type: ignore[attr-defined]
+                    stream_map.stream_alias, mapped_record, self._stream_version, extracted
                 )
+        self.state_manager.is_flushed = False
 
     @property
     def run(self) -> GraphRun:
@@ -207,10 +206,12 @@ class LeadsStream(GraphStream):
         write_disclaimers = self.run.disclaimer_writer()
         disclaimers = self._tap.streams["disclaimer_responses"]
         seen: set[int | str] = set()
+        newest = ""
         duplicates = malformed = 0
         try:
             for page in read_ahead(self.run.pager.pages(self.edge_path(context), params)):
-                self.extracted_at = disclaimers.extracted_at = utc_now()  # type: ignore[attr-defined]
+                read_at = utc_now().isoformat(sep="T")
+                self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
                 for raw in page:
                     try:
                         lead = lead_record(raw, form_id)
@@ -229,6 +230,8 @@ class LeadsStream(GraphStream):
                         duplicates += 1
                         continue
                     seen.add(key)
+                    if lead["created_time"] > newest:  # one RFC 3339 UTC format: text order
+                        newest = lead["created_time"]
                     if write_disclaimers is not None:
                         write_disclaimers(lead)
                     yield lead
@@ -236,7 +239,6 @@ class LeadsStream(GraphStream):
             if error.kind is not ErrorKind.NOT_FOUND:
                 raise
             # Keep the old bookmark: what was read so far of this form is not complete.
-            self.get_context_state(context).pop(PROGRESS_MARKERS, None)
             self.logger.warning(
                 "Skipping %s %s: %s",
                 self.partition_label,
@@ -244,6 +246,10 @@ class LeadsStream(GraphStream):
                 error,
             )
             return
+        # The whole window was read: only now may the bookmark move (the SDK keeps it in
+        # progress_markers until the partition is finalized, right after this).
+        if newest:
+            super()._increment_stream_state({self.replication_key: newest}, context=context)
         if duplicates or malformed:
             self.logger.info(
                 "%s %s: %d duplicate leads dropped, %d malformed leads skipped.",
@@ -252,6 +258,13 @@ class LeadsStream(GraphStream):
                 duplicates,
                 malformed,
             )
+
+    def _increment_stream_state(
+        self, latest_record: dict, *, context: Context | None = None
+    ) -> None:
+        """Nothing per record: :meth:`get_records` hands the SDK the form's newest lead once,
+        when the form has been read to the end (a bookmark must not move mid-form, as the
+        leads come unsorted)."""
 
     def generate_child_contexts(
         self, record: dict, context: Context | None

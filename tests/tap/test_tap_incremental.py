@@ -108,6 +108,7 @@ def test_late_and_new_leads_are_read_by_the_next_run(make_sandbox, run_tap):
     ]
     late = sb.add_leads(form_id, 3, created_time=_unix(bookmark) - 60)  # inside the lookback
     new = sb.add_leads(form_id, 4)
+    time.sleep(1.1)  # a lead of this very second belongs to the run after the next one
     second = run_tap(tap_config(sb), first.final_state)
     assert second.returncode == 0, second.stderr
     got = set(second.ids())
@@ -134,6 +135,8 @@ def test_leads_created_during_a_run_are_left_to_the_next_run(make_sandbox, run_t
     assert first.returncode == 0, first.stderr
     assert len(added) == 5
     assert not {lead["id"] for lead in added} & set(first.ids())
+    # Windows end at the start second of a run (LESS_THAN): start the next one a second later.
+    time.sleep(1.1)
     second = run_tap(tap_config(sb, page_size=100), first.final_state)
     assert {lead["id"] for lead in added} <= set(second.ids())
     assert set(first.ids()) | set(second.ids()) == sandbox_lead_ids(sb)
