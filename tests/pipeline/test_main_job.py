@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -20,17 +22,21 @@ LEADS_PER_FORM = 60
 NEW_PER_RUN = 2
 
 
-def run_main_job(tmp_path, warehouse_dir, *args: str) -> str:
-    env = {
+def main_job_env(tmp_path, warehouse_dir, leads_per_form: int = LEADS_PER_FORM) -> dict:
+    return {
         **{k: v for k, v in os.environ.items()
            if not k.startswith(("TAP_", "TARGET_", "WAREHOUSE_", "SANDBOX_", "MELTANO_"))},
         "FB_LEADS_OUTPUT": str(tmp_path / "output"),
         "WAREHOUSE_DIR": str(warehouse_dir),
         "WAREHOUSE_PORT": str(warehouse_mod._free_port()),
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
-        "SANDBOX_LEADS_PER_FORM": str(LEADS_PER_FORM),
+        "SANDBOX_LEADS_PER_FORM": str(leads_per_form),
         "NEW_LEADS_PER_FORM": str(NEW_PER_RUN),
     }  # fmt: skip
+
+
+def run_main_job(tmp_path, warehouse_dir, *args: str, leads_per_form: int = LEADS_PER_FORM) -> str:
+    env = main_job_env(tmp_path, warehouse_dir, leads_per_form)
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "run.sh"), *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
@@ -86,3 +92,38 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     assert number(r"events accepted by the sandbox this run: (\d+)", second) == new_changes
     assert number(r"Records rejected this run: (\d+)", second) == 0
     assert_stopped(tmp_path, warehouse_dir)
+
+
+def test_main_job_interrupted_stops_what_it_started_and_rerun_completes(
+    meltano_installed, tmp_path, warehouse_dir
+):
+    per_form = 600
+    log = tmp_path / "interrupted.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", str(ROOT / "scripts" / "run.sh"), "--fresh"], cwd=ROOT,
+            env=main_job_env(tmp_path, warehouse_dir, per_form), stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while "tap-fb-leads Beginning sync of 'leads'" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
+        assert proc.wait(timeout=120) != 0
+    assert_stopped(tmp_path, warehouse_dir)
+
+    run_main_job(tmp_path, warehouse_dir, "--force", leads_per_form=per_form)
+    wh = warehouse_mod.Warehouse(warehouse_dir)
+    wh.start()
+    try:
+        import psycopg
+
+        with psycopg.connect(wh.settings().url()) as conn:
+            count, distinct = conn.execute(
+                "SELECT count(*), count(DISTINCT id) FROM fb_leads.leads"
+            ).fetchone()
+    finally:
+        wh.stop()
+    # Every lead of the three forms, plus the new ones of both runs, each once.
+    assert count == distinct == 3 * per_form + 2 * NEW_PER_RUN
