@@ -2,7 +2,7 @@
 """Helpers of the main job (scripts/run.sh): sandbox set-up, new leads, and the summary.
 
     python scripts/loop.py page-ids READY_JSON               # the sandbox's Page IDs as JSON
-    python scripts/loop.py add-leads URL TOKEN [--per-form N]  # replay earlier leads, add new
+    python scripts/loop.py add-leads URL PAGES [--per-form N]  # replay earlier leads, add new
     python scripts/loop.py snapshot                         # warehouse/rejects counts, as JSON
     python scripts/loop.py summary URL --before FILE        # what this run did
 
@@ -66,27 +66,45 @@ def _active_forms(url: str, token: str, pages: list[str]) -> list[str]:
     return forms
 
 
+class LoopError(RuntimeError):
+    """One sentence for the user; main() prints it without a traceback."""
+
+
+def _post(url: str, body: dict) -> None:
+    answer = requests.post(f"{url}/__sandbox__/leads", json=body, timeout=TIMEOUT)
+    if answer.status_code != 200:
+        raise LoopError(
+            f"The sandbox refused to add leads to form {body.get('form_id')} "
+            f"(HTTP {answer.status_code}); if it changed since earlier runs, start over with "
+            "`bash scripts/run.sh --fresh`."
+        )
+
+
 def add_leads(url: str, token: str, pages: list[str], per_form: int) -> tuple[int, int]:
     """Replay the recorded additions, then add ``per_form`` new leads to each active form."""
+    identity = OUTPUT / "sandbox-pages.json"
+    if identity.exists() and json.loads(identity.read_text()) != pages:
+        raise LoopError(
+            "The sandbox serves other Pages than in earlier runs (its version or seed changed), "
+            "so the warehouse and the state no longer match it: run `bash scripts/run.sh "
+            "--fresh`."
+        )
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    identity.write_text(json.dumps(pages))
     replayed = 0
     if ADDITIONS.exists():
         for line in ADDITIONS.read_text().splitlines():
             if line.strip():
                 body = json.loads(line)
-                requests.post(
-                    f"{url}/__sandbox__/leads", json=body, timeout=TIMEOUT
-                ).raise_for_status()
+                _post(url, body)
                 replayed += body["count"]
     added = 0
     if per_form > 0:
-        OUTPUT.mkdir(parents=True, exist_ok=True)
         created = int(time.time()) - 120
         with ADDITIONS.open("a") as log:
             for form_id in _active_forms(url, token, pages):
                 body = {"form_id": form_id, "count": per_form, "created_time": created}
-                requests.post(
-                    f"{url}/__sandbox__/leads", json=body, timeout=TIMEOUT
-                ).raise_for_status()
+                _post(url, body)
                 log.write(json.dumps(body) + "\n")
                 added += per_form
     return replayed, added
@@ -164,20 +182,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--forms-per-page", type=int, default=3)
     a = sub.add_parser("add-leads")
     a.add_argument("url")
-    a.add_argument("token")
-    a.add_argument("pages")
+    a.add_argument("pages", help="JSON list of Page IDs; the token comes from $SANDBOX_TOKEN")
     a.add_argument("--per-form", type=int, default=3)
     sub.add_parser("snapshot")
     s = sub.add_parser("summary")
     s.add_argument("url")
     s.add_argument("--before", required=True)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except LoopError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except requests.RequestException as exc:
+        print(f"error: the sandbox did not answer ({type(exc).__name__}).", file=sys.stderr)
+    return 1
 
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "page-ids":
         print(json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages,
                                   args.forms_per_page)))
     elif args.command == "add-leads":
-        replayed, added = add_leads(args.url, args.token, json.loads(args.pages), args.per_form)
+        token = os.environ.get("SANDBOX_TOKEN", "")
+        replayed, added = add_leads(args.url, token, json.loads(args.pages), args.per_form)
         print(f"sandbox: replayed {replayed} leads added by earlier runs, {added} new leads "
               "arrived", file=sys.stderr)
     elif args.command == "snapshot":

@@ -51,8 +51,16 @@ step "Python environment (.venv) and the project"
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[dev]'
+# Install (again) only when pyproject.toml changed since the last install.
+STAMP=".venv/.fb-leads-installed"
+WANT="$(.venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest())')"
+if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  echo "$WANT" > "$STAMP"
+else
+  echo "already installed (pyproject.toml unchanged)"
+fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
 
@@ -106,7 +114,7 @@ SANDBOX_PAGE_IDS="$(python scripts/loop.py page-ids "$READY" --seed "$SEED" --pa
   --forms-per-page "$FORMS_PER_PAGE")"
 export SANDBOX_URL SANDBOX_TOKEN SANDBOX_DATASET_ID SANDBOX_PAGE_IDS
 echo "sandbox at $SANDBOX_URL, Pages $SANDBOX_PAGE_IDS, $LEADS_PER_FORM leads per form"
-python scripts/loop.py add-leads "$SANDBOX_URL" "$SANDBOX_TOKEN" "$SANDBOX_PAGE_IDS" \
+python scripts/loop.py add-leads "$SANDBOX_URL" "$SANDBOX_PAGE_IDS" \
   --per-form "${NEW_LEADS_PER_FORM:-3}"
 
 step "Embedded PostgreSQL warehouse"

@@ -127,3 +127,34 @@ def test_main_job_interrupted_stops_what_it_started_and_rerun_completes(
         wh.stop()
     # Every lead of the three forms, plus the new ones of both runs, each once.
     assert count == distinct == 3 * per_form + 2 * NEW_PER_RUN
+
+
+def test_main_job_helper_refuses_a_changed_sandbox_in_one_sentence(sandbox, tmp_path):
+    out = tmp_path / "output"
+    out.mkdir()
+    (out / "sandbox-pages.json").write_text(json.dumps(["111111111111111"]))
+    pages = json.dumps(sandbox.data.page_ids)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "loop.py"), "add-leads", sandbox.url, pages],
+        env={**os.environ, "FB_LEADS_OUTPUT": str(out), "SANDBOX_TOKEN": sandbox.token},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: The sandbox serves other Pages")
+    assert "--fresh" in result.stderr and "Traceback" not in result.stderr
+    assert sandbox.token not in result.stderr + result.stdout
+    assert not (out / "sandbox-additions.jsonl").exists()
+
+    # A recorded addition for a form the sandbox does not have: one sentence, no traceback.
+    (out / "sandbox-pages.json").write_text(pages)
+    (out / "sandbox-additions.jsonl").write_text(
+        json.dumps({"form_id": "999999999999999", "count": 1, "created_time": 1}) + "\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "loop.py"), "add-leads", sandbox.url, pages],
+        env={**os.environ, "FB_LEADS_OUTPUT": str(out), "SANDBOX_TOKEN": sandbox.token},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "refused to add leads to form 999999999999999" in result.stderr
+    assert "Traceback" not in result.stderr
