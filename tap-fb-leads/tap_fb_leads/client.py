@@ -119,7 +119,7 @@ class GraphClient:
         throttle_waits = 0
         while True:
             error, usage = self._attempt(url, path, query)
-            if isinstance(error, dict):
+            if not isinstance(error, GraphError):
                 return error
             if error.kind is ErrorKind.THROTTLED and not error.reduce_data:
                 throttle_waits += 1
@@ -146,7 +146,7 @@ class GraphClient:
     def _attempt(
         self, url: str, path: str, query: Mapping[str, Any]
     ) -> tuple[dict[str, Any] | GraphError, Usage]:
-        """One request: the decoded answer or the error it became, and the quota usage."""
+        """One request: the answer or the error it became, and the quota usage."""
         self.calls += 1
         try:
             response = self.session.get(
@@ -169,11 +169,8 @@ class GraphClient:
             usage.percent,
         )
         if status < 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict) and "error" not in body:
+            body = decode_object(response.content)
+            if body is not None:
                 pause = pacing_seconds(usage.percent)
                 if pause:
                     self.logger.info(
@@ -209,6 +206,15 @@ class GraphClient:
             wait,
         )
         self.sleep(wait)
+
+
+def decode_object(content: bytes) -> dict[str, Any] | None:
+    """A successful answer's JSON object, or None when it is not one (or is an error)."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and "error" not in body else None
 
 
 def _path_only(path: str) -> str:

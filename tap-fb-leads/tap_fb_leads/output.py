@@ -12,6 +12,8 @@ import datetime as dt
 import decimal
 import json
 import sys
+from collections.abc import Callable, Iterable
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, SimpleSingerWriter
@@ -27,8 +29,19 @@ def _default(value: object) -> Any:
     raise ValueError(type(value).__name__)
 
 
-# ASCII-only output whatever the locale; NaN is not JSON: such a message takes the SDK's path.
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_default).encode
+def _make_encoder() -> Callable[[object], str]:
+    """Compact ASCII-only JSON (whatever the locale), NaN refused (such a message takes the
+    SDK's path). The C encoder is built once, not once per message as ``json.dumps`` does;
+    records decoded from JSON cannot be circular, so the circular-reference check is off."""
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_default).encode
+    encoder = c_make_encoder(
+        None, _default, encode_basestring_ascii, None, ":", ",", False, False, False
+    )
+    return lambda value: "".join(encoder(value, 0))
+
+
+_encode = _make_encoder()
 
 
 class BufferedSingerWriter(SimpleSingerWriter):
@@ -72,6 +85,12 @@ class BufferedSingerWriter(SimpleSingerWriter):
         except ValueError:
             text = serialize_json(line)
         sys.stdout.write(text + "\n")
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """RECORD lines already formatted (see ``records.disclaimer_lines``)."""
+        write = sys.stdout.write
+        for line in lines:
+            write(line + "\n")
 
     def write_message(self, message: Message) -> None:
         out = sys.stdout

@@ -7,10 +7,8 @@ whether another page exists, and is never followed, stored or logged.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from fb_graph.errors import GraphError
 from tap_fb_leads.client import GraphClient
@@ -37,84 +35,45 @@ class Pager:
         """Yield the ``data`` list of each page of ``path``, first to last."""
         after: str | None = None
         while True:
-            limit = min(self.page_size, max_size) if max_size else self.page_size
-            query = {**params, "limit": limit}
-            if after:
-                query["after"] = after
+            query = self._query(params, max_size, after)
             try:
                 body = self.client.get(path, query)
             except GraphError as error:
-                if error.reduce_data and limit > 1:
-                    self.page_size = max(1, limit // 2)
+                if error.reduce_data and query["limit"] > 1:
+                    self.page_size = max(1, query["limit"] // 2)
                     self.logger.warning(
                         "Meta asked for less data per call: page_size lowered from %d to %d.",
-                        limit,
+                        query["limit"],
                         self.page_size,
                     )
                     continue
                 raise
             data = body.get("data")
-            if not isinstance(data, list):
-                data = []
-            yield data
-            paging = body.get("paging")
-            if not isinstance(paging, dict) or not paging.get("next"):
+            yield data if isinstance(data, list) else []
+            after = self._next_cursor(path, body, after)
+            if after is None:
                 return
-            cursors = paging.get("cursors")
-            next_after = cursors.get("after") if isinstance(cursors, dict) else None
-            if not next_after or next_after == after:
-                raise PagingError(
-                    f"Meta announced another page of /{path} but sent no new cursor to ask "
-                    "for it: run the job again, and report it if it repeats."
-                )
-            after = str(next_after)
 
+    def _query(
+        self, params: Mapping[str, Any], max_size: int | None, after: str | None
+    ) -> dict[str, Any]:
+        limit = min(self.page_size, max_size) if max_size else self.page_size
+        query = {**params, "limit": limit}
+        if after:
+            query["after"] = after
+        return query
 
-T = TypeVar("T")
-_END = object()
-_JOIN_SECONDS = 5.0
-
-
-def read_ahead(pages: Iterator[T], name: str = "graph-read-ahead") -> Iterator[T]:
-    """Yield ``pages`` while a thread already fetches the next one.
-
-    The Graph call for page N+1 (network, Meta's time, JSON decoding) overlaps the work on
-    page N. Calls stay sequential and in order, so cursors, retries, throttle waits and
-    page-size halving behave exactly as without it; an error in the thread is raised here,
-    at the page where it happened.
-    """
-    handoff: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(item: object, error: BaseException | None = None) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put((item, error), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for page in pages:
-                if not put(page):
-                    return
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put(_END, exc)
-            return
-        put(_END)
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, error = handoff.get()
-            if item is _END:
-                if error is not None:
-                    raise error
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join(timeout=_JOIN_SECONDS)
+    @staticmethod
+    def _next_cursor(path: str, body: Mapping[str, Any], after: str | None) -> str | None:
+        """The cursor of the next page, or None on the last page."""
+        paging = body.get("paging")
+        if not isinstance(paging, dict) or not paging.get("next"):
+            return None
+        cursors = paging.get("cursors")
+        next_after = cursors.get("after") if isinstance(cursors, dict) else None
+        if not next_after or next_after == after:
+            raise PagingError(
+                f"Meta announced another page of /{path} but sent no new cursor to ask "
+                "for it: run the job again, and report it if it repeats."
+            )
+        return str(next_after)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _json_text  # type: ignore[attr-defined]
 from typing import Any
 
 LEAD_ID_FIELDS = ("form_id", "ad_id", "adset_id", "campaign_id")
@@ -65,7 +66,7 @@ def flatten_answers(field_data: object) -> dict[str, Any] | None:
             for item in field_data
             for values in (item["values"],)
         }
-        if len(answers) == len(field_data) and all(type(k) is str for k in answers):
+        if len(answers) == len(field_data):  # else a key repeats: keep every answer
             return answers
     except (KeyError, TypeError):
         pass
@@ -155,3 +156,29 @@ def disclaimer_records(lead: dict[str, Any]) -> Iterator[dict[str, Any]]:
             "is_checked": is_checked(response.get("is_checked")),
             "created_time": lead["created_time"],
         }
+
+
+def disclaimer_lines(lead: dict[str, Any], stream: str, time_extracted: str) -> Iterator[str]:
+    """The RECORD lines of :func:`disclaimer_records` for this lead, formatted directly.
+
+    Two records per lead make this the tap's hottest path; a test checks that these lines
+    decode to exactly the messages the generic path writes.
+    """
+    responses = lead.get("custom_disclaimer_responses")
+    if not responses:
+        return
+    form_id = lead.get("form_id")
+    head = (
+        f'{{"type":"RECORD","stream":{_json_text(stream)},"record":{{"lead_id":'
+        f'{_json_text(lead["id"])},"form_id":{_json_text(form_id) if form_id else "null"},'
+        '"checkbox_key":'
+    )
+    tail = (
+        f',"created_time":{_json_text(lead["created_time"])}}},'
+        f'"time_extracted":{_json_text(time_extracted)}}}'
+    )
+    for response in responses:
+        if not isinstance(response, dict) or not response.get("checkbox_key"):
+            continue
+        checked = "true" if is_checked(response.get("is_checked")) else "false"
+        yield f'{head}{_json_text(str(response["checkbox_key"]))},"is_checked":{checked}{tail}'

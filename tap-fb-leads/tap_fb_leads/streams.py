@@ -20,13 +20,14 @@ from singer_sdk import Stream
 from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 
 from fb_graph.errors import ErrorKind, GraphError
 from tap_fb_leads.client import filtering_param
 from tap_fb_leads.output import BufferedSingerWriter
-from tap_fb_leads.paging import read_ahead
 from tap_fb_leads.records import (
     MalformedRecord,
+    disclaimer_lines,
     disclaimer_records,
     form_record,
     lead_record,
@@ -58,7 +59,7 @@ class GraphStream(Stream):
     def __init__(self, tap: TapFbLeads) -> None:
         super().__init__(tap=tap, schema=self.schema_dict)
         self._run_tap = tap
-        self._fast_path: bool | None = None
+        self._route: str | None = None
         self.extracted_text: str | None = None
         """When the page being emitted was read (one clock read per page, not per record)."""
 
@@ -66,28 +67,50 @@ class GraphStream(Stream):
         """Write a record's RECORD messages (one per stream map) straight to the buffered
         writer: no message object, and no walk over the record to remove deselected
         properties when none is deselected (the walk is then a no-op)."""
-        writer = self._tap.message_writer
-        if self._fast_path is None:
-            self._fast_path = all(self.mask.values()) and isinstance(writer, BufferedSingerWriter)
-        if not self._fast_path:
+        route = self._route
+        if route is None:
+            route = self._route = self._record_route()
+        if route == "sdk":
             super()._write_record_message(record)
             return
-        if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
-            record = conform_record_data_types(
-                stream_name=self.name,
-                record=record,
-                schema=self.effective_schema,
-                level=self.TYPE_CONFORMANCE_LEVEL,
-                logger=self.logger,
-            )
+        writer: BufferedSingerWriter = self._tap.message_writer  # type: ignore[assignment]
         extracted = self.extracted_text or utc_now().isoformat(sep="T")
-        for stream_map in self.stream_maps:
-            mapped_record = stream_map.transform(record)
-            if mapped_record is not None:
-                writer.write_record(  # type: ignore[attr-defined]
-                    stream_map.stream_alias, mapped_record, self._stream_version, extracted
+        if route == "as_is":
+            writer.write_record(self.name, record, self._stream_version, extracted)
+        else:
+            if self.TYPE_CONFORMANCE_LEVEL != TypeConformanceLevel.NONE:
+                record = conform_record_data_types(
+                    stream_name=self.name,
+                    record=record,
+                    schema=self.effective_schema,
+                    level=self.TYPE_CONFORMANCE_LEVEL,
+                    logger=self.logger,
                 )
+            for stream_map in self.stream_maps:
+                mapped_record = stream_map.transform(record)
+                if mapped_record is not None:
+                    writer.write_record(
+                        stream_map.stream_alias, mapped_record, self._stream_version, extracted
+                    )
         self.state_manager.is_flushed = False
+
+    def _record_route(self) -> str:
+        """``sdk`` (some property deselected, or another writer), ``as_is`` (no stream map,
+        no flattening, no conformance: the record is the message) or ``mapped``."""
+        if not all(self.mask.values()) or not isinstance(
+            self._tap.message_writer, BufferedSingerWriter
+        ):
+            return "sdk"
+        maps = self.stream_maps
+        if (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and not maps[0].flattening_enabled
+            and maps[0].stream_alias == self.name
+            and self.TYPE_CONFORMANCE_LEVEL == TypeConformanceLevel.NONE
+        ):
+            return "as_is"
+        return "mapped"
 
     @property
     def run(self) -> GraphRun:
@@ -209,7 +232,7 @@ class LeadsStream(GraphStream):
         newest = ""
         duplicates = malformed = 0
         try:
-            for page in read_ahead(self.run.pager.pages(self.edge_path(context), params)):
+            for page in self.run.pager.pages(self.edge_path(context), params):
                 read_at = utc_now().isoformat(sep="T")
                 self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
                 for raw in page:
@@ -305,8 +328,18 @@ class DisclaimerResponsesStream(GraphStream):
         return ()
 
     def write_from_lead(self, lead: dict[str, Any]) -> None:
-        for record in disclaimer_records(lead):
-            self._write_record_message(record)
+        if not lead.get("custom_disclaimer_responses"):
+            return
+        if self._route is None:
+            self._route = self._record_route()
+        if self._route != "as_is" or self._stream_version is not None:
+            for record in disclaimer_records(lead):
+                self._write_record_message(record)
+            return
+        extracted = self.extracted_text or utc_now().isoformat(sep="T")
+        writer: BufferedSingerWriter = self._tap.message_writer  # type: ignore[assignment]
+        writer.write_lines(disclaimer_lines(lead, self.name, extracted))
+        self.state_manager.is_flushed = False
 
 
 class AdDisclaimerResponsesStream(DisclaimerResponsesStream):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from tap_fb_leads.records import (
     MalformedRecord,
@@ -138,3 +140,29 @@ def test_is_checked(value, expected):
 def test_form_record_keeps_page_and_string_ids():
     form = form_record({"id": 99, "created_time": "2026-01-02T03:04:05+0000"}, "123")
     assert form == {"id": "99", "page_id": "123", "created_time": "2026-01-02T03:04:05+00:00"}
+
+
+def test_fast_disclaimer_lines_equal_the_generic_messages(capsys):
+    from tap_fb_leads.output import BufferedSingerWriter
+    from tap_fb_leads.records import disclaimer_lines
+
+    lead = lead_record(
+        {
+            "id": "2276112877730680",
+            "created_time": "2026-11-20T10:11:12+0000",
+            "custom_disclaimer_responses": [
+                {"checkbox_key": "optional_1", "is_checked": "1"},
+                {"checkbox_key": '¿acepta_"términos"?', "is_checked": ""},
+                {"checkbox_key": "", "is_checked": "1"},
+            ],
+        },
+        None,
+    )
+    writer = BufferedSingerWriter()
+    for record in disclaimer_records(lead):
+        writer.write_record("disclaimer_responses", record, None, "2026-11-22T11:00:00+00:00")
+    generic = capsys.readouterr().out.splitlines()
+    fast = list(disclaimer_lines(lead, "disclaimer_responses", "2026-11-22T11:00:00+00:00"))
+    assert len(fast) == 2
+    assert [json.loads(line) for line in fast] == [json.loads(line) for line in generic]
+    assert json.loads(fast[1])["record"]["form_id"] is None
