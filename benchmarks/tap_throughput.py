@@ -49,21 +49,21 @@ class TapResult:
         return self.calls * 1000 / max(self.leads, 1)
 
 
-def layout(leads: int) -> tuple[int, int, int]:
-    """(pages, forms_per_page, leads_per_form): one form up to 200,000 leads, else forms of
-    100,000 leads (3 forms per Page keeps every form ACTIVE, ARCHIVED or DELETED: none is a
-    DRAFT without leads)."""
-    if leads <= 200_000:
+def layout(leads: int, form_size: int = LEADS_PER_FORM_AT_SCALE) -> tuple[int, int, int]:
+    """(pages, forms_per_page, leads_per_form): one form up to 200,000 leads (or up to
+    ``form_size`` when larger), else forms of ``form_size`` leads (3 forms per Page keeps every
+    form ACTIVE, ARCHIVED or DELETED: none is a DRAFT without leads)."""
+    if leads <= max(200_000, form_size):
         return 1, 1, leads
-    forms = -(-leads // LEADS_PER_FORM_AT_SCALE)
+    forms = -(-leads // form_size)
     for per_page in (3, 2, 1):
         if forms % per_page == 0:
-            return forms // per_page, per_page, LEADS_PER_FORM_AT_SCALE
+            return forms // per_page, per_page, form_size
     raise AssertionError("unreachable")
 
 
-def run_tap(leads: int, page_size: int) -> TapResult:
-    pages, forms_per_page, per_form = layout(leads)
+def run_tap(leads: int, page_size: int, form_size: int = LEADS_PER_FORM_AT_SCALE) -> TapResult:
+    pages, forms_per_page, per_form = layout(leads, form_size)
     server = subprocess.Popen(
         [
             *SANDBOX,
@@ -149,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-sizes", default="100000,1000000")
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=2, help="best of N for the rates")
+    parser.add_argument(
+        "--form-size",
+        type=int,
+        default=LEADS_PER_FORM_AT_SCALE,
+        help="leads per form in the RSS runs (1000000: one form holds them all)",
+    )
     args = parser.parse_args(argv)
 
     if args.leads:
@@ -180,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"peak RSS at {best.leads:,} leads: {best.peak_rss_mib:.1f} MiB")
     for size in (int(s) for s in args.rss_sizes.split(",") if s):
-        result = run_tap(size, args.page_size)
+        result = run_tap(size, args.page_size, args.form_size)
         print(
             f"peak RSS at {size:,} leads ({result.forms} form{'s' if result.forms > 1 else ''}): "
             f"{result.peak_rss_mib:.1f} MiB; {result.rate:,.0f} leads/s; "

@@ -113,6 +113,8 @@ class TapFbLeads(Tap):
             super().invoke(*args, **kwargs)
         except RUN_FAILURES as exc:
             cls.logger.error("%s", redact(exc))
+            if isinstance(exc, GraphError) and "appsecret_proof" in exc.message:
+                cls.logger.error("This app requires appsecret_proof: set app_secret.")
             sys.exit(1)
         except SettingsError as exc:
             cls.logger.error("%s", exc)

@@ -105,6 +105,7 @@ def test_app_secret_proof_is_sent_and_required(make_sandbox, run_tap):
     missing = run_tap(tap_config(sb))
     assert missing.returncode == 1
     assert "Traceback" not in missing.stderr
+    assert "This app requires appsecret_proof: set app_secret." in missing.stderr
     sb.reset()
     result = run_tap(tap_config(sb, app_secret="shh-app-secret"))
     assert result.returncode == 0, result.stderr
