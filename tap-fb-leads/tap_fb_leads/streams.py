@@ -2,11 +2,12 @@
 ``disclaimer_responses`` (written from the same ``/leads`` answers: no call of its own).
 
 State is the SDK's, partitioned per form (``{"form_id": ...}``) or per ad. Leads come back
-unsorted, so the stream is not sorted: the SDK keeps a form's running maximum in
-``progress_markers`` and only promotes it to the form's bookmark once the form is read to the
-end. A run killed mid-form restarts that form from its previous bookmark (the SDK wipes
-progress markers when a run starts), so nothing is lost; a target that upserts on ``id``
-keeps each lead once.
+unsorted, so the stream is not sorted, and the bookmark of a form must not move before the
+form is read to the end: ``LeadsStream.get_records`` hands the SDK the form's newest
+``created_time`` once, after its last page, and the SDK promotes it to the form's bookmark
+when it finalizes the partition right after. Every STATE emitted before that keeps the form's
+previous bookmark, so a run killed mid-form (even with SIGKILL) and resumed from its last STATE
+re-reads that form: nothing is lost, and a target that upserts on ``id`` keeps each lead once.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ if t.TYPE_CHECKING:
     from tap_fb_leads.run import GraphRun
     from tap_fb_leads.tap import TapFbLeads
 
-FORMS_PAGE_SIZE = 100
 _LEAD_FIELDS_PARAM = ",".join(LEAD_FIELDS)
 _FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
 

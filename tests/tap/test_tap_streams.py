@@ -4,6 +4,7 @@ disclaimer responses at no extra call, the form_ids allow-list and ad_ids mode."
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 
 from tap_helpers import lead_requests, sandbox_lead_ids, tap_config
@@ -160,3 +161,52 @@ def test_catalog_ids_are_strings():
         for name, prop in copy.deepcopy(schema)["properties"].items():
             if name == "id" or name.endswith("_id"):
                 assert "string" in prop["type"], name
+
+
+def test_deselected_properties_are_left_out(make_sandbox, run_tap):
+    sb = make_sandbox(forms_per_page=1, leads_per_form=30)
+    config = tap_config(sb)
+    catalog = _catalog(run_tap, config, {"leads", "disclaimer_responses"})
+    for stream in catalog["streams"]:
+        if stream["tap_stream_id"] == "leads":
+            for entry in stream["metadata"]:
+                if entry["breadcrumb"] in (["properties", "field_data"], ["properties", "answers"]):
+                    entry["metadata"]["selected"] = False
+    result = run_tap(config, catalog=catalog)
+    assert result.returncode == 0, result.stderr
+    leads = result.records("leads")
+    assert len(leads) == 30
+    assert all("field_data" not in r and "answers" not in r for r in leads)
+    assert all(("created_time" in r and "ad_id" in r) or r.get("is_organic") for r in leads)
+    assert len(result.records("disclaimer_responses")) == 60
+
+
+def test_stream_maps_can_drop_answers_and_rename_a_stream(make_sandbox, run_tap):
+    sb = make_sandbox(forms_per_page=1, leads_per_form=30)
+    (form_id,) = sb.data.form_ids()
+    emails = {
+        lead["id"]: next(i["values"][0] for i in lead["field_data"] if i["name"] == "email")
+        for lead in sb.data.leads(form_id)
+    }
+    config = tap_config(
+        sb,
+        stream_maps={
+            "leads": {
+                "email_md5": "md5(answers['email'])",
+                "answers": "__NULL__",
+                "field_data": "__NULL__",
+            },
+            "disclaimer_responses": {"__alias__": "consents"},
+        },
+    )
+    result = run_tap(config)
+    assert result.returncode == 0, result.stderr
+    leads = result.records("leads")
+    assert len(leads) == 30
+    for lead in leads:
+        assert "answers" not in lead and "field_data" not in lead
+        assert lead["email_md5"] == hashlib.md5(emails[lead["id"]].encode()).hexdigest()  # noqa: S324
+    assert result.records("disclaimer_responses") == []
+    assert len(result.records("consents")) == 60
+    for value in emails.values():
+        assert value not in result.stdout
