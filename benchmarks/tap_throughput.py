@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{steady:,.0f} leads/s"
         )
         print(
-            f"raw requests loop (first call to last, like the line above): {raw:,.0f} leads/s"
+            f"raw requests loop (timed from its first call to its last): {raw:,.0f} leads/s"
             f" -> tap/raw = {best.rate / raw:.0%} whole process, {steady / raw:.0%} without "
             "start-up"
         )
