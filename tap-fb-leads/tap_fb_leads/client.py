@@ -53,6 +53,16 @@ class ThrottleWaitTooLong(RuntimeError):
         )
 
 
+class GraphUnreachable(RuntimeError):
+    """No answer at all (connection refused, reset, timed out) after every try."""
+
+    def __init__(self, api_url: str, what: str, tries: int) -> None:
+        super().__init__(
+            f"Could not reach the Graph API at {api_url} ({what}, {tries} tries): check "
+            "api_url and the network, then run the job again."
+        )
+
+
 def _duration(seconds: float) -> str:
     if seconds >= 90:
         return f"{seconds / 60:.0f} minutes"
@@ -93,7 +103,8 @@ class GraphClient:
         user_agent: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._base = f"{api_url.rstrip('/')}/{api_version}"
+        self._api_url = api_url.rstrip("/")
+        self._base = f"{self._api_url}/{api_version}"
         self._headers = auth_headers(access_token)
         if user_agent:
             self._headers["User-Agent"] = user_agent
@@ -128,6 +139,8 @@ class GraphClient:
             if error.kind is ErrorKind.TRANSIENT and not error.reduce_data:
                 transient_failures += 1
                 if transient_failures >= TRANSIENT_TRIES:
+                    if error.status == 0:  # never got an answer at all
+                        raise GraphUnreachable(self._api_url, error.message, TRANSIENT_TRIES)
                     raise error
                 wait = self.backoff_base_seconds * 2 ** (transient_failures - 1)
                 wait *= 1.0 + random.random() * 0.25

@@ -95,8 +95,17 @@ def _flatten_carefully(field_data: list) -> dict[str, Any]:
     return answers
 
 
-def lead_record(raw: dict[str, Any], form_id: str | None) -> dict[str, Any]:
-    """Fill in a lead from ``/leads`` in place and return it (no copy: this runs per lead)."""
+def lead_record(
+    raw: dict[str, Any], form_id: str | None, problems: list[str] | None = None
+) -> dict[str, Any]:
+    """Fill in a lead from ``/leads`` in place and return it (no copy: this runs per lead).
+
+    A lead without a usable id or creation time raises :class:`MalformedRecord` (it cannot be
+    keyed or bookmarked). Smaller problems keep the lead: the field becomes null and a
+    description without personal data is appended to ``problems``.
+    """
+    if not isinstance(raw, dict):
+        raise MalformedRecord("an entry of data that is not a JSON object")
     lead_id = raw.get("id")
     if not lead_id:
         raise MalformedRecord("a lead without an id")
@@ -109,14 +118,27 @@ def lead_record(raw: dict[str, Any], form_id: str | None) -> dict[str, Any]:
     for key in LEAD_ID_FIELDS:
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
-            raw[key] = id_string(value)
+            try:
+                raw[key] = id_string(value)
+            except MalformedRecord as exc:
+                raw[key] = None
+                _note(problems, f"lead {raw['id']}: {key} dropped ({exc})")
     organic = raw.get("is_organic")
     if organic is not None and not isinstance(organic, bool):
         raw["is_organic"] = str(organic).strip().lower() in ("1", "true")
     if not raw.get("form_id") and form_id:
         raw["form_id"] = form_id
-    raw["answers"] = flatten_answers(raw.get("field_data"))
+    try:
+        raw["answers"] = flatten_answers(raw.get("field_data"))
+    except MalformedRecord as exc:
+        raw["answers"] = None
+        _note(problems, f"lead {raw['id']}: answers left empty ({exc})")
     return raw
+
+
+def _note(problems: list[str] | None, text: str) -> None:
+    if problems is not None:
+        problems.append(text)
 
 
 def form_record(raw: dict[str, Any], page_id: str) -> dict[str, Any]:

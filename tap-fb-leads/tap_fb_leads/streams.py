@@ -230,6 +230,7 @@ class LeadsStream(GraphStream):
         disclaimers = self._tap.streams["disclaimer_responses"]
         seen: set[int | str] = set()
         newest = ""
+        problems: list[str] = []
         duplicates = malformed = 0
         try:
             for page in self.run.pager.pages(self.edge_path(context), params):
@@ -237,7 +238,7 @@ class LeadsStream(GraphStream):
                 self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
                 for raw in page:
                     try:
-                        lead = lead_record(raw, form_id)
+                        lead = lead_record(raw, form_id, problems)
                     except MalformedRecord as exc:
                         malformed += 1
                         self.logger.warning(
@@ -255,6 +256,10 @@ class LeadsStream(GraphStream):
                     seen.add(key)
                     if lead["created_time"] > newest:  # one RFC 3339 UTC format: text order
                         newest = lead["created_time"]
+                    if problems:
+                        for problem in problems:
+                            self.logger.warning("Malformed field kept as null: %s.", problem)
+                        problems.clear()
                     if write_disclaimers is not None:
                         write_disclaimers(lead)
                     yield lead

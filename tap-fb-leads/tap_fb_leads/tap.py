@@ -13,7 +13,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
-from tap_fb_leads.client import ThrottleWaitTooLong
+from tap_fb_leads.client import GraphUnreachable, ThrottleWaitTooLong
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.paging import PagingError
 from tap_fb_leads.run import GraphRun
@@ -32,7 +32,7 @@ from tap_fb_leads.streams import (
     LeadsStream,
 )
 
-RUN_FAILURES = (GraphError, ThrottleWaitTooLong, PagingError)
+RUN_FAILURES = (GraphError, GraphUnreachable, ThrottleWaitTooLong, PagingError)
 """Failures that end a run with their own one-sentence message and no traceback."""
 
 

@@ -112,3 +112,18 @@ def test_app_secret_proof_is_sent_and_required(make_sandbox, run_tap):
     proof = hmac.new(b"shh-app-secret", sb.token.encode(), hashlib.sha256).hexdigest()
     assert all(r["params"].get("appsecret_proof") == proof for r in sb.requests())
     assert "shh-app-secret" not in result.stdout + result.stderr + missing.stderr
+
+
+def test_unreachable_api_url_says_so(run_tap):
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = {"access_token": "EAAunreachable123", "page_ids": ["123"]}
+    config["api_url"] = f"http://127.0.0.1:{port}"
+    result = run_tap(config, timeout=120)
+    _assert_clean_failure(
+        result, f"Could not reach the Graph API at http://127.0.0.1:{port}", "EAAunreachable123"
+    )
+    assert "check api_url and the network" in result.stderr

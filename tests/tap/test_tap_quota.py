@@ -1,4 +1,4 @@
-"""Quota pacing and throttle blocks (in process, to see the waits), and in-run dedupe."""
+"""Quota pacing and throttle blocks, in process to see the waits."""
 
 from __future__ import annotations
 
@@ -45,37 +45,3 @@ def test_slows_down_near_the_quota_then_waits_out_the_block(make_sandbox):
     assert statuses.count(400) == 1
     assert waits[:2] == [pytest.approx(1.0), pytest.approx(30.0)]
     assert len(waits) == 3 and 1.0 < waits[2] < 3.0
-
-
-def test_duplicate_leads_within_a_run_are_emitted_once(sandbox):
-    """Pure logic: a pager that serves the same lead twice (as a shifting page could)."""
-    tap = TapFbLeads(config=tap_config(sandbox), parse_env_config=False)
-    lead = {"id": "1000000000000001", "created_time": "2026-11-20T10:11:12+0000"}
-    other = {"id": "1000000000000002", "created_time": "2026-11-20T10:11:13+0000"}
-
-    class TwicePager:
-        def pages(self, path, params, max_size=None):
-            yield [dict(lead), dict(other)]
-            yield [dict(lead)]
-
-    tap.graph.pager = TwicePager()
-    stream = tap.streams["leads"]
-    records = list(stream.get_records({"form_id": "5"}))
-    assert [r["id"] for r in records] == [lead["id"], other["id"]]
-
-
-def test_malformed_leads_are_skipped_by_id_without_answers(sandbox, caplog):
-    tap = TapFbLeads(config=tap_config(sandbox), parse_env_config=False)
-
-    class BadPager:
-        def pages(self, path, params, max_size=None):
-            yield [
-                {"id": "1000000000000003", "field_data": [{"name": "email", "values": ["z@q.io"]}]},
-                {"id": "1000000000000004", "created_time": "2026-11-20T10:11:12+0000"},
-            ]
-
-    tap.graph.pager = BadPager()
-    records = list(tap.streams["leads"].get_records({"form_id": "5"}))
-    assert [r["id"] for r in records] == ["1000000000000004"]
-    assert "lead 1000000000000003 has no created_time" in caplog.text
-    assert "z@q.io" not in caplog.text

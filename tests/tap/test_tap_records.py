@@ -83,6 +83,27 @@ def test_lead_record_strings_ids_and_keeps_field_data():
 def test_float_ids_are_refused_not_silently_rounded():
     with pytest.raises(MalformedRecord, match="float"):
         lead_record({"id": 1.2345678901234568e15, "created_time": "2026-11-20T10:11:12+0000"}, "1")
+    problems: list[str] = []
+    lead = lead_record(
+        {"id": "5", "created_time": "2026-11-20T10:11:12+0000", "ad_id": 2.385e16}, "1", problems
+    )
+    assert lead["ad_id"] is None
+    assert problems == ["lead 5: ad_id dropped (an ID of type float)"]
+
+
+def test_unreadable_field_data_keeps_the_lead_with_empty_answers():
+    problems: list[str] = []
+    raw = {
+        "id": "6",
+        "created_time": "2026-11-20T10:11:12+0000",
+        "field_data": [{"values": ["secret@example.com"]}],
+    }
+    lead = lead_record(raw, "1", problems)
+    assert lead["answers"] is None and lead["field_data"] == raw["field_data"]
+    assert problems == ["lead 6: answers left empty (a field_data entry has no name)"]
+    assert "secret@example.com" not in " ".join(problems)
+    with pytest.raises(MalformedRecord, match="not a JSON object"):
+        lead_record("oops", "1")  # type: ignore[arg-type]
 
 
 def test_lead_without_id_or_time_is_malformed_and_the_message_has_no_answers():
