@@ -40,6 +40,7 @@ from tap_fb_leads.schemas import (
     LEAD_FIELDS,
     LEADS_SCHEMA,
 )
+from tap_fb_leads.seen import SeenIds
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -228,7 +229,7 @@ class LeadsStream(GraphStream):
         params = {"fields": _LEAD_FIELDS_PARAM, "filtering": filtering_param(*window)}
         write_disclaimers = self.run.disclaimer_writer()
         disclaimers = self._tap.streams["disclaimer_responses"]
-        seen: set[int | str] = set()
+        seen = SeenIds()
         newest = ""
         problems: list[str] = []
         duplicates = malformed = 0
@@ -248,12 +249,9 @@ class LeadsStream(GraphStream):
                             exc,
                         )
                         continue
-                    lead_id = lead["id"]
-                    key = int(lead_id) if lead_id.isdigit() else lead_id
-                    if key in seen:
+                    if not seen.add(lead["id"]):
                         duplicates += 1
                         continue
-                    seen.add(key)
                     if lead["created_time"] > newest:  # one RFC 3339 UTC format: text order
                         newest = lead["created_time"]
                     if problems:
