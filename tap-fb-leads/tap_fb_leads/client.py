@@ -116,8 +116,6 @@ class GraphClient:
         self.timeout = timeout
         self.sleep = sleep
         self.backoff_base_seconds = 1.0
-        self.calls = 0
-        """Every HTTP request sent, retries included."""
 
     def redact(self, text: object) -> str:
         return redact(text, self._secrets)
@@ -129,9 +127,10 @@ class GraphClient:
         transient_failures = 0
         throttle_waits = 0
         while True:
-            error, usage = self._attempt(url, path, query)
-            if not isinstance(error, GraphError):
-                return error
+            outcome, usage = self._attempt(url, path, query)
+            if not isinstance(outcome, GraphError):
+                return outcome
+            error = outcome
             if error.kind is ErrorKind.THROTTLED and not error.reduce_data:
                 throttle_waits += 1
                 self._wait_out_block(error, usage, throttle_waits)
@@ -160,7 +159,6 @@ class GraphClient:
         self, url: str, path: str, query: Mapping[str, Any]
     ) -> tuple[dict[str, Any] | GraphError, Usage]:
         """One request: the answer or the error it became, and the quota usage."""
-        self.calls += 1
         try:
             response = self.session.get(
                 url, params=query, headers=self._headers, timeout=self.timeout
