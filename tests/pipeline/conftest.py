@@ -112,22 +112,40 @@ class Loop:
         with self.connect() as conn:
             return conn.execute(sql, params).fetchall()
 
-    def meltano(self, *args: str, extra_env: dict | None = None, check: bool = True):
-        result = subprocess.run(
-            [MELTANO, *args],
-            cwd=ROOT,
-            env={**self.env, **(extra_env or {})},
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-        )
-        self.runs.append(result)
+    def meltano(
+        self, *args: str, extra_env: dict | None = None, check: bool = True,
+        timeout: float = RUN_TIMEOUT,
+    ) -> subprocess.CompletedProcess:
+        """`meltano ARGS` to its end; on timeout the whole process group (meltano and its
+        plugins) is killed and the test fails."""
+        proc = subprocess.Popen(
+            [MELTANO, *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        self.runs.append(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            pytest.fail(f"meltano {' '.join(args)} hung for {timeout} s:\n{stderr[-3000:]}")
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
         if check:
             assert result.returncode == 0, (
                 f"meltano {' '.join(args)} failed:\n{result.stderr[-4000:]}"
             )
         self.assert_no_leak(result.stdout + result.stderr, extra_env)
         return result
+
+    def stop_all(self) -> None:
+        """Kill what a failed test left running."""
+        for proc in self.runs:
+            if isinstance(proc, subprocess.Popen) and proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=30)
 
     def secrets(self, extra_env: dict | None = None) -> set[str]:
         """What must never be printed: tokens, the warehouse password, leads' emails/phones."""
@@ -193,7 +211,7 @@ class Loop:
 
 
 @pytest.fixture
-def loop(meltano_installed, warehouse, loop_sandbox, tmp_path) -> Loop:
+def loop(meltano_installed, warehouse, loop_sandbox, tmp_path):
     _wh, settings = warehouse
     sb = loop_sandbox
     sb.reset()
@@ -219,7 +237,9 @@ def loop(meltano_installed, warehouse, loop_sandbox, tmp_path) -> Loop:
         "TARGET_FB_CONVERSIONS_LEDGER": str(tmp_path / "ledger.sqlite"),
         "TARGET_FB_CONVERSIONS_REJECTS_PATH": str(tmp_path / "rejects.jsonl"),
     }
-    return Loop(sandbox=sb, settings=settings, env=env, tmp=tmp_path)
+    loop = Loop(sandbox=sb, settings=settings, env=env, tmp=tmp_path)
+    yield loop
+    loop.stop_all()
 
 
 def _dataset_id() -> str:

@@ -70,7 +70,7 @@ def test_stages_to_meta_killed_midway_then_rerun(loop):
     stall = sb.fault(path_contains="/events", kind="slow", times=1, after=2, seconds=4)
     small = {"TARGET_FB_CONVERSIONS_BATCH_SIZE": "5"}
     proc = loop.start_meltano("run", "stages-to-meta", extra_env=small)
-    wait_for(lambda: stall.fired >= 1, 120, "the stalled events call", proc)
+    wait_for(lambda: stall.fired >= 1, 60, "the stalled events call", proc)
     acknowledged = [e["event_id"] for e in sb.events()]
     assert len(acknowledged) == 10
     loop.kill(proc)
@@ -91,3 +91,15 @@ def test_stages_to_meta_killed_midway_then_rerun(loop):
         copies = [e for e in events if e["event_id"] == event_id]
         assert all(copy == copies[0] for copy in copies)
     assert len(counts) == sum(want.values())
+
+
+def test_slow_answers_from_meta_do_not_stall_the_reverse_leg(loop):
+    """Meta answering slowly while the next batch is ready must not deadlock the target."""
+    sb = loop.sandbox
+    loop.meltano("run", "leads-to-warehouse")
+    loop.crm_sync()
+    want = expected_events(view_rows(loop))
+    sb.fault(path_contains="/events", kind="slow", times=3, after=1, seconds=1.5)
+    loop.meltano("run", "stages-to-meta", extra_env={"TARGET_FB_CONVERSIONS_BATCH_SIZE": "5"},
+                 timeout=120)  # fmt: skip
+    assert received(sb.events()) == want
