@@ -11,8 +11,10 @@ import pytest
 from tap_helpers import REPO, TAP, sandbox_lead_ids, tap_config
 
 
-def _run_and_kill(config_path, state_path, kill_after_records: int | None):
-    """Run the tap CLI; SIGKILL it after that many RECORD lines (None: let it finish).
+def _run_and_kill(
+    config_path, state_path, kill_after_records: int | None, sig: int = signal.SIGKILL
+):
+    """Run the tap CLI; send ``sig`` after that many RECORD lines (None: let it finish).
 
     Returns (lead ids read, last STATE value seen or None, killed?).
     """
@@ -38,13 +40,15 @@ def _run_and_kill(config_path, state_path, kill_after_records: int | None):
                 ids.append(message["record"]["id"])
         elif message["type"] == "STATE":
             state = message["value"]
-        if kill_after_records is not None and records >= kill_after_records:
-            os.kill(process.pid, signal.SIGKILL)
+        if kill_after_records is not None and records >= kill_after_records and not killed:
+            os.kill(process.pid, sig)
             killed = True
-            break
+            if sig == signal.SIGKILL:
+                break
+            # SIGTERM: the tap writes its state and stops; read what it still writes.
     process.stdout.close()
     process.wait(timeout=120)
-    if killed:
+    if killed and sig == signal.SIGKILL:
         assert process.returncode == -signal.SIGKILL
     else:
         assert process.returncode == 0
@@ -90,3 +94,16 @@ def test_killed_twice_then_finished(make_sandbox, tmp_path):
             state_path = tmp_path / "state.json"
             state_path.write_text(json.dumps(state))
     assert seen == sandbox_lead_ids(sb)
+
+
+def test_sigterm_mid_form_then_resume_loses_nothing(make_sandbox, tmp_path):
+    sb = make_sandbox(forms_per_page=2, leads_per_form=3000, order="shuffled")
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(tap_config(sb, page_size=100)))
+    first_ids, state, killed = _run_and_kill(config_path, None, 4000, sig=signal.SIGTERM)
+    assert killed and state is not None
+    assert len(first_ids) < 6000
+    state_path = tmp_path / "state.json"
+    state_path.write_text(json.dumps(state))
+    second_ids, _, _ = _run_and_kill(config_path, state_path, None)
+    assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
