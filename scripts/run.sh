@@ -66,6 +66,9 @@ export MELTANO_ENVIRONMENT=sandbox
 
 step "Meltano plugins (into .meltano/)"
 meltano install tap-fb-leads target-postgres tap-postgres target-fb-conversions
+# Meltano writes each run's plugin config, secrets included, under .meltano/run/ (and a killed
+# run can leave it behind): keep the directory private.
+chmod 700 .meltano
 
 mkdir -p "$OUT"
 SANDBOX_PID=""
