@@ -249,15 +249,15 @@ class LeadsStream(GraphStream):
                             exc,
                         )
                         continue
+                    if problems:
+                        for problem in problems:
+                            self.logger.warning("Malformed field kept as null: %s.", problem)
+                        problems.clear()
                     if not seen.add(lead["id"]):
                         duplicates += 1
                         continue
                     if lead["created_time"] > newest:  # one RFC 3339 UTC format: text order
                         newest = lead["created_time"]
-                    if problems:
-                        for problem in problems:
-                            self.logger.warning("Malformed field kept as null: %s.", problem)
-                        problems.clear()
                     if write_disclaimers is not None:
                         write_disclaimers(lead)
                     yield lead
