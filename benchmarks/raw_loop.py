@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from fb_graph.sandbox.data import LEAD_FIELDS
+from fb_graph.fields import LEAD_FIELDS
 
 
 def peak_rss_mib(pid: int) -> float:

@@ -17,13 +17,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
+from fb_graph.fields import FORM_FIELDS, LEAD_FIELDS
 from fb_graph.sandbox import conversions, failures
 from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.data import (
     FORM_DEFAULT_FIELDS,
-    FORM_FIELDS,
     LEAD_DEFAULT_FIELDS,
-    LEAD_FIELDS,
     Form,
     SandboxData,
 )

@@ -24,6 +24,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from fb_graph.errors import ErrorKind, GraphError
+from fb_graph.fields import FORM_FIELDS, LEAD_FIELDS
 from tap_fb_leads.client import filtering_param
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.records import (
@@ -35,9 +36,7 @@ from tap_fb_leads.records import (
 )
 from tap_fb_leads.schemas import (
     DISCLAIMER_RESPONSES_SCHEMA,
-    FORM_FIELDS,
     FORMS_SCHEMA,
-    LEAD_FIELDS,
     LEADS_SCHEMA,
 )
 from tap_fb_leads.seen import SeenIds

@@ -8,8 +8,9 @@ import pytest
 from sandbox_client import Graph, error_of
 
 from fb_graph.errors import ErrorKind
+from fb_graph.fields import AD_FIELDS, FORM_FIELDS, LEAD_FIELDS
 from fb_graph.sandbox import ALL_PERMISSIONS
-from fb_graph.sandbox.data import AD_FIELDS, FORM_FIELDS, LEAD_FIELDS, UNICODE_KEY
+from fb_graph.sandbox.data import UNICODE_KEY
 
 ALL = ",".join(LEAD_FIELDS)
 
