@@ -191,6 +191,10 @@ class ConversionsSink(BatchSink):
         events: list[BuiltEvent] = context.get("events", [])
         first_seq = context.get("first_seq", self._target.record_seq)
         self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
+        # Wait for the batch in flight before taking state_lock: that batch's done-callback
+        # (batch_settled, on the sending thread) needs the lock, and the sending thread must
+        # be free to start the next batch. Nothing may wait while holding state_lock.
+        self.run.wait_all()
         with self._target.state_lock:
             future = self.run.submit(self.stream_name, events)
             self._inflight.append((first_seq, future))

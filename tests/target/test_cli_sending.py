@@ -248,3 +248,20 @@ def test_phone_national_formats_with_default_country(sandbox, tmp_path):
         normalize.sha256_hex("442079460958")
     ] * 2
     assert phone_of(0) not in result.stderr
+
+
+def test_slow_answers_with_batches_queued_behind_them_do_not_deadlock(sandbox, tmp_path):
+    """Meta answering slower than the next batch is built: every batch still goes, in order.
+
+    Regression: the sink once waited for the batch in flight while holding the STATE lock that
+    the batch's own completion callback needed, and the run hung for ever.
+    """
+    now = time.time()
+    records = [stage_record(i, now) for i in range(60)]
+    sandbox.fault(path_contains="/events", kind="slow", times=6, after=1, seconds=0.3)
+    config = write_config(tmp_path, sandbox, batch_size=5)
+    result = run_target(config, singer_lines(records, state_every=3), timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(event_posts(sandbox)) == 12
+    assert len(sandbox.events(DEFAULT_DATASET_ID)) == 60
+    assert states(result.stdout), "the final STATE must come through"
