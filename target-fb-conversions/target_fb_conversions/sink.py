@@ -191,12 +191,24 @@ class ConversionsSink(BatchSink):
         events: list[BuiltEvent] = context.get("events", [])
         first_seq = context.get("first_seq", self._target.record_seq)
         self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
-        # Wait for the batch in flight before taking state_lock: that batch's done-callback
-        # (batch_settled, on the sending thread) needs the lock, and the sending thread must
-        # be free to start the next batch. Nothing may wait while holding state_lock.
-        self.run.wait_all()
+        # This batch holds back later STATEs from now on (the SDK no longer counts it as
+        # pending while it drains) ...
+        settled: Future = Future()
         with self._target.state_lock:
-            future = self.run.submit(self.stream_name, events)
-            self._inflight.append((first_seq, future))
-        future.add_done_callback(lambda _done: self._target.batch_settled())
+            self._inflight.append((first_seq, settled))
+        # ... then wait for the batch in flight WITHOUT state_lock: its done-callback
+        # (batch_settled, on the sending thread) needs that lock. Nothing waits holding it.
+        self.run.wait_all()
+        future = self.run.submit(self.stream_name, events)
+        future.add_done_callback(lambda done: _settle(settled, done))
+        settled.add_done_callback(lambda _done: self._target.batch_settled())
         context["events"] = []
+
+
+def _settle(settled: Future, done: Future) -> None:
+    """Give ``settled`` the outcome of the delivery ``done``."""
+    error = done.exception()
+    if error is None:
+        settled.set_result(done.result())
+    else:
+        settled.set_exception(error)
