@@ -127,7 +127,6 @@ class ConversionsSink(BatchSink):
         self._target = target
         self.run = target.run
         self._problem: str | None = None
-        self._inflight: list[tuple[int, Future]] = []
         super().__init__(target, stream_name, schema, key_properties)
 
     # -- sizes -----------------------------------------------------------------------------
@@ -142,21 +141,13 @@ class ConversionsSink(BatchSink):
         return len(pending.get("events", ())) >= self.max_size
 
     @property
-    def first_pending_seq(self) -> int | None:
-        """Input position of the oldest record not yet settled, or ``None``.
+    def first_unsent_seq(self) -> int | None:
+        """Input position of the first record of the batch still being built, or ``None``.
 
-        A batch in flight counts until Meta has answered it; a failed one counts forever.
+        Drained batches are counted by the target (see :meth:`start_drain`).
         """
-        self._inflight = [
-            (seq, future)
-            for seq, future in self._inflight
-            if not future.done() or future.exception() is not None
-        ]
-        seqs = [seq for seq, _ in self._inflight]
         pending = self._pending_batch
-        if pending and pending.get("first_seq") is not None:
-            seqs.append(pending["first_seq"])
-        return min(seqs) if seqs else None
+        return pending.get("first_seq") if pending else None
 
     # -- validation ------------------------------------------------------------------------
 
@@ -186,22 +177,30 @@ class ConversionsSink(BatchSink):
         if built is not None:
             events.append(built)
 
+    def start_drain(self) -> dict:
+        """Take the batch being built and, in the same step under ``state_lock``, hold back
+        the STATEs after its first record until Meta has answered it.
+
+        The SDK clears ``_pending_batch`` here: doing both at once leaves no moment in which
+        the batch is counted nowhere and a STATE could pass its records.
+        """
+        with self._target.state_lock:
+            context = super().start_drain()
+            first_seq = context.get("first_seq")
+            if first_seq is not None:
+                context["settled"] = self._target.hold_states_from(first_seq)
+        return context
+
     def process_batch(self, context: dict) -> None:
         """Hand the batch to the sending thread; its STATEs wait until Meta has answered."""
         events: list[BuiltEvent] = context.get("events", [])
-        first_seq = context.get("first_seq", self._target.record_seq)
+        settled: Future | None = context.get("settled")
         self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
-        # This batch holds back later STATEs from now on (the SDK no longer counts it as
-        # pending while it drains) ...
-        settled: Future = Future()
-        with self._target.state_lock:
-            self._inflight.append((first_seq, settled))
-        # ... then wait for the batch in flight WITHOUT state_lock: its done-callback
-        # (batch_settled, on the sending thread) needs that lock. Nothing waits holding it.
-        self.run.wait_all()
+        # Wait for the batch in flight (and raise its failure) WITHOUT state_lock: its
+        # done-callback (batch_settled, on the sending thread) needs that lock.
         future = self.run.submit(self.stream_name, events)
-        future.add_done_callback(lambda done: _settle(settled, done))
-        settled.add_done_callback(lambda _done: self._target.batch_settled())
+        if settled is not None:
+            future.add_done_callback(lambda done: _settle(settled, done))
         context["events"] = []
 
 

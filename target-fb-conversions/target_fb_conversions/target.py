@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import typing as t
+from concurrent.futures import Future
 from importlib import metadata
 from pathlib import Path
 
@@ -145,6 +146,8 @@ class TargetFbConversions(Target):
         self.state_lock = threading.RLock()
         self.record_seq = 0
         self._queued_states: list[tuple[int, dict]] = []
+        # Drained batches Meta has not yet acknowledged (or that failed: those stay for good).
+        self._unsettled: list[tuple[int, Future]] = []
         self._last_written_state: str | None = None
         super().__init__(*args, **kwargs)
         TargetFbConversions._current = self
@@ -309,15 +312,32 @@ class TargetFbConversions(Target):
             self._queued_states.append((self.record_seq, state))
         self.batch_settled()
 
-    def batch_settled(self) -> None:
-        """Let through the newest STATE whose records are all acknowledged or rejected."""
+    def hold_states_from(self, first_seq: int) -> Future:
+        """Hold back every STATE read after record ``first_seq`` until the returned future
+        is resolved; an exception set on it holds them back for the rest of the run."""
+        settled: Future = Future()
         with self.state_lock:
+            self._unsettled.append((first_seq, settled))
+        settled.add_done_callback(lambda _done: self.batch_settled())
+        return settled
+
+    def batch_settled(self) -> None:
+        """Let through the newest STATE whose records are all acknowledged or rejected.
+
+        Never waits: it runs on the sending thread too (a batch's done-callback).
+        """
+        with self.state_lock:
+            self._unsettled = [
+                (seq, fut)
+                for seq, fut in self._unsettled
+                if not fut.done() or fut.exception() is not None  # done: exception() is instant
+            ]
+            pending = [seq for seq, _ in self._unsettled]
             sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
-            pending = [
+            pending += [
                 seq
                 for sink in sinks
-                if isinstance(sink, ConversionsSink)
-                and (seq := sink.first_pending_seq) is not None
+                if isinstance(sink, ConversionsSink) and (seq := sink.first_unsent_seq) is not None
             ]
             bound = min(pending) if pending else None
             ready = [
