@@ -58,8 +58,9 @@ def _run_and_kill(
 @pytest.mark.parametrize("kill_after", [1, 700, 5990, 6100, 12500, 17900])
 def test_killed_run_resumed_from_its_last_state_loses_nothing(make_sandbox, tmp_path, kill_after):
     # 3 forms of 2,000 leads, unsorted pages (the worst case for a bookmark); about 18,000
-    # records with the disclaimer responses. STATE comes after each form and every 10,000
-    # records of a stream, so the kills land before, between and after STATE messages.
+    # records with the disclaimer responses. STATE comes after each form (the SDK's
+    # every-10,000-records STATE counts per form: see the mid-form test below), so the kills
+    # land before, between and after STATE messages.
     sb = make_sandbox(forms_per_page=3, leads_per_form=2000, order="shuffled")
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(tap_config(sb, page_size=250)))
@@ -107,3 +108,62 @@ def test_sigterm_mid_form_then_resume_loses_nothing(make_sandbox, tmp_path):
     state_path.write_text(json.dumps(state))
     second_ids, _, _ = _run_and_kill(config_path, state_path, None)
     assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
+
+
+def _run_until_state(config_path, state_path, stop_at_state: int):
+    """Run the tap CLI and SIGKILL it right after the ``stop_at_state``-th STATE line.
+
+    Returns (lead ids read, (leads read so far, that STATE)).
+    """
+    args = [*TAP, "--config", str(config_path)]
+    if state_path is not None:
+        args += ["--state", str(state_path)]
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO
+    )
+    ids: list[str] = []
+    states = 0
+    killed_at = None
+    assert process.stdout is not None
+    for line in process.stdout:
+        message = json.loads(line)
+        if message["type"] == "RECORD" and message["stream"] == "leads":
+            ids.append(message["record"]["id"])
+        elif message["type"] == "STATE":
+            states += 1
+            if states == stop_at_state:
+                os.kill(process.pid, signal.SIGKILL)
+                killed_at = (len(ids), message["value"])
+                break
+    process.stdout.close()
+    process.wait(timeout=120)
+    assert process.returncode == -signal.SIGKILL, "the run ended before that STATE"
+    return ids, killed_at
+
+
+def test_killed_right_after_a_mid_form_state_resumes_without_loss(make_sandbox, tmp_path):
+    """The SDK writes a STATE every 10,000 records of one form: the form is unsorted and
+    half read then, so that STATE must not carry a bookmark for it. A bookmark moved to the
+    newest lead seen so far would make the resumed run skip most of the form's older leads.
+    """
+    sb = make_sandbox(forms_per_page=1, leads_per_form=12_000, order="shuffled", days=30)
+    (form_id,) = sb.data.form_ids()
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(tap_config(sb, page_size=1000)))
+
+    first_ids, (read, state) = _run_until_state(config_path, None, stop_at_state=1)
+    assert 10_000 <= read < 12_000  # the STATE came mid-form
+    assert sb.token not in json.dumps(state)
+
+    state_path = tmp_path / "state.json"
+    state_path.write_text(json.dumps(state))
+    second_ids, final_state, _ = _run_and_kill(config_path, state_path, None)
+    assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
+    assert len(second_ids) == len(set(second_ids)) == 12_000  # the whole form is read again
+    (partition,) = state["bookmarks"]["leads"]["partitions"]
+    assert partition["context"] == {"form_id": form_id}
+    assert "replication_key_value" not in partition  # the half-read form kept no bookmark
+    (partition,) = final_state["bookmarks"]["leads"]["partitions"]
+    assert partition["replication_key_value"] == max(
+        lead["created_time"] for lead in sb.data.leads(form_id)
+    ).replace("+0000", "+00:00")
