@@ -269,11 +269,15 @@ _DATE_FORMATS = (
     "%m-%d-%Y",
     "%m/%d/%y",
 )
+# "Feb 16, 1997", "February 16 1997", "16 Feb 1997" (English month names; commas and dots go).
+_NAMED_MONTH_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y")
 
 
 def date_of_birth(value: object, today: dt.date | None = None) -> str:
     """YYYYMMDD from ISO dates, ``YYYYMMDD``, US ``M/D/YYYY`` (``D/M/YYYY`` when the first number
-    is above 12), European ``D.M.YYYY``, or a date/datetime; implausible years are refused."""
+    is above 12; ``M/D/YY`` in the last century when this one is not yet there), European
+    ``D.M.YYYY``, English month names (``Feb 16, 1997``), or a date/datetime; implausible years
+    are refused."""
     today = today or dt.datetime.now(tz=dt.timezone.utc).date()
     if isinstance(value, dt.datetime):
         parsed = value.date()
@@ -283,19 +287,32 @@ def date_of_birth(value: object, today: dt.date | None = None) -> str:
         text = _text(value, "date_of_birth")
         if is_hashed(text):
             return text.lower()
-        text = text.split("T")[0].split(" ")[0]
-        parsed = None
-        for fmt in _DATE_FORMATS:
-            try:
-                parsed = dt.datetime.strptime(text, fmt).date()
-            except ValueError:
-                continue
-            break
+        parsed = _named_month_date(text)
+        if parsed is None:
+            text = text.split("T")[0].split(" ")[0]
+            for fmt in _DATE_FORMATS:
+                try:
+                    parsed = dt.datetime.strptime(text, fmt).date()
+                except ValueError:
+                    continue
+                if fmt.endswith("%y") and parsed.year > today.year:
+                    parsed = parsed.replace(year=parsed.year - 100)  # 1/2/50 is 1950, not 2050
+                break
         if parsed is None:
             raise NormalizeError("date_of_birth is not a date in a known format")
     if not (1900 <= parsed.year <= today.year) or parsed > today:
         raise NormalizeError("date_of_birth is out of range")
     return parsed.strftime("%Y%m%d")
+
+
+def _named_month_date(text: str) -> dt.date | None:
+    words = " ".join(text.replace(",", " ").replace(".", " ").split())
+    for fmt in _NAMED_MONTH_FORMATS:
+        try:
+            return dt.datetime.strptime(words, fmt).date()
+        except ValueError:
+            continue
+    return None
 
 
 _GENDERS = {

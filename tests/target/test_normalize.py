@@ -179,3 +179,122 @@ def test_north_american_fast_path_matches_phonenumbers(raw: str) -> None:
 def test_local_number_without_area_code_is_refused() -> None:
     with pytest.raises(n.NormalizeError, match="area code"):
         n.phone("555-1212", "US")
+
+
+# -- every rule passes a value that already is a hash through, lowercased, never re-hashed --
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        n.email,
+        n.phone,
+        n.name,
+        n.city,
+        n.state,
+        n.zip_code,
+        n.country,
+        n.date_of_birth,
+        n.gender,
+    ],
+)
+def test_every_rule_passes_prehashed_values_through(rule) -> None:  # type: ignore[no-untyped-def]
+    digest = META_VECTORS[2][1]
+    assert rule(" " + digest.upper() + " ") == digest
+    assert n.hash_value(rule(digest)) == digest
+
+
+# -- phones: phonenumbers with default_phone_country, trunk zeros, extensions --------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("030 1234567", "DE", "49301234567"),  # national trunk 0 dropped
+        ("+49 (0)30 1234567", None, "49301234567"),  # international with a trunk (0)
+        ("0049 30 1234567", "US", "49301234567"),  # 00 prefix wins over the default
+        ("07911 123456", "GB", "447911123456"),  # UK mobile
+        ("04 1234 5678", "AU", "61412345678"),
+        ("+61 (0)4 1234 5678", None, "61412345678"),
+        ("011 44 20 7946 0958", "US", "442079460958"),  # US international dialling prefix
+        ("(650) 555-1212 #123", "US", "16505551212"),  # extensions in their usual spellings
+        ("650-555-1212 extension 5", "US", "16505551212"),
+        ("+1-650-555-1212;ext=7", None, "16505551212"),
+        ("+1 650 555 1212", "GB", "16505551212"),  # a + number ignores the default country
+        ("442079460958", "US", "442079460958"),  # country code without the +
+    ],
+)
+def test_phone_national_international_trunk_and_extension(
+    raw: str, country: str | None, expected: str
+) -> None:
+    assert n.phone(raw, country) == expected
+
+
+def test_phone_hash_of_a_national_number_equals_the_e164_hash() -> None:
+    assert n.hash_value(n.phone("020 7946 0958", "GB")) == n.sha256_hex("442079460958")
+    assert n.hash_value(n.phone("650.555.1212", "US")) == META_VECTORS[1][1]
+
+
+# -- US states and country names --------------------------------------------------------------
+
+US_STATES = {
+    "Alabama": "al", "Alaska": "ak", "Arizona": "az", "Arkansas": "ar", "California": "ca",
+    "Colorado": "co", "Connecticut": "ct", "Delaware": "de", "Florida": "fl", "Georgia": "ga",
+    "Hawaii": "hi", "Idaho": "id", "Illinois": "il", "Indiana": "in", "Iowa": "ia",
+    "Kansas": "ks", "Kentucky": "ky", "Louisiana": "la", "Maine": "me", "Maryland": "md",
+    "Massachusetts": "ma", "Michigan": "mi", "Minnesota": "mn", "Mississippi": "ms",
+    "Missouri": "mo", "Montana": "mt", "Nebraska": "ne", "Nevada": "nv", "New Hampshire": "nh",
+    "New Jersey": "nj", "New Mexico": "nm", "New York": "ny", "North Carolina": "nc",
+    "North Dakota": "nd", "Ohio": "oh", "Oklahoma": "ok", "Oregon": "or", "Pennsylvania": "pa",
+    "Rhode Island": "ri", "South Carolina": "sc", "South Dakota": "sd", "Tennessee": "tn",
+    "Texas": "tx", "Utah": "ut", "Vermont": "vt", "Virginia": "va", "Washington": "wa",
+    "West Virginia": "wv", "Wisconsin": "wi", "Wyoming": "wy", "District of Columbia": "dc",
+    "Puerto Rico": "pr",
+}
+
+
+@pytest.mark.parametrize(("name", "code"), sorted(US_STATES.items()))
+def test_us_state_names_become_their_codes(name: str, code: str) -> None:
+    assert n.state(name) == code
+    assert n.state(f"  {name.upper()} ", record_country="United States") == code
+    assert n.state(code.upper(), record_country="us") == code
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("United Kingdom", "gb"), ("UK", "gb"), ("Great Britain", "gb"),
+        ("United States of America", "us"), ("U.S.A.", "us"), ("Côte d'Ivoire", "ci"),
+        ("Ivory Coast", "ci"), ("Viet Nam", "vn"), ("Vietnam", "vn"), ("Russia", "ru"),
+        ("South Korea", "kr"), ("Czechia", "cz"), ("Czech Republic", "cz"),
+        ("The Netherlands", "nl"), ("Türkiye", "tr"), ("Turkey", "tr"), ("España", "es"),
+        ("Brasil", "br"), ("México", "mx"), ("United Arab Emirates", "ae"), ("FRA", "fr"),
+        ("fr", "fr"), ("North Macedonia", "mk"),
+    ],
+)
+def test_country_names_and_codes_become_iso_alpha2(name: str, code: str) -> None:
+    assert n.country(name) == code
+
+
+# -- dates of birth ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["Feb 16, 1997", "16 February 1997", "February 16 1997", "1997-02-16 08:00:00",
+     "1997-02-16T00:00:00Z", "02/16/1997", "2/16/97", "16-02-1997", 19970216,
+     dt.datetime(1997, 2, 16, 23, 59)],
+)
+def test_more_date_of_birth_formats(raw: object) -> None:
+    assert n.date_of_birth(raw, today=dt.date(2026, 1, 1)) == "19970216"
+
+
+def test_two_digit_birth_years_are_never_in_the_future() -> None:
+    assert n.date_of_birth("1/2/50", today=dt.date(2026, 1, 1)) == "19500102"
+    assert n.date_of_birth("1/2/05", today=dt.date(2026, 1, 1)) == "20050102"
+
+
+def test_date_of_birth_refusal_does_not_echo_the_value() -> None:
+    with pytest.raises(n.NormalizeError) as err:
+        n.date_of_birth("born 1997 in Paris")
+    assert "Paris" not in str(err.value)
