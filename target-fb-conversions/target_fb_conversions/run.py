@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
+from target_fb_conversions import normalize
 from target_fb_conversions.events import BuiltEvent, EventBuilder, Rejected
 from target_fb_conversions.ledger import Ledger
 from target_fb_conversions.rejects import RejectsFile, event_facts, safe_record_facts
@@ -84,9 +85,13 @@ class ConversionsRun:
     ) -> None:
         """A raw record that never became an event: its reason and column names only."""
         facts = safe_record_facts(record)
-        lead = record.get("lead_id")
-        if isinstance(lead, (int, str)) and not isinstance(lead, bool):
-            facts["lead_id"] = str(lead)[:40]
+        lead = self.builder.columns(record).get("lead_id")
+        if isinstance(lead, (int, str)) and not isinstance(lead, bool) and str(lead).strip():
+            try:
+                facts["lead_id"] = normalize.lead_id(lead)
+            except normalize.NormalizeError:
+                # Not a lead id: it may be a mis-mapped email or phone, so only its hash.
+                facts["lead_id_sha256"] = normalize.sha256_hex(str(lead).strip())
         self.rejects.write({"stream": stream, "reason": reason, "detail": detail, **facts})
         with self._lock:
             self.summary.rejected[reason] += 1

@@ -196,6 +196,8 @@ def test_no_email_phone_or_token_in_any_output(make_sandbox, tmp_path):
         stage_record(101, now, lead_id=None, email="broken-address", phone="12"),  # no key
         stage_record(102, now, stage_changed_at=int(now - 7.5 * 86400)),  # Meta refuses
         stage_record(103, now, stage=77),  # schema violation
+        stage_record(104, now, lead_id=email_of(104)),  # an email mapped into lead_id
+        stage_record(105, now, lead_id="6505550105"),  # a phone mapped into lead_id
     ]
     config = write_config(tmp_path, sb, max_event_age_days=8, app_secret="sandbox-app-secret-123",
                           ledger=str(tmp_path / "ledger.sqlite"))
@@ -206,15 +208,19 @@ def test_no_email_phone_or_token_in_any_output(make_sandbox, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "DEBUG" in result.stderr
     rejects_text = (tmp_path / "rejects.jsonl").read_text()
-    assert len(read_jsonl(tmp_path / "rejects.jsonl")) == 4
+    rejects = read_jsonl(tmp_path / "rejects.jsonl")
+    assert len(rejects) == 6
+    misplaced = [r for r in rejects if "lead_id_sha256" in r]
+    assert [r["lead_id_sha256"] for r in misplaced] == [
+        normalize.sha256_hex(v) for v in ("123", email_of(104), "6505550105")]
     dry_path = tmp_path / "dry.jsonl"
     dry = run_target(write_config(tmp_path, sb, dry_run=True, dry_run_path=str(dry_path)),
                      singer_lines(records))
     assert dry.returncode == 0
     texts = [result.stdout, result.stderr, rejects_text, dry.stdout, dry.stderr,
              dry_path.read_text()]
-    secrets = [email_of(i) for i in (*range(60), 100, 102, 103)]
-    secrets += [phone_of(i) for i in (*range(60), 100, 102, 103)]
+    secrets = [email_of(i) for i in (*range(60), 100, 102, 103, 104, 105)] + ["6505550105"]
+    secrets += [phone_of(i) for i in (*range(60), 100, 102, 103, 104, 105)]
     secrets += ["broken-address", "555-0012", DEFAULT_TOKEN, "sandbox-app-secret-123"]
     blob = "\n".join(texts)
     for secret in secrets:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from target_fb_conversions import normalize
 from target_helpers import (
     BASE_LEAD_ID,
+    STAGES,
     email_of,
     event_posts,
     phone_of,
@@ -128,6 +130,17 @@ def test_10000_records_with_1_percent_bad_rows(make_sandbox, tmp_path):
     assert "stage" in invalid["detail"] and "42" not in invalid["detail"]
     assert states(result.stdout)[-1] == {"done": 10_000, "final": True}
     assert "rejected by reason: bad_lead_id=17" in result.stderr
+    # The end-of-run summary: every count, the reasons and the stages.
+    assert (
+        "Summary: 10000 records, 9900 events sent in 10 calls (0 retries), 9900 accepted, "
+        f"100 rejected, {expected_counts['too_old']} too old, 0 duplicates in this run "
+        "skipped, 0 already acknowledged (ledger) skipped." in result.stderr
+    )
+    reasons = ", ".join(f"{k}={v}" for k, v in sorted(expected_counts.items()))
+    assert f"Summary: rejected by reason: {reasons}." in result.stderr
+    per_stage = Counter(STAGES[i % len(STAGES)] for i in range(10_000) if i not in expected_bad)
+    stages = ", ".join(f"{k}={v}" for k, v in sorted(per_stage.items()))
+    assert f"Summary: accepted per stage: {stages}." in result.stderr
 
 
 def test_same_event_twice_in_one_run_is_sent_once(sandbox, tmp_path):
