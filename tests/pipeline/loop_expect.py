@@ -88,6 +88,12 @@ def check_hashes(event: dict, row: dict) -> None:
     assert user["fn"] == [sha(_name(row["first_name"]))]
     assert user["ln"] == [sha(_name(row["last_name"]))]
     assert user["ct"] == [sha(_name(row["city"]))]
+    # Zip: lowercase without spaces or dashes; a US zip (5 or 5+4 digits) is its first 5 digits.
+    zip_code = row["zip"].lower().replace(" ", "")
+    us_zip = re.fullmatch(r"(\d{5})(-?\d{4})?", zip_code)
+    assert user["zp"] == [sha(us_zip.group(1) if us_zip else zip_code.replace("-", ""))]
+    assert user["external_id"] == [sha(row["external_id"])]  # hash_external_id: true
+    assert not {"st", "country", "db", "ge"} & set(user), "a match key the lead did not give"
     for values in user.values():
         if isinstance(values, list):
             assert all(re.fullmatch(r"[0-9a-f]{64}", v) for v in values)

@@ -18,6 +18,7 @@ from loop_expect import (
     view_rows,
     warehouse_leads,
 )
+from target_fb_conversions.events import INPUT_COLUMNS
 
 pytestmark = pytest.mark.pipeline
 
@@ -35,6 +36,12 @@ def test_both_jobs_then_rerun_sends_nothing_twice(loop):
     loop.meltano("run", "stages-to-meta")
     rows = view_rows(loop)
     assert len(rows) == len(changes)
+    # The view yields only columns the target reads (none silently ignored), the required ones
+    # included, and every lead's contact details.
+    columns = set(rows[0])
+    assert columns <= set(INPUT_COLUMNS), sorted(columns - set(INPUT_COLUMNS))
+    assert {"lead_id", "stage", "stage_changed_at", "lead_event_source"} <= columns
+    assert all(r["email"] and r["phone"] and r["zip"] and r["external_id"] for r in rows)
     events = sb.events()
     assert received(events) == expected_events(rows)
     assert len(events) == len(changes) - len(old)

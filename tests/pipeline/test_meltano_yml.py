@@ -70,8 +70,12 @@ def test_our_plugins_settings_match_about(meltano_installed, name):
         secret = bool(schema.get("secret") or schema.get("writeOnly"))
         assert bool(setting.get("sensitive")) == secret, f"{name}.{key}: sensitive != secret"
         assert setting["kind"] in KINDS[json_type(schema)], f"{name}.{key}: kind {setting['kind']}"
-        if "value" in setting and schema.get("default") is not None:
-            assert setting["value"] == schema["default"], f"{name}.{key}: default differs"
+        # The plugin's default is declared too (`meltano config list` shows it), and equal.
+        if schema.get("default") is not None:
+            assert setting.get("value") == schema["default"], f"{name}.{key}: default differs"
+        else:
+            assert "value" not in setting, f"{name}.{key}: a default the plugin does not have"
+        assert setting.get("description"), f"{name}.{key}: no description"
         if setting["kind"] == "options" and "enum" in schema:
             assert {o["value"] for o in setting["options"]} == set(schema["enum"])
     required = set(info["settings"].get("required", []))
