@@ -197,6 +197,10 @@ def _positive_int(config: Mapping[str, object], name: str, default: int, minimum
 def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
     """Check every setting; raise :class:`SettingsError` with one sentence on the first problem."""
     token = config.get("access_token")
+    for name in ("access_token", "app_secret"):
+        # Never echo a secret: the SDK's schema check would print the value itself.
+        if config.get(name) is not None and not isinstance(config[name], str):
+            raise SettingsError(f"{name} must be text (a quoted string), not a number or list.")
     if not isinstance(token, str) or not token.strip():
         raise SettingsError(
             "access_token is missing: set it to a long-lived Page token or a system-user "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import io
+import json
 import sys
 import typing as t
 
@@ -106,9 +108,24 @@ class TapFbLeads(Tap):
     # Command line
 
     @classmethod
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:  # type: ignore[override]
+        """Read the ``--config`` files; an unreadable one is one sentence, not a traceback."""
+        try:
+            return super().cb_config(ctx, param, value)
+        except (OSError, ValueError) as exc:  # missing file; not JSON (simplejson's error)
+            cls.logger.error(
+                "Could not read the --config file: %s. Fix the file and run again.",
+                _first_line(exc),
+            )
+            sys.exit(1)
+
+    @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
         """Run the tap; a Graph or quota failure ends it with one sentence, no traceback."""
         _tune_garbage_collector()
+        for option in ("state", "catalog"):
+            if kwargs.get(option) is not None:
+                kwargs[option] = _checked_json_file(kwargs[option], option)
         try:
             super().invoke(*args, **kwargs)
         except RUN_FAILURES as exc:
@@ -119,6 +136,32 @@ class TapFbLeads(Tap):
         except SettingsError as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0].rstrip(".") if str(exc).strip() else type(exc).__name__
+
+
+def _checked_json_file(file: t.IO[str], option: str) -> t.IO[str]:
+    """The ``--state``/``--catalog`` file, refused in one sentence when it is not a JSON
+    object (an empty or cut state file is the usual cause: a run killed while writing it)."""
+    text = file.read()
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        value = exc
+    if not isinstance(value, dict):
+        problem = _first_line(value) if isinstance(value, ValueError) else "not a JSON object"
+        TapFbLeads.logger.error(
+            "The --%s file %s is not valid JSON (%s): restore it from the last STATE message "
+            "of a run, or leave it out%s.",
+            option,
+            getattr(file, "name", ""),
+            problem,
+            " to read from start_date again" if option == "state" else "",
+        )
+        sys.exit(1)
+    return io.StringIO(text)
 
 
 def _tune_garbage_collector() -> None:

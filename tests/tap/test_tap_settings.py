@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 
 import pytest
 from tap_fb_leads.settings import (
@@ -11,6 +12,7 @@ from tap_fb_leads.settings import (
     SettingsError,
     read_settings,
 )
+from tap_helpers import REPO, TAP
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
 GOOD = {"access_token": "tok", "page_ids": ["123"]}
@@ -94,3 +96,51 @@ def test_cli_about_lists_every_setting(run_tap):
         "max_throttle_wait_seconds",
     ):
         assert f"| {name} |" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"app_secret": 987654321012345}, {"access_token": 987654321012345}, {"access_token": ["x"]}],
+)
+def test_a_secret_of_the_wrong_type_is_refused_without_echoing_it(run_tap, change):
+    result = run_tap({**GOOD, **change})
+    assert result.returncode == 1
+    (name,) = change
+    assert f"{name} must be text (a quoted string), not a number or list." in result.stderr
+    assert "987654321012345" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_config_file_that_is_not_json_is_one_sentence(tmp_path):
+
+    cut = tmp_path / "config.json"
+    cut.write_text('{"access_token": "tok-secret-value", "page_ids": [', encoding="utf-8")
+    for path in (cut, tmp_path / "missing.json"):
+        done = subprocess.run(
+            [*TAP, "--config", str(path)], capture_output=True, text=True, cwd=REPO, timeout=60
+        )
+        assert done.returncode == 1
+        assert "Could not read the --config file: " in done.stderr
+        assert "Traceback" not in done.stderr
+        assert "tok-secret-value" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("text", ["", '{"bookmarks": {"leads": ', "[]"])
+def test_cli_state_file_that_is_not_a_json_object_is_one_sentence(tmp_path, text):
+
+    config = tmp_path / "config.json"
+    config.write_text('{"access_token": "tok-secret-value", "page_ids": ["12"]}')
+    state = tmp_path / "state.json"
+    state.write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [*TAP, "--config", str(config), "--state", str(state)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"The --state file {state} is not valid JSON" in done.stderr
+    assert "leave it out to read from start_date again." in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "tok-secret-value" not in done.stderr + done.stdout
