@@ -157,6 +157,8 @@ class FormsStream(GraphStream):
             # With ad_ids the forms are extra information a token with ad-level access
             # may not be allowed to read: say so and go on with the leads.
             if not (self.run.settings.ad_ids and error.kind in _SKIPPABLE):
+                # The one-sentence advice follows (tap.invoke): say which Page it is about.
+                self.logger.error("Could not read the lead forms of Page %s.", page_id)
                 raise
             self.logger.warning(
                 "Cannot read the forms of Page %s (%s); the leads are read through ad_ids.",
@@ -262,6 +264,9 @@ class LeadsStream(GraphStream):
                     yield lead
         except GraphError as error:
             if error.kind is not ErrorKind.NOT_FOUND:
+                self.logger.error(
+                    "Could not read the leads of %s %s.", self.partition_label, partition
+                )
                 raise
             # Keep the old bookmark: what was read so far of this form is not complete.
             self.logger.warning(

@@ -51,6 +51,35 @@ def test_fatal_errors_stop_with_the_shared_sentence(make_sandbox, run_tap, fault
     result = run_tap(tap_config(sb))
     _assert_clean_failure(result, ADVICE[kind], sb.token)
     assert len(lead_requests(sb)) == 1  # no retry of a fatal error
+    (form_id,) = [r["path"].split("/")[-2] for r in lead_requests(sb)]
+    assert f"Could not read the leads of form {form_id}." in result.stderr
+    assert not result.records("leads")
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("not_found", ErrorKind.NOT_FOUND),
+        ("permission", ErrorKind.PERMISSION),
+        ("token", ErrorKind.TOKEN),
+    ],
+)
+def test_a_page_that_cannot_be_read_stops_the_run_naming_it(make_sandbox, run_tap, fault, kind):
+    sb = make_sandbox(forms_per_page=2, leads_per_form=30)
+    sb.fault(path_contains="/leadgen_forms", kind=fault, times=10)
+    result = run_tap(tap_config(sb))
+    _assert_clean_failure(result, ADVICE[kind], sb.token)
+    (page_id,) = sb.data.page_ids
+    assert f"Could not read the lead forms of Page {page_id}." in result.stderr
+    assert not lead_requests(sb)
+    assert len([r for r in sb.requests() if r["path"].endswith("/leadgen_forms")]) == 1
+
+
+def test_an_unknown_page_id_stops_the_run_naming_it(sandbox, run_tap):
+    result = run_tap(tap_config(sandbox, page_ids=["999999999999999"]))
+    _assert_clean_failure(result, ADVICE[ErrorKind.NOT_FOUND], sandbox.token)
+    assert "Could not read the lead forms of Page 999999999999999." in result.stderr
+    assert "'999999999999999' does not exist" in result.stderr  # Meta's words, kept
 
 
 def test_wrong_token_says_how_to_get_a_long_lived_token(sandbox, run_tap):
