@@ -96,6 +96,13 @@ def test_second_run_reads_only_the_lookback_window(make_sandbox, run_tap):
     assert 0 < len(expected) < 200
     assert set(second.ids()) == expected
     assert len(second.ids()) == len(expected)
+    # Nothing newer than the bookmarks was found: they stay, and so does the window.
+    assert second.final_state["bookmarks"]["leads"] == first.final_state["bookmarks"]["leads"]
+    sb.reset()
+    third = run_tap(tap_config(sb, page_size=500, lookback_window_minutes=30), second.final_state)
+    assert third.returncode == 0, third.stderr
+    assert set(third.ids()) == expected
+    assert len(lead_requests(sb)) == len(bookmarks)
 
 
 def test_late_and_new_leads_are_read_by_the_next_run(make_sandbox, run_tap):
