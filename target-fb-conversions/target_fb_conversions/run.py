@@ -128,18 +128,20 @@ class ConversionsRun:
                     todo = [e for e in todo if (e.event_name, e.event_id) not in done]
                     with self._lock:
                         self.summary.already_acknowledged += len(events) - len(todo)
-            outcome = SendOutcome()
+            dry = self.dry_run_file is not None
+            outcome = SendOutcome(
+                on_accepted=self.ledger.record if self.ledger is not None and not dry else None
+            )
             try:
                 self.sender.send(todo, outcome)
             finally:
-                # Also when the send stops half way: what Meta accepted is recorded, what it
-                # refused is written, so a rerun resends only the rest.
+                # Also when the send stops half way: what Meta refused is written (what it
+                # accepted is in the ledger already, call by call), so a rerun resends only
+                # the rest.
                 self._settle(stream, outcome)
 
     def _settle(self, stream: str, outcome: SendOutcome) -> None:
         dry = self.dry_run_file is not None
-        if self.ledger is not None and not dry:
-            self.ledger.record(outcome.accepted)
         for rejection in outcome.rejected:
             self.rejects.write(
                 {

@@ -58,6 +58,9 @@ class SendOutcome:
     calls: int = 0
     retries: int = 0
     sent: int = 0
+    # Called with the events of each call Meta acknowledged, at once (the ledger's record):
+    # a run killed while a split batch is still being sent keeps what Meta already has.
+    on_accepted: Callable[[list[BuiltEvent]], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +200,8 @@ class Sender:
         self._same_error_run = 0
         self._accepted_in_send += len(events)
         outcome.accepted.extend(events)
+        if outcome.on_accepted is not None:
+            outcome.on_accepted(events)
 
     def _reject_single(
         self, event: BuiltEvent, error: GraphError, outcome: SendOutcome, *, named: bool

@@ -256,3 +256,42 @@ def test_no_state_before_meta_answers_the_batch_in_flight(make_sandbox, tmp_path
     assert first["done"] in (500, 1000)
     assert batches_when_first_state_appeared >= 1  # Meta had answered the first batch
     assert states(rest)[-1] == {"done": 1500, "final": True}
+
+
+def test_killed_while_a_halved_batch_is_sent_keeps_the_acknowledged_half_in_the_ledger(
+    make_sandbox, tmp_path
+):
+    """Meta asks for less data: the batch goes in two halves. SIGKILL while the second half
+    hangs: the first half, which Meta acknowledged, is in the ledger already, so the rerun sends
+    only the second half (not the whole batch again)."""
+    sb = make_sandbox(leads_per_form=1)
+    sb.fault(path_contains="/events", kind="reduce", times=1)
+    hang = sb.fault(path_contains="/events", kind="slow", seconds=4, times=1, after=1)
+    now = time.time()
+    stdin = singer_lines([stage_record(i, now) for i in range(1000)])
+    config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"))
+    input_path = tmp_path / "input.singer"
+    input_path.write_text(stdin)
+    with input_path.open() as stdin_file:
+        proc = subprocess.Popen([TARGET_CLI, "--config", str(config)], stdin=stdin_file,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 60
+    while not hang.fired:
+        assert time.time() < deadline, "the second half never reached the sandbox"
+        assert proc.poll() is None, "the target ended before the second half"
+        time.sleep(0.01)
+    # The second half is only sent after the first half's ledger write: no wait needed.
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert states(proc.stdout.read()) == []  # the batch was never settled: no STATE
+    assert len(sb.event_batches()) == 1  # the first half; the second still hangs
+    while len(sb.event_batches()) < 2:
+        assert time.time() < deadline + 10, "the hanging call never completed"
+        time.sleep(0.05)
+
+    again = run_target(config, stdin)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "500 already acknowledged (ledger) skipped" in again.stderr
+    counts = Counter(e["event_id"] for e in sb.events())
+    assert len(counts) == 1000
+    assert sum(1 for n in counts.values() if n == 2) == 500  # only the unacknowledged half
