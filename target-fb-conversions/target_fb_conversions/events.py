@@ -207,6 +207,9 @@ class EventBuilder:
     def _lifecycle(self, stage: str, given: object) -> str:
         if isinstance(given, str) and given.strip().upper() in LIFECYCLE_STAGES:
             return given.strip().upper()
+        if given not in (None, ""):
+            self._drop("facebook_lifecycle_stage_name",
+                       "not one of " + ", ".join(LIFECYCLE_STAGES) + "; stage_mapping used")
         mapped = self._mapping.get(stage) or self._mapping_folded.get(stage.strip().casefold())
         if mapped is not None:
             return mapped

@@ -116,6 +116,15 @@ def test_unmapped_stage_warns_once_and_strict_mapping_rejects() -> None:
         strict.build(record(stage="Nurture"))
 
 
+def test_a_record_lifecycle_stage_outside_metas_list_is_dropped_with_a_warning() -> None:
+    b, warnings = builder(stage_mapping={"Qualified": "MARKETING_QUALIFIED_LEAD"})
+    built = b.build(record(facebook_lifecycle_stage_name="HOT"))
+    assert built.event["custom_data"]["facebook_lifecycle_stage_name"] == (
+        "MARKETING_QUALIFIED_LEAD")
+    assert b.dropped_fields == {"facebook_lifecycle_stage_name": 1}
+    assert len(warnings) == 1 and "HOT" not in warnings[0]
+
+
 def test_dropped_fields_are_counted_and_warned_once_without_values() -> None:
     b, warnings = builder(stage_mapping={"Qualified": "LEAD"})
     for _ in range(2):
