@@ -6,9 +6,13 @@
 -- every run is never sent twice.
 --
 -- Contact details come from the lead's own answers (field_data, exactly as Meta sends it,
--- stored by MeltanoLabs target-postgres as jsonb[]), first value per question.  Raw values leave the warehouse only to the target, which
--- normalises and hashes them before anything is sent or written.
-CREATE OR REPLACE VIEW crm.conversion_events AS
+-- stored by MeltanoLabs target-postgres as jsonb[]), first value per question.  Raw values leave
+-- the warehouse only to the target, which normalises and hashes them before anything is sent or
+-- written.  The CRM's name (lead_event_source) comes from the target's setting (CRM_NAME in the
+-- prod environment); add the column only if your stage changes come from several CRMs.
+-- (DROP first: CREATE OR REPLACE cannot drop a column an earlier version of the view had.)
+DROP VIEW IF EXISTS crm.conversion_events;
+CREATE VIEW crm.conversion_events AS
 SELECT
     l.id                                                              AS lead_id,
     a.answers ->> 'email'                                             AS email,
@@ -26,8 +30,7 @@ SELECT
     a.answers ->> 'gender'                                            AS gender,
     s.contact_id                                                      AS external_id,
     s.stage                                                           AS stage,
-    s.stage_changed_at                                                AS stage_changed_at,
-    'ExampleCRM'::text                                                AS lead_event_source
+    s.stage_changed_at                                                AS stage_changed_at
 FROM crm.stage_changes AS s
 JOIN fb_leads.leads AS l
   ON l.id = regexp_replace(s.lead_id, '^l:', '')

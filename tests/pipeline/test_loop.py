@@ -40,7 +40,7 @@ def test_both_jobs_then_rerun_sends_nothing_twice(loop):
     # included, and every lead's contact details.
     columns = set(rows[0])
     assert columns <= set(INPUT_COLUMNS), sorted(columns - set(INPUT_COLUMNS))
-    assert {"lead_id", "stage", "stage_changed_at", "lead_event_source"} <= columns
+    assert {"lead_id", "stage", "stage_changed_at"} <= columns  # lead_event_source: setting
     assert all(r["email"] and r["phone"] and r["zip"] and r["external_id"] for r in rows)
     events = sb.events()
     assert received(events) == expected_events(rows)

@@ -40,7 +40,7 @@ def prod_env(loop, port: int, root_cert) -> dict:
         "FB_PAGE_IDS": json.dumps(sb.data.page_ids),
         "FB_CAPI_ACCESS_TOKEN": sb.token,
         "FB_CRM_DATASET_ID": DEFAULT_DATASET_ID,
-        "CRM_NAME": "ExampleCRM",
+        "CRM_NAME": "HubSpot",
         "WAREHOUSE_PORT": str(port),
         "WAREHOUSE_SSL_ROOT_CERT": str(root_cert),
         # Meta's address: the only setting not taken from the prod environment.
@@ -73,8 +73,8 @@ def test_prod_environment_runs_both_jobs_over_verified_tls(loop, tls_warehouse, 
     assert received(events) == expected_events(rows)
     by_key = rows_by_key(rows)
     for event in events:
-        check_hashes(event, by_key[(str(event["user_data"]["lead_id"]), event["event_name"],
-                                    event["event_time"])])  # fmt: skip
+        key = (str(event["user_data"]["lead_id"]), event["event_name"], event["event_time"])
+        check_hashes(event, by_key[key], source="HubSpot")
 
     # Both warehouse plugins went through TLS only, and the state is the prod environment's.
     assert front.tls_sessions >= 2 and front.refused_plain == 0
