@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
 import yaml
-from pipeline_support import ROOT
+from pipeline_support import MELTANO, ROOT
 
 pytestmark = pytest.mark.pipeline
 
@@ -143,3 +144,22 @@ def test_tap_postgres_reads_the_view_incrementally():
         "replication-method": "INCREMENTAL",
         "replication-key": "stage_changed_at",
     }
+
+
+def test_meltano_reads_both_schedules_and_stages_go_daily(tmp_path):
+    """`meltano schedule list` parses the schedules; stage changes go to Meta at least daily
+    (Meta refuses events older than 7 days and wants uploads daily)."""
+    result = subprocess.run(
+        [MELTANO, "schedule", "list", "--format=json"], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+                          "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    schedules = {s["job"]["name"]: s for s in json.loads(result.stdout)["schedules"]["job"]}
+    assert set(schedules) == {"leads-to-warehouse", "stages-to-meta"}
+    for schedule in schedules.values():
+        minute, hour, day, month, weekday = schedule["cron_interval"].split()
+        assert (day, month, weekday) == ("*", "*", "*"), f"{schedule['name']} skips days"
+        assert minute.isdigit() and (hour.isdigit() or hour == "*")
+    # Leads come in before stage changes go out: hourly loads, a daily reverse leg.
+    assert schedules["leads-to-warehouse"]["cron_interval"].split()[1] == "*"
