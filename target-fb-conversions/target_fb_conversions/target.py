@@ -301,6 +301,13 @@ class TargetFbConversions(Target):
             )
 
     def _process_record_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        if not isinstance(message_dict["record"], dict):
+            raise InvalidInputLine(
+                f"A RECORD message of stream {str(message_dict['stream'])[:100]!r} holds "
+                f"{type(message_dict['record']).__name__}, not a JSON object: the tap's output "
+                "is not valid Singer."
+            )
         self.record_seq += 1
         super()._process_record_message(message_dict)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from target_helpers import (
     BASE_LEAD_ID,
     event_posts,
@@ -224,6 +225,17 @@ def test_record_before_schema_and_missing_keys_are_clear(sandbox, tmp_path):
     assert result.returncode == 1
     assert "missing its stream" in result.stderr
     assert "leak@x.io" not in result.stderr
+
+
+@pytest.mark.parametrize("record", [["leak@x.io"], "leak@x.io", None])
+def test_a_record_that_is_not_an_object_is_one_sentence(sandbox, tmp_path, record):
+    schema = singer_lines([], final_state=False)
+    line = json.dumps({"type": "RECORD", "stream": "crm_stage_changes", "record": record})
+    result = run_target(write_config(tmp_path, sandbox), schema + line + "\n")
+    assert result.returncode == 1
+    _one_line_error(result.stderr)
+    assert "not a JSON object" in result.stderr
+    assert "leak@x.io" not in result.stderr + result.stdout
 
 
 def test_schema_violations_go_to_rejects_naming_the_field_not_the_value(sandbox, tmp_path):
