@@ -39,17 +39,30 @@ _NETWORK_ERRORS = (
 
 
 class ThrottleWaitTooLong(RuntimeError):
-    """Meta's rate-limit block lasts longer than ``max_throttle_wait_seconds`` allows."""
+    """Meta's rate-limit block lasts longer than ``max_throttle_wait_seconds`` allows, or
+    keeps coming back after ``blocks`` waits for the same call."""
 
-    def __init__(self, wait_seconds: float, max_wait: float, code: int | None) -> None:
+    def __init__(
+        self, wait_seconds: float, max_wait: float, code: int | None, blocks: int = 0
+    ) -> None:
         retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=wait_seconds)
         self.wait_seconds = wait_seconds
         self.retry_at = retry_at
         code_text = f" (code {code})" if code is not None else ""
+        if blocks:
+            why = (
+                f"blocked the same call again after {blocks} waits (the app's quota is used "
+                "up; the next block lasts about "
+                f"{_duration(wait_seconds)})"
+            )
+        else:
+            why = (
+                f"blocks this app for about {_duration(wait_seconds)}, longer than "
+                f"max_throttle_wait_seconds ({max_wait:g} s)"
+            )
         super().__init__(
-            f"Meta's rate limit{code_text} blocks this app for about "
-            f"{_duration(wait_seconds)}, longer than max_throttle_wait_seconds "
-            f"({max_wait:g} s): run the job again after {retry_at:%Y-%m-%d %H:%M} UTC."
+            f"Meta's rate limit{code_text} {why}: run the job again after "
+            f"{retry_at:%Y-%m-%d %H:%M} UTC."
         )
 
 
@@ -206,8 +219,12 @@ class GraphClient:
     def _wait_out_block(self, error: GraphError, usage: Usage, waits: int) -> None:
         regain = usage.regain_seconds
         wait = regain if regain > 0 else UNKNOWN_BLOCK_SECONDS
-        if wait > self.max_throttle_wait_seconds or waits > THROTTLE_WAITS:
+        if wait > self.max_throttle_wait_seconds:
             raise ThrottleWaitTooLong(wait, self.max_throttle_wait_seconds, error.code)
+        if waits > THROTTLE_WAITS:
+            raise ThrottleWaitTooLong(
+                wait, self.max_throttle_wait_seconds, error.code, blocks=THROTTLE_WAITS
+            )
         # A call while blocked extends the block: wait it out fully, with a small margin.
         wait = wait * 1.05 + 0.5
         self.logger.warning(

@@ -8,7 +8,7 @@ import json
 import time
 
 import pytest
-from tap_fb_leads.client import pacing_seconds
+from tap_fb_leads.client import ThrottleWaitTooLong, pacing_seconds
 from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import sandbox_lead_ids, tap_config
 
@@ -45,3 +45,21 @@ def test_slows_down_near_the_quota_then_waits_out_the_block(make_sandbox):
     assert statuses.count(400) == 1
     assert waits[:2] == [pytest.approx(1.0), pytest.approx(30.0)]
     assert len(waits) == 3 and 1.0 < waits[2] < 3.0
+
+
+def test_a_block_that_keeps_coming_back_fails_saying_so(make_sandbox):
+    """Each block is short enough to wait for, but the same call is refused again and again:
+    after 5 waits the run stops with when to retry, not a claim that one block was too long."""
+    sb = make_sandbox(forms_per_page=1, leads_per_form=30, block_seconds=2)
+    sb.fault(path_contains="/leads", kind="throttle", times=50)
+    tap = TapFbLeads(config=tap_config(sb, max_throttle_wait_seconds=600), parse_env_config=False)
+    waits: list[float] = []
+    tap.graph.client.sleep = waits.append  # no real wait: the refusals are faults
+    with pytest.raises(ThrottleWaitTooLong) as info:
+        _sync(tap)
+    message = str(info.value)
+    assert "blocked the same call again after 5 waits" in message
+    assert "longer than max_throttle_wait_seconds" not in message
+    assert "run the job again after" in message and message.endswith(" UTC.")
+    assert len(waits) == 5
+    assert len([r for r in sb.requests() if r["path"].endswith("/leads")]) == 6
