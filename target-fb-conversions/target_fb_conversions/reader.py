@@ -42,3 +42,9 @@ class PrivateSingerReader(SingerReader):
             raise InvalidInputLine(
                 f"A message is missing its {', '.join(sorted(missing))}: not valid Singer."
             )
+
+    def _process_unknown_message(self, message_dict: dict) -> None:
+        raise InvalidInputLine(
+            f"Input line {self._line_number} has the unknown message type "
+            f"{str(message_dict.get('type'))[:40]!r}: not a Singer message."
+        )

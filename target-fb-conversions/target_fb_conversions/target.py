@@ -300,6 +300,25 @@ class TargetFbConversions(Target):
                 f"{', '.join(sorted(missing))}: the tap's output is not valid Singer."
             )
 
+    def _process_schema_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "schema"})
+        if not isinstance(message_dict["schema"], dict):
+            raise InvalidInputLine(
+                f"The SCHEMA message of stream {str(message_dict['stream'])[:100]!r} holds "
+                f"{type(message_dict['schema']).__name__}, not a JSON Schema object: the tap's "
+                "output is not valid Singer."
+            )
+        super()._process_schema_message(message_dict)
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "version"})
+        if message_dict["stream"] not in self.mapper.stream_maps:
+            raise InvalidInputLine(
+                f"An ACTIVATE_VERSION message for stream {str(message_dict['stream'])[:100]!r} "
+                "came before its SCHEMA: the tap's output is not valid Singer."
+            )
+        super()._process_activate_version_message(message_dict)
+
     def _process_record_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "record"})
         if not isinstance(message_dict["record"], dict):

@@ -238,6 +238,23 @@ def test_a_record_that_is_not_an_object_is_one_sentence(sandbox, tmp_path, recor
     assert "leak@x.io" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("line", "sentence"),
+    [
+        ({"type": "FOO", "x": "leak@x.io"}, "unknown message type 'FOO'"),
+        ({"type": "SCHEMA", "stream": "s", "schema": "leak@x.io", "key_properties": []},
+         "not a JSON Schema object"),
+        ({"type": "ACTIVATE_VERSION", "stream": "nope", "version": 1}, "came before its SCHEMA"),
+    ],
+)
+def test_other_malformed_messages_are_one_sentence(sandbox, tmp_path, line, sentence):
+    result = run_target(write_config(tmp_path, sandbox), json.dumps(line) + "\n")
+    assert result.returncode == 1
+    _one_line_error(result.stderr)
+    assert sentence in result.stderr
+    assert "leak@x.io" not in result.stderr + result.stdout
+
+
 def test_schema_violations_go_to_rejects_naming_the_field_not_the_value(sandbox, tmp_path):
     schema = {"type": "object", "required": ["stage"], "properties": {
         "lead_id": {"type": "string"}, "email": {"type": "string", "maxLength": 10},
