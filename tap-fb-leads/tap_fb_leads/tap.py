@@ -151,14 +151,19 @@ def _checked_json_file(file: t.IO[str], option: str) -> t.IO[str]:
     except ValueError as exc:
         value = exc
     if not isinstance(value, dict):
-        problem = _first_line(value) if isinstance(value, ValueError) else "not a JSON object"
+        problem = _first_line(value) if isinstance(value, ValueError) else "not an object"
+        remedy = (
+            "restore it from the last STATE message of a run, or leave it out to read from "
+            "start_date again"
+            if option == "state"
+            else "write it again from --discover, or leave it out to read every stream"
+        )
         TapFbLeads.logger.error(
-            "The --%s file %s is not valid JSON (%s): restore it from the last STATE message "
-            "of a run, or leave it out%s.",
+            "The --%s file %s is not a valid JSON object (%s): %s.",
             option,
             getattr(file, "name", ""),
             problem,
-            " to read from start_date again" if option == "state" else "",
+            remedy,
         )
         sys.exit(1)
     return io.StringIO(text)

@@ -151,7 +151,25 @@ def test_cli_state_file_that_is_not_a_json_object_is_one_sentence(tmp_path, text
         timeout=60,
     )
     assert done.returncode == 1
-    assert f"The --state file {state} is not valid JSON" in done.stderr
+    assert f"The --state file {state} is not a valid JSON object" in done.stderr
     assert "leave it out to read from start_date again." in done.stderr
     assert "Traceback" not in done.stderr
     assert "tok-secret-value" not in done.stderr + done.stdout
+
+
+def test_cli_catalog_file_that_is_not_json_is_one_sentence(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text('{"access_token": "tok-secret-value", "page_ids": ["12"]}')
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text('{"streams": [', encoding="utf-8")
+    done = subprocess.run(
+        [*TAP, "--config", str(config), "--catalog", str(catalog)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert f"The --catalog file {catalog} is not a valid JSON object" in done.stderr
+    assert "write it again from --discover, or leave it out to read every stream." in done.stderr
+    assert "Traceback" not in done.stderr
