@@ -17,7 +17,7 @@ import pytest
 from target_fb_conversions import sink as sink_module
 from target_fb_conversions.sender import SendError
 from target_fb_conversions.target import TargetFbConversions
-from target_helpers import singer_lines, stage_record, write_config
+from target_helpers import SCHEMA, STREAM, singer_lines, stage_record, write_config
 
 from fb_graph.sandbox import DEFAULT_DATASET_ID
 
@@ -128,3 +128,24 @@ def test_state_checks_from_another_thread_at_any_moment_neither_hang_nor_leak(
     for state, held in watch.seen:
         assert held >= state["done"]
     assert watch.seen[-1][0] == {"done": 20, "final": True}
+
+
+def test_a_failed_batch_of_a_retired_sink_still_holds_its_state_back(
+    sandbox, tmp_path, monkeypatch
+):
+    """The stream's schema changes, so the SDK retires its sink and drains it at the end; that
+    last batch fails (after a retry, so late). Its STATE must not slip out once the SDK has
+    forgotten the retired sink."""
+    sandbox.fault(path_contains="/events", kind="http500", times=2)
+    now = time.time()
+    config = write_config(tmp_path, sandbox, max_retries=1, retry_backoff_seconds=0.3)
+    first = singer_lines([stage_record(i, now) for i in range(3)], final_state=False)
+    changed = {**SCHEMA, "properties": {**SCHEMA["properties"], "note": {"type": "string"}}}
+    second = json.dumps({"type": "SCHEMA", "stream": STREAM, "schema": changed,
+                         "key_properties": []})
+    state = json.dumps({"type": "STATE", "value": {"done": 3}})
+    watch = _StateWatch(sandbox)
+    with pytest.raises(SendError, match="failed 2 times"):
+        _run_in_process(config, f"{first}{second}\n{state}\n", monkeypatch, watch)
+    assert sandbox.events(DEFAULT_DATASET_ID) == []
+    assert watch.seen == [], "a STATE passed records Meta never acknowledged"
