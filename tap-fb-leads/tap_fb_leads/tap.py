@@ -112,10 +112,10 @@ class TapFbLeads(Tap):
         """Read the ``--config`` files; an unreadable one is one sentence, not a traceback."""
         try:
             return super().cb_config(ctx, param, value)
-        except (OSError, ValueError) as exc:  # missing file; not JSON (simplejson's error)
+        except (OSError, ValueError, TypeError) as exc:  # missing; not JSON; not an object
             cls.logger.error(
                 "Could not read the --config file: %s. Fix the file and run again.",
-                _first_line(exc),
+                "it is not a JSON object" if isinstance(exc, TypeError) else _first_line(exc),
             )
             sys.exit(1)
 

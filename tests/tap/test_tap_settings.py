@@ -126,7 +126,9 @@ def test_cli_config_file_that_is_not_json_is_one_sentence(tmp_path):
 
     cut = tmp_path / "config.json"
     cut.write_text('{"access_token": "tok-secret-value", "page_ids": [', encoding="utf-8")
-    for path in (cut, tmp_path / "missing.json"):
+    listed = tmp_path / "list.json"
+    listed.write_text('["tok-secret-value"]', encoding="utf-8")
+    for path in (cut, tmp_path / "missing.json", listed):
         done = subprocess.run(
             [*TAP, "--config", str(path)], capture_output=True, text=True, cwd=REPO, timeout=60
         )
