@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import decimal
 import typing as t
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 
 import jsonschema
 from singer_sdk.exceptions import InvalidJSONSchema
@@ -205,7 +205,10 @@ class ConversionsSink(BatchSink):
 
 
 def _settle(settled: Future, done: Future) -> None:
-    """Give ``settled`` the outcome of the delivery ``done``."""
+    """Give ``settled`` the outcome of the delivery ``done`` (cancelled counts as failed)."""
+    if done.cancelled():
+        settled.set_exception(CancelledError())
+        return
     error = done.exception()
     if error is None:
         settled.set_result(done.result())

@@ -149,3 +149,17 @@ def test_a_failed_batch_of_a_retired_sink_still_holds_its_state_back(
         _run_in_process(config, f"{first}{second}\n{state}\n", monkeypatch, watch)
     assert sandbox.events(DEFAULT_DATASET_ID) == []
     assert watch.seen == [], "a STATE passed records Meta never acknowledged"
+
+
+def test_settle_passes_on_success_failure_and_cancellation() -> None:
+    from concurrent.futures import CancelledError, Future
+
+    outcomes = []
+    for finish in (lambda f: f.set_result(None), lambda f: f.set_exception(OSError("disk")),
+                   lambda f: f.cancel()):
+        delivery, settled = Future(), Future()
+        finish(delivery)
+        sink_module._settle(settled, delivery)
+        assert settled.done()
+        outcomes.append(type(settled.exception()).__name__ if settled.exception() else None)
+    assert outcomes == [None, "OSError", CancelledError.__name__]
