@@ -11,7 +11,8 @@
 # 4. meltano run leads-to-warehouse, 5. lands sample CRM stage changes (crm/), 6. meltano run
 # stages-to-meta, 7. prints a summary, and stops what it started.
 # Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), SANDBOX_PORT (free),
-# FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db).
+# FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db),
+# PYTHON (python3: the interpreter that creates .venv, 3.10 or newer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -49,6 +50,13 @@ fi
 
 step "Python environment (.venv) and the project"
 if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+    FOUND="not found"
+    if command -v "$PYTHON" > /dev/null; then FOUND="$("$PYTHON" --version 2>&1 | head -n 1)"; fi
+    echo "error: the loop needs Python 3.10 or newer and '$PYTHON' is $FOUND: run" \
+      "PYTHON=python3.11 bash scripts/run.sh (any Python 3.10+ will do)." >&2
+    exit 1
+  fi
   "$PYTHON" -m venv .venv
 fi
 # Install (again) only when pyproject.toml changed since the last install.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,3 +159,23 @@ def test_main_job_helper_refuses_a_changed_sandbox_in_one_sentence(sandbox, tmp_
     assert result.returncode == 1
     assert "refused to add leads to form 999999999999999" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_main_job_refuses_an_old_python_in_one_sentence(tmp_path):
+    """A fresh clone (no .venv) with a Python older than 3.10: one sentence, nothing created."""
+    clone = tmp_path / "clone"
+    (clone / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "run.sh", clone / "scripts" / "run.sh")
+    old = tmp_path / "python3.8"
+    old.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "Python 3.8.10" && exit 0\nexit 1\n')
+    old.chmod(0o755)
+    for python, found in ((old, "Python 3.8.10"), (tmp_path / "nowhere", "not found")):
+        result = subprocess.run(
+            ["bash", str(clone / "scripts" / "run.sh")], cwd=clone, capture_output=True,
+            text=True, timeout=60, env={**os.environ, "PYTHON": str(python)},
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: the loop needs Python 3.10 or newer"), result.stderr
+        assert found in result.stderr and "PYTHON=python3.11" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert not (clone / ".venv").exists()
