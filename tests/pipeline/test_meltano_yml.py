@@ -106,7 +106,8 @@ def test_pins_jobs_environments_and_schedules():
     assert pins["target-postgres"] == "meltanolabs-target-postgres==0.8.1"
     assert pins["tap-postgres"] == "meltanolabs-tap-postgres==0.10.0"
     assert pins["target-snowflake"] == "meltanolabs-target-snowflake==0.20.4"
-    assert pins["tap-fb-leads"] == pins["target-fb-conversions"] == "-e ${MELTANO_PROJECT_ROOT}"
+    assert pins["tap-fb-leads"] == "-e ${MELTANO_PROJECT_ROOT}"
+    assert pins["target-fb-conversions"] == "-e ${MELTANO_PROJECT_ROOT} psycopg[binary]>=3.3,<4"
     snowflake = declared("target-snowflake")
     for key in ("password", "private_key", "private_key_passphrase", "oauth_access_token"):
         assert snowflake[key]["sensitive"]
