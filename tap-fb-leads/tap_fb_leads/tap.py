@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 import io
 import json
+import os
 import sys
 import typing as t
 
@@ -135,6 +136,14 @@ class TapFbLeads(Tap):
             sys.exit(1)
         except SettingsError as exc:
             cls.logger.error("%s", exc)
+            sys.exit(1)
+        except BrokenPipeError:
+            # Whatever read our output (a loader) stopped first; its own error says why.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            cls.logger.error(
+                "The program reading tap-fb-leads' output (the loader) stopped before the end: "
+                "see its own error; the next run resumes from the last STATE it stored."
+            )
             sys.exit(1)
 
 
