@@ -101,7 +101,7 @@ step "Graph API sandbox"
 if [ ! -s "$OUT/sandbox-anchor" ]; then date +%s > "$OUT/sandbox-anchor"; fi
 ANCHOR="$(cat "$OUT/sandbox-anchor")"
 READY_FILE="$OUT/sandbox-ready.json"
-: > "$READY_FILE"
+(umask 077; : > "$READY_FILE")  # holds the token until it is read below
 fb-graph-sandbox --host 127.0.0.1 --port "${SANDBOX_PORT:-0}" --seed "$SEED" --pages "$PAGES" \
   --forms-per-page "$FORMS_PER_PAGE" --leads-per-form "$LEADS_PER_FORM" --days "$DAYS" \
   --now "$ANCHOR" > "$READY_FILE" 2> "$OUT/sandbox.log" &
@@ -117,6 +117,9 @@ for _ in $(seq 1 300); do
 done
 READY="$(head -n 1 "$READY_FILE")"
 if [ -z "$READY" ]; then echo "error: the sandbox gave no ready line within 30 s" >&2; exit 1; fi
+# Keep the ready line for later steps and tests, but never the token on disk.
+python -c 'import json,sys; d=json.loads(sys.argv[1]); d.pop("token",None); print(json.dumps(d))' \
+  "$READY" > "$READY_FILE"
 json_field() { python -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$READY" "$1"; }
 SANDBOX_URL="$(json_field url)"
 SANDBOX_TOKEN="$(json_field token)"

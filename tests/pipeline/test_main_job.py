@@ -64,6 +64,10 @@ def assert_stopped(tmp_path, warehouse_dir) -> None:
     )  # fmt: skip
     assert status.returncode == 3, "the warehouse was left running"
     ready = json.loads((tmp_path / "output" / "sandbox-ready.json").read_text().splitlines()[0])
+    assert "token" not in ready
+    for path in (tmp_path / "output").rglob("*"):
+        if path.is_file():
+            assert DEFAULT_TOKEN.encode() not in path.read_bytes(), f"token in {path.name}"
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(ready["url"] + "/__sandbox__/requests", timeout=5)  # noqa: S310
 
