@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from fb_graph.sandbox import failures
 
@@ -131,15 +131,25 @@ def validate_event(index: int, event: object, now: float) -> None:
 
 def validate_events(data: object, now: float | None = None) -> list[dict]:
     """Check a Conversions API request's ``data``; returns the events or raises."""
+    return _validate_batch(data, MAX_EVENTS, validate_event, now)
+
+
+def _validate_batch(
+    data: object,
+    max_events: int,
+    validate_one: Callable[[int, object, float], None],
+    now: float | None,
+) -> list[dict]:
+    """The checks every upload shares: a non-empty list, within the size limit, each event."""
     now = time.time() if now is None else now
     if not isinstance(data, list) or not data:
         raise _reject_request("data must be a non-empty array of events.")
-    if len(data) > MAX_EVENTS:
+    if len(data) > max_events:
         raise _reject_request(
-            f"data has {len(data)} events; at most {MAX_EVENTS} are allowed in one request."
+            f"data has {len(data)} events; at most {max_events} are allowed in one request."
         )
     for index, event in enumerate(data):
-        validate_event(index, event, now)
+        validate_one(index, event, now)
     return data
 
 
@@ -166,15 +176,6 @@ def validate_legacy_event(index: int, event: object, now: float) -> None:
 
 def validate_legacy(upload_tag: object, data: object, now: float | None = None) -> list[dict]:
     """Check a legacy Offline Conversions upload; returns the events or raises."""
-    now = time.time() if now is None else now
     if not isinstance(upload_tag, str) or not upload_tag.strip():
         raise _reject_request("upload_tag is required.")
-    if not isinstance(data, list) or not data:
-        raise _reject_request("data must be a non-empty array of events.")
-    if len(data) > LEGACY_MAX_EVENTS:
-        raise _reject_request(
-            f"data has {len(data)} events; at most {LEGACY_MAX_EVENTS} are allowed."
-        )
-    for index, event in enumerate(data):
-        validate_legacy_event(index, event, now)
-    return data
+    return _validate_batch(data, LEGACY_MAX_EVENTS, validate_legacy_event, now)

@@ -139,11 +139,15 @@ def test_main_job_helper_refuses_a_changed_sandbox_in_one_sentence(sandbox, tmp_
     out.mkdir()
     (out / "sandbox-pages.json").write_text(json.dumps(["111111111111111"]))
     pages = json.dumps(sandbox.data.page_ids)
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "loop.py"), "add-leads", sandbox.url, pages],
-        env={**os.environ, "FB_LEADS_OUTPUT": str(out), "SANDBOX_TOKEN": sandbox.token},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+
+    def add_leads() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "loop.py"), "add-leads", sandbox.url, pages],
+            env={**os.environ, "FB_LEADS_OUTPUT": str(out), "SANDBOX_TOKEN": sandbox.token},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    result = add_leads()
     assert result.returncode == 1
     assert result.stderr.startswith("error: The sandbox serves other Pages")
     assert "--fresh" in result.stderr and "Traceback" not in result.stderr
@@ -155,11 +159,7 @@ def test_main_job_helper_refuses_a_changed_sandbox_in_one_sentence(sandbox, tmp_
     (out / "sandbox-additions.jsonl").write_text(
         json.dumps({"form_id": "999999999999999", "count": 1, "created_time": 1}) + "\n"
     )
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "loop.py"), "add-leads", sandbox.url, pages],
-        env={**os.environ, "FB_LEADS_OUTPUT": str(out), "SANDBOX_TOKEN": sandbox.token},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = add_leads()
     assert result.returncode == 1
     assert "refused to add leads to form 999999999999999" in result.stderr
     assert "Traceback" not in result.stderr

@@ -11,6 +11,16 @@ import pytest
 from tap_helpers import REPO, TAP, sandbox_lead_ids, tap_config
 
 
+def _start_tap(config_path, state_path) -> subprocess.Popen:
+    """The tap CLI, with ``--state`` when given, its messages on a pipe."""
+    args = [*TAP, "--config", str(config_path)]
+    if state_path is not None:
+        args += ["--state", str(state_path)]
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO
+    )
+
+
 def _run_and_kill(
     config_path, state_path, kill_after_records: int | None, sig: int = signal.SIGKILL
 ):
@@ -18,12 +28,7 @@ def _run_and_kill(
 
     Returns (lead ids read, last STATE value seen or None, killed?).
     """
-    args = [*TAP, "--config", str(config_path)]
-    if state_path is not None:
-        args += ["--state", str(state_path)]
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO
-    )
+    process = _start_tap(config_path, state_path)
     ids: list[str] = []
     state = None
     records = 0
@@ -115,12 +120,7 @@ def _run_until_state(config_path, state_path, stop_at_state: int):
 
     Returns (lead ids read, (leads read so far, that STATE)).
     """
-    args = [*TAP, "--config", str(config_path)]
-    if state_path is not None:
-        args += ["--state", str(state_path)]
-    process = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO
-    )
+    process = _start_tap(config_path, state_path)
     ids: list[str] = []
     states = 0
     killed_at = None
