@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from singer_sdk import typing as th
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
+from fb_graph.settings import TRANSPORT_PROPERTIES, SettingsError, Transport, read_transport
+
+__all__ = ["CONFIG_SCHEMA", "Settings", "SettingsError", "parse_time", "read_settings"]
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_LOOKBACK_MINUTES = 10
-DEFAULT_MAX_THROTTLE_WAIT_SECONDS = 900
 RETENTION_DAYS = 90
 """Meta appears to keep leads for about this many days: the default start and the warning."""
 
@@ -101,24 +103,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Lookback window (minutes)",
         description="Re-read this many minutes before the bookmark to catch late leads.",
     ),
-    th.Property(
-        "max_throttle_wait_seconds",
-        th.IntegerType,
-        default=DEFAULT_MAX_THROTTLE_WAIT_SECONDS,
-        title="Longest throttle wait (seconds)",
-        description=(
-            "Longest single wait on a Meta rate-limit block; a longer block fails the run "
-            "with the time to retry."
-        ),
-    ),
 ).to_dict()
+CONFIG_SCHEMA["properties"].update(TRANSPORT_PROPERTIES)
 
 _NUMERIC_ID = re.compile(r"^[0-9]{1,25}$")
 _API_VERSION = re.compile(r"^v[0-9]+\.[0-9]+$")
-
-
-class SettingsError(ValueError):
-    """A setting is missing or wrong; the message is one sentence that says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -136,8 +125,13 @@ class Settings:
     app_secret: str | None
     page_size: int
     lookback: dt.timedelta
-    max_throttle_wait_seconds: float
+    transport: Transport
     start_date_defaulted: bool
+
+    @property
+    def max_throttle_wait_seconds(self) -> float:
+        """Kept for callers not yet reading :attr:`transport`."""
+        return self.transport.max_throttle_wait_seconds
 
 
 def parse_time(value: object, name: str) -> dt.datetime:
@@ -251,8 +245,6 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
         lookback=dt.timedelta(
             minutes=_positive_int(config, "lookback_window_minutes", DEFAULT_LOOKBACK_MINUTES, 0)
         ),
-        max_throttle_wait_seconds=float(
-            _positive_int(config, "max_throttle_wait_seconds", DEFAULT_MAX_THROTTLE_WAIT_SECONDS, 0)
-        ),
+        transport=read_transport(config),
         start_date_defaulted=not raw_start,
     )

@@ -16,6 +16,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
+from fb_graph.settings import unknown_settings
 from tap_fb_leads.client import GraphUnreachable, ThrottleWaitTooLong
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.paging import PagingError
@@ -68,6 +69,9 @@ class TapFbLeads(Tap):
             self.logger.warning("%s", exc)
             return [str(exc)]
         self._settings = settings
+        self.append_builtin_config(self.config_jsonschema)  # the SDK's settings are known too
+        for problem in unknown_settings(self._config, self.config_jsonschema["properties"]):
+            self.logger.warning("%s", problem)
         # Normalised values, so the SDK (bookmarks, --about) sees what the run uses.
         self._config["page_ids"] = list(settings.page_ids)
         if settings.form_ids is not None:

@@ -14,6 +14,8 @@ from tap_fb_leads.settings import (
 )
 from tap_helpers import REPO, TAP
 
+from fb_graph.settings import TRANSPORT_PROPERTIES, Transport
+
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
 GOOD = {"access_token": "tok", "page_ids": ["123"]}
 
@@ -27,6 +29,13 @@ def test_defaults():
     assert settings.page_size == DEFAULT_PAGE_SIZE
     assert settings.lookback == dt.timedelta(minutes=DEFAULT_LOOKBACK_MINUTES)
     assert settings.form_ids is None and settings.ad_ids == ()
+
+
+def test_transport_settings_are_the_shared_ones():
+    assert read_settings(GOOD, NOW).transport == Transport()
+    settings = read_settings({**GOOD, "max_retries": 2, "max_throttle_wait_seconds": 30}, NOW)
+    assert settings.transport.max_retries == 2
+    assert settings.transport.max_throttle_wait_seconds == 30.0
 
 
 def test_numeric_ids_are_kept_as_strings():
@@ -53,6 +62,8 @@ def test_numeric_ids_are_kept_as_strings():
         ({"lookback_window_minutes": -5}, "lookback_window_minutes must be a whole number"),
         ({"api_url": "graph.facebook.com"}, "api_url must start with https://"),
         ({"api_version": "26"}, "api_version must look like v26.0"),
+        ({"max_retries": -1}, "max_retries must be a whole number of at least 0"),
+        ({"request_timeout": 0}, "request_timeout must be a number of seconds greater than 0"),
     ],
 )
 def test_bad_values_get_one_sentence(change, fragment):
@@ -69,6 +80,20 @@ def test_cli_bad_config_is_one_sentence_without_traceback(run_tap):
     assert "start_date must be an RFC 3339 date-time such as 2026-01-31T00:00:00Z" in result.stderr
     assert "Traceback" not in result.stderr
     assert "tok-secret-value" not in result.stderr + result.stdout
+
+
+def test_cli_misspelt_setting_is_named_in_a_warning(run_tap):
+    result = run_tap(
+        {**GOOD, "acces_token": "tok-secret-value", "page_sise": 100}, extra_args=("--discover",)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Unknown setting 'acces_token' is ignored (did you mean access_token?)." in result.stderr
+    assert "Unknown setting 'page_sise' is ignored (did you mean page_size?)." in result.stderr
+    assert "tok-secret-value" not in result.stderr + result.stdout
+    quiet = run_tap(
+        {**GOOD, "stream_maps": {}, "flattening_enabled": False}, extra_args=("--discover",)
+    )
+    assert "Unknown setting" not in quiet.stderr  # the SDK's own settings are known
 
 
 def test_cli_missing_page_ids(run_tap):
@@ -90,7 +115,7 @@ SETTING_NAMES = (
     "app_secret",
     "page_size",
     "lookback_window_minutes",
-    "max_throttle_wait_seconds",
+    *TRANSPORT_PROPERTIES,
 )
 
 
