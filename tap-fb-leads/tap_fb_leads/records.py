@@ -54,6 +54,19 @@ def id_string(value: object) -> str | None:
     raise MalformedRecord(f"an ID of type {type(value).__name__}")
 
 
+def object_id(raw: object, what: str) -> str:
+    """The id of a Graph object (an entry of ``data``) as a string of digits; anything else
+    is malformed (the message never repeats the bad value: it could be personal data)."""
+    if not isinstance(raw, dict):
+        raise MalformedRecord("an entry of data that is not a JSON object")
+    value = id_string(raw.get("id"))
+    if not value:
+        raise MalformedRecord(f"a {what} without an id")
+    if not (value.isdigit() and value.isascii()):
+        raise MalformedRecord(f"a {what} whose id is not a number")
+    return value
+
+
 def flatten_answers(field_data: object) -> dict[str, Any] | None:
     """``field_data`` as ``{question key: answer}``; a list when there are several answers."""
     if not field_data:
@@ -104,13 +117,9 @@ def lead_record(
     keyed or bookmarked). Smaller problems keep the lead: the field becomes null and a
     description without personal data is appended to ``problems``.
     """
-    if not isinstance(raw, dict):
-        raise MalformedRecord("an entry of data that is not a JSON object")
-    lead_id = raw.get("id")
-    if not lead_id:
-        raise MalformedRecord("a lead without an id")
-    if not isinstance(lead_id, str):
-        raw["id"] = id_string(lead_id)
+    lead_id = raw.get("id") if isinstance(raw, dict) else None
+    if not (isinstance(lead_id, str) and lead_id.isdigit() and lead_id.isascii()):
+        raw["id"] = object_id(raw, "lead")
     created = rfc3339(raw.get("created_time"))
     if created is None:
         raise MalformedRecord(f"lead {raw['id']} has no created_time")
@@ -143,9 +152,7 @@ def _note(problems: list[str] | None, text: str) -> None:
 
 def form_record(raw: dict[str, Any], page_id: str) -> dict[str, Any]:
     """Fill in a form from ``/leadgen_forms`` in place and return it."""
-    if not raw.get("id"):
-        raise MalformedRecord(f"a form of Page {page_id} without an id")
-    raw["id"] = id_string(raw["id"])
+    raw["id"] = object_id(raw, "form")
     value = raw.get("page_id")
     raw["page_id"] = id_string(value) if value is not None else page_id
     if "created_time" in raw:

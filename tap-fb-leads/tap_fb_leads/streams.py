@@ -139,12 +139,14 @@ class FormsStream(GraphStream):
         page_id = context["page_id"]
         allow = self.run.settings.form_ids
         params = {"fields": _FORM_FIELDS_PARAM}
+        malformed = 0
         try:
             for page in self.run.forms_pager.pages(f"{page_id}/leadgen_forms", params):
                 for raw in page:
                     try:
                         form = form_record(raw, page_id)
                     except MalformedRecord as exc:
+                        malformed += 1
                         self.logger.warning(
                             "Skipping a malformed form of Page %s: %s.", page_id, exc
                         )
@@ -165,6 +167,8 @@ class FormsStream(GraphStream):
                 page_id,
                 error.kind.value,
             )
+        if malformed:
+            self.logger.info("Page %s: %d malformed forms skipped.", page_id, malformed)
         self._pages_done += 1
         if allow is not None and self._pages_done == len(self.run.settings.page_ids):
             for form_id in sorted(allow - self._seen):

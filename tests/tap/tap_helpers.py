@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.parse
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +26,8 @@ def tap_config(sb, **overrides) -> dict:
         "page_ids": list(sb.data.page_ids),
         "api_url": sb.url,
         "page_size": 100,
+        # Retries happen at once in tests; the backoff schedule is unit-tested with a fake sleep.
+        "retry_backoff_seconds": 0,
     }
     config.update(overrides)
     return {k: v for k, v in config.items() if v is not None}
@@ -105,3 +112,31 @@ def sandbox_lead_ids(sb, form_ids=None) -> set[str]:
 
 def lead_requests(sb) -> list[dict]:
     return [r for r in sb.requests() if r["path"].endswith("/leads")]
+
+
+@contextlib.contextmanager
+def answering(answers: dict[str, dict]) -> Iterator[str]:
+    """A loopback HTTP server that answers ``GET /<version>/<path>`` with ``answers[path]``
+    (HTTP 404 otherwise); yields its URL. Only for answer shapes the sandbox cannot serve."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path.split("/", 2)[-1]
+            body = json.dumps(answers[path]).encode() if path in answers else b"{}"
+            self.send_response(200 if path in answers else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -187,3 +187,12 @@ def test_fast_disclaimer_lines_equal_the_generic_messages(capsys):
     assert len(fast) == 2
     assert [json.loads(line) for line in fast] == [json.loads(line) for line in generic]
     assert json.loads(fast[1])["record"]["form_id"] is None
+
+
+@pytest.mark.parametrize("bad_id", ["abc-not-a-lead", "12 34", "١٢٣", "", None])
+def test_an_id_that_is_not_a_number_is_malformed_without_repeating_it(bad_id):
+    with pytest.raises(MalformedRecord) as info:
+        lead_record({"id": bad_id, "created_time": "2026-11-20T10:11:12+0000"}, "1")
+    assert str(bad_id) not in str(info.value) or not bad_id
+    with pytest.raises(MalformedRecord, match="not a JSON object"):
+        form_record("abc", "1")  # type: ignore[arg-type]
