@@ -13,6 +13,8 @@ re-reads that form: nothing is lost, and a target that upserts on ``id`` keeps e
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import sys
 import typing as t
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -26,6 +28,7 @@ from singer_sdk.mapper import SameRecordTransform
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.fields import FORM_FIELDS, LEAD_FIELDS
 from tap_fb_leads.client import filtering_param
+from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.records import (
     MalformedRecord,
@@ -48,6 +51,7 @@ if t.TYPE_CHECKING:
     from tap_fb_leads.tap import TapFbLeads
 
 _LEAD_FIELDS_PARAM = ",".join(LEAD_FIELDS)
+_SDK_UNHANDLED = "An unhandled error occurred while syncing"
 _FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
 
 
@@ -62,6 +66,13 @@ class GraphStream(Stream):
         self._route: str | None = None
         self.extracted_text: str | None = None
         """When the page being emitted was read (one clock read per page, not per record)."""
+
+    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
+        """The SDK's log, without the "unhandled error" line it writes for every stream a
+        failure passes through when the tap tells that failure in its own sentence."""
+        if message.startswith(_SDK_UNHANDLED) and isinstance(sys.exc_info()[1], TOLD_FAILURES):
+            return
+        super().log(message, *args, level=level, **kwargs)
 
     def _write_record_message(self, record: dict) -> None:
         """Write a record's RECORD messages (one per stream map) straight to the buffered

@@ -17,9 +17,8 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
 from fb_graph.settings import unknown_settings
-from tap_fb_leads.client import GraphUnreachable, ThrottleWaitTooLong
+from tap_fb_leads.failures import RUN_FAILURES, AppSecretRejected
 from tap_fb_leads.output import BufferedSingerWriter
-from tap_fb_leads.paging import PagingError
 from tap_fb_leads.run import GraphRun
 from tap_fb_leads.settings import (
     CONFIG_SCHEMA,
@@ -35,9 +34,6 @@ from tap_fb_leads.streams import (
     FormsStream,
     LeadsStream,
 )
-
-RUN_FAILURES = (GraphError, GraphUnreachable, ThrottleWaitTooLong, PagingError)
-"""Failures that end a run with their own one-sentence message and no traceback."""
 
 
 class TapFbLeads(Tap):
@@ -110,6 +106,14 @@ class TapFbLeads(Tap):
             return [FormsStream(self), AdLeadsStream(self), AdDisclaimerResponsesStream(self)]
         return [FormsStream(self), LeadsStream(self), DisclaimerResponsesStream(self)]
 
+    def sync_all(self) -> None:
+        try:
+            super().sync_all()
+        except GraphError as exc:
+            if "appsecret_proof" not in exc.message:
+                raise
+            raise AppSecretRejected(exc, self.settings.app_secret is not None) from exc
+
     # Command line
 
     @classmethod
@@ -135,8 +139,6 @@ class TapFbLeads(Tap):
             super().invoke(*args, **kwargs)
         except RUN_FAILURES as exc:
             cls.logger.error("%s", redact(exc))
-            if isinstance(exc, GraphError) and "appsecret_proof" in exc.message:
-                cls.logger.error("This app requires appsecret_proof: set app_secret.")
             sys.exit(1)
         except SettingsError as exc:
             cls.logger.error("%s", exc)

@@ -1,0 +1,30 @@
+"""The failures that end a run with a sentence of their own (no traceback, no SDK error line)."""
+
+from __future__ import annotations
+
+from fb_graph.errors import GraphError
+from tap_fb_leads.client import GraphUnreachable, ThrottleWaitTooLong
+from tap_fb_leads.paging import PagingError
+
+APP_SECRET_MISSING = "This app requires appsecret_proof: set app_secret."
+APP_SECRET_WRONG = (
+    "The app_secret does not match the app of the access token: set app_secret to the App "
+    "Secret of the app the token was made for (App Dashboard, App settings, Basic), or use a "
+    "token of the app whose secret it is."
+)
+
+
+class AppSecretRejected(RuntimeError):
+    """Meta refused the call's ``appsecret_proof``: ``app_secret`` is missing, or it is the
+    secret of another app than the token's. Told as such, then Meta's own words."""
+
+    def __init__(self, error: GraphError, app_secret_set: bool) -> None:
+        sentence = APP_SECRET_WRONG if app_secret_set else APP_SECRET_MISSING
+        super().__init__(str(error).replace(error.advice, sentence, 1))
+
+
+RUN_FAILURES = (GraphError, GraphUnreachable, ThrottleWaitTooLong, PagingError, AppSecretRejected)
+"""Failures that end a run with their own one-sentence message and no traceback."""
+
+TOLD_FAILURES = (*RUN_FAILURES, BrokenPipeError)
+"""Failures the tap tells in its own words: the SDK's "unhandled error" lines are not logged."""
