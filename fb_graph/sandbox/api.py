@@ -11,23 +11,26 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
-from fb_graph.fields import FORM_FIELDS, LEAD_FIELDS
+from fb_graph.fields import LEAD_FIELDS
 from fb_graph.sandbox import conversions, failures
 from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.data import (
     FORM_DEFAULT_FIELDS,
+    FORM_NODE_FIELDS,
     LEAD_DEFAULT_FIELDS,
+    NAMED_FIELDS,
     Form,
     SandboxData,
 )
 from fb_graph.sandbox.failures import GraphFailure
-from fb_graph.sandbox.faults import Faults, failure_for
+from fb_graph.sandbox.faults import MALFORMED_KINDS, Faults, failure_for, malformed
 from fb_graph.sandbox.paging import (
     decode_cursor,
     encode_cursor,
@@ -36,10 +39,13 @@ from fb_graph.sandbox.paging import (
 )
 from fb_graph.sandbox.quotas import Quotas
 
+T = TypeVar("T")
 MAX_BATCH = 50
+MAX_IDS = 50
 DEFAULT_LIMIT = 25
 _VERSION = re.compile(r"^/(v\d+\.\d+)(?=/|$)")
 JSON_TYPE = "application/json; charset=UTF-8"
+HTML_TYPE = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -67,7 +73,10 @@ def _dumps(value: object) -> bytes:
 
 
 def parse_fields(raw: str | None, allowed: tuple[str, ...], default: tuple[str, ...], node: str):
-    """``fields=a,b{c}`` -> the allowed names in canonical order; unknown names are errors."""
+    """``fields=a,b{c}`` -> the allowed names in canonical order; unknown names are errors.
+
+    ``id`` always comes back, listed or not, as Meta's does.
+    """
     if not raw:
         return default
     wanted: set[str] = set()
@@ -87,7 +96,10 @@ def parse_fields(raw: str | None, allowed: tuple[str, ...], default: tuple[str, 
                 wanted.add(name)
         elif depth == 0:
             token += ch
-    return tuple(f for f in allowed if f in wanted) or default
+    if not wanted:
+        return default
+    wanted.add("id")
+    return tuple(f for f in allowed if f in wanted)
 
 
 class GraphApp:
@@ -203,7 +215,15 @@ class GraphApp:
                         500,
                         b"<html><body><h1>500 Internal Server Error</h1></body></html>",
                         self.quotas.headers(0, False),
-                        content_type="text/html; charset=utf-8",
+                        content_type=HTML_TYPE,
+                    )
+                elif fault.kind in MALFORMED_KINDS:
+                    body, html = malformed(fault)
+                    return Reply(
+                        200,
+                        body,
+                        self.quotas.headers(0, False),
+                        content_type=HTML_TYPE if html else JSON_TYPE,
                     )
                 else:
                     raise failure_for(
@@ -217,6 +237,8 @@ class GraphApp:
                 if not allowed:
                     raise failures.throttled(self._throttle_code(parts), self.quotas.regain_minutes)
                 payload = self._route(call, version, parts, token, permissions)
+                if call.method == "GET" and self.faults.paging_armed():
+                    payload = self._repage(call, version, parts, token, payload)
             status = 200
         except GraphFailure as failure:
             status = failure.status
@@ -240,46 +262,29 @@ class GraphApp:
         self, call: Call, version: str, parts: list[str], token: str, permissions: frozenset[str]
     ) -> bytes:
         if not parts:
+            if call.method == "GET" and "ids" in call.params:
+                return self._many(call, permissions)
             raise failures.invalid_parameter("(#100) Missing object id in the request path.")
-        object_id = parts[0]
+        object_id = self.data.owner()["id"] if parts[0] == "me" else parts[0]
         data = self.data
         form = data.form_by_id.get(object_id)
         ad = data.ads.get(object_id)
         if len(parts) == 1:
             if call.method != "GET":
                 raise failures.unsupported_post(object_id)
-            if object_id in data.pages:
-                self._need(permissions, "pages_show_list")
-                return _dumps(data.pages[object_id])
-            if form is not None:
-                self._need(permissions, "pages_manage_ads")
-                fields = parse_fields(
-                    call.params.get("fields"), FORM_FIELDS, FORM_DEFAULT_FIELDS, "LeadgenForm"
-                )
-                full = data.form_object(form)
-                return _dumps({k: full[k] for k in fields if k in full})
-            if ad is not None:
-                self._need(permissions, "ads_management")
-                return _dumps({"id": ad.id, "name": ad.name})
-            found = data.find_lead(object_id)
-            if found is not None:
-                self._need(permissions, "leads_retrieval")
-                fields = parse_fields(
-                    call.params.get("fields"), LEAD_FIELDS, LEAD_DEFAULT_FIELDS, "Lead"
-                )
-                lead_form, index, added = found
-                with_ads = "ads_management" in permissions
-                if added is not None:
-                    return data.render_added(added, fields, with_ads).encode()
-                return data.render_lead(lead_form, index, fields, with_ads).encode()
-            raise failures.not_found(object_id)
+            return self._node(call, object_id, permissions)
         if len(parts) > 2:
             raise failures.not_found("/".join(parts))
         edge = parts[1]
         if object_id in data.pages:
             if edge == "leadgen_forms" and call.method == "GET":
                 self._need(permissions, "pages_manage_ads", "pages_read_engagement")
-                return self._forms(call, version, object_id, token)
+                fields = parse_fields(
+                    call.params.get("fields"), FORM_NODE_FIELDS, FORM_DEFAULT_FIELDS, "LeadgenForm"
+                )
+                forms = data.forms_of_page(object_id)
+                path = f"{version}/{object_id}/leadgen_forms"
+                return self._listing(call, path, token, forms, data.form_object, fields)
             raise failures.nonexisting_field(edge, "Page")
         if form is not None:
             if edge == "leads" and call.method == "GET":
@@ -288,6 +293,13 @@ class GraphApp:
             if edge == "test_leads" and call.method == "POST":
                 self._need(permissions, "leads_retrieval", "pages_manage_ads")
                 return self._test_lead(call, form)
+            if edge == "test_leads" and call.method == "GET":
+                self._need(permissions, "leads_retrieval")
+                fields = parse_fields(
+                    call.params.get("fields"), LEAD_FIELDS, LEAD_DEFAULT_FIELDS, "Lead"
+                )
+                path = f"{version}/{form.id}/test_leads"
+                return self._listing(call, path, token, data.test_leads(form), data.public, fields)
             raise failures.nonexisting_field(edge, "LeadgenForm")
         if ad is not None:
             if edge == "leads" and call.method == "GET":
@@ -324,40 +336,103 @@ class GraphApp:
             raise failures.reduce_data()
         return limit if limit > 0 else DEFAULT_LIMIT
 
-    def _next_url(
-        self, call: Call, version: str, object_id: str, edge: str, token: str, after: str
-    ) -> str:
+    def _node(self, call: Call, object_id: str, permissions: frozenset[str]) -> bytes:
+        """One object by id (``GET /{id}``), with the fields asked for."""
+        data = self.data
+        asked = call.params.get("fields")
+        named: dict | None = None
+        if object_id in data.pages:
+            self._need(permissions, "pages_show_list")
+            named, node = data.pages[object_id], "Page"
+        elif object_id in data.ads:
+            self._need(permissions, "ads_management")
+            ad = data.ads[object_id]
+            named, node = {"id": ad.id, "name": ad.name}, "AdGroup"
+        elif object_id == data.user["id"]:
+            named, node = data.user, "User"
+        if named is not None:
+            fields = parse_fields(asked, NAMED_FIELDS, NAMED_FIELDS, node)
+            return _dumps({k: named[k] for k in fields})
+        form = data.form_by_id.get(object_id)
+        if form is not None:
+            self._need(permissions, "pages_manage_ads")
+            fields = parse_fields(asked, FORM_NODE_FIELDS, FORM_DEFAULT_FIELDS, "LeadgenForm")
+            full = data.form_object(form)
+            return _dumps({k: full[k] for k in fields if k in full})
+        found = data.find_lead(object_id)
+        if found is not None:
+            self._need(permissions, "leads_retrieval")
+            fields = parse_fields(asked, LEAD_FIELDS, LEAD_DEFAULT_FIELDS, "Lead")
+            lead_form, index, added = found
+            with_ads = "ads_management" in permissions
+            if added is not None:
+                return data.render_added(added, fields, with_ads).encode()
+            return data.render_lead(lead_form, index, fields, with_ads).encode()
+        raise failures.not_found(object_id)
+
+    def _many(self, call: Call, permissions: frozenset[str]) -> bytes:
+        """``GET /?ids=a,b``: each object by its id; one missing id fails the whole call."""
+        ids = list(dict.fromkeys(i.strip() for i in call.params["ids"].split(",") if i.strip()))
+        if not ids:
+            raise failures.invalid_parameter("(#100) The parameter ids is required")
+        if len(ids) > MAX_IDS:
+            raise failures.invalid_parameter(
+                f"(#100) Too many IDs. Maximum: {MAX_IDS}. Actual: {len(ids)}."
+            )
+        answers = [json.dumps(i) + ":" + self._node(call, i, permissions).decode() for i in ids]
+        return ("{" + ",".join(answers) + "}").encode()
+
+    def _next_url(self, call: Call, path: str, token: str, after: str) -> str:
+        """Meta's ``paging.next`` for ``path`` (``vNN.N/{id}/{edge}``): it carries the token."""
         query: dict[str, str] = {"access_token": token}
         for name in ("fields", "limit", "filtering", "appsecret_proof"):
             if call.params.get(name):
                 query[name] = call.params[name]
         query["after"] = after
-        return f"{call.base_url}/{version}/{object_id}/{edge}?{urlencode(query)}"
+        return f"{call.base_url}/{path}?{urlencode(query)}"
 
-    def _forms(self, call: Call, version: str, page_id: str, token: str) -> bytes:
-        fields = parse_fields(
-            call.params.get("fields"), FORM_FIELDS, FORM_DEFAULT_FIELDS, "LeadgenForm"
-        )
+    def _listing(
+        self,
+        call: Call,
+        path: str,
+        token: str,
+        items: Sequence[T],
+        render: Callable[[T], dict],
+        fields: tuple[str, ...],
+    ) -> bytes:
+        """A short list paged by position (forms, test leads): cursors hold an item's index."""
         limit = self._limit(call)
-        forms = self.data.forms_of_page(page_id)
         start = 0
         if call.params.get("after"):
             start = decode_cursor(call.params["after"])[1] + 1
-        chunk = forms[start : start + limit]
-        items = []
-        for form in chunk:
-            full = self.data.form_object(form)
-            items.append({k: full[k] for k in fields if k in full})
-        body: dict[str, object] = {"data": items}
+        chunk = items[start : start + limit]
+        objects = [render(item) for item in chunk]
+        body: dict[str, object] = {
+            "data": [{k: obj[k] for k in fields if k in obj} for obj in objects]
+        }
         if chunk:
             before = encode_cursor((0, start))
             after = encode_cursor((0, start + len(chunk) - 1))
             paging: dict[str, object] = {"cursors": {"before": before, "after": after}}
-            if start + len(chunk) < len(forms):
-                paging["next"] = self._next_url(
-                    call, version, page_id, "leadgen_forms", token, after
-                )
+            if start + len(chunk) < len(items):
+                paging["next"] = self._next_url(call, path, token, after)
             body["paging"] = paging
+        return _dumps(body)
+
+    def _repage(
+        self, call: Call, version: str, parts: list[str], token: str, payload: bytes
+    ) -> bytes:
+        """Let an armed paging fault rewrite this page's ``after`` cursor (and ``next``)."""
+        body = json.loads(payload)
+        paging = body.get("paging") if isinstance(body, dict) else None
+        if not isinstance(paging, dict) or not isinstance(paging.get("cursors"), dict):
+            return payload
+        real = paging["cursors"].get("after") if "next" in paging else None
+        cursor = self.faults.repage(call.method, call.path, call.params.get("after"), real)
+        if cursor is None:
+            return payload
+        paging["cursors"]["after"] = cursor
+        paging["next"] = self._next_url(call, "/".join([version, *parts]), token, cursor)
         return _dumps(body)
 
     def _leads(
@@ -406,7 +481,7 @@ class GraphApp:
         if page.more:
             object_id = ad_id or form.id
             paging += ',"next":' + json.dumps(
-                self._next_url(call, version, object_id, "leads", token, after_cursor)
+                self._next_url(call, f"{version}/{object_id}/leads", token, after_cursor)
             )
         return ('{"data":[' + ",".join(items) + '],"paging":' + paging + "}}").encode()
 
@@ -417,6 +492,7 @@ class GraphApp:
             form.id,
             1,
             organic=True,
+            test=True,
             field_data=field_data,
             custom_disclaimer_responses=disclaimers,
         )[0]

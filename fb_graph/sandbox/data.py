@@ -19,12 +19,16 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from fb_graph.fields import AD_FIELDS, LEAD_FIELDS
+from fb_graph.fields import AD_FIELDS, FORM_FIELDS, LEAD_FIELDS
 from fb_graph.sandbox.config import SandboxConfig
 
 LEAD_DEFAULT_FIELDS = ("id", "created_time", "field_data")
 
 FORM_DEFAULT_FIELDS = ("id", "name", "locale", "status")
+# What a form node serves: the fields fb-leads reads, and two more Meta's SDK asks for.
+FORM_NODE_FIELDS = (*FORM_FIELDS, "page", "creator")
+# Pages, ads and users (the token's owner, the forms' creator) serve these.
+NAMED_FIELDS = ("id", "name")
 FORM_STATUSES = ("ACTIVE", "ARCHIVED", "DELETED", "DRAFT")
 
 # Lead ids: 16 digits, "2" + 5-digit form code + 10-digit scrambled index.
@@ -276,6 +280,8 @@ class SandboxData:
                 self.forms_by_ordinal.append(form)
                 self._forms_of_page[page_id].append(form)
                 ordinal += 1
+        # Drawn last, so the ids above do not depend on it.
+        self.user = {"id": new_id(10**14, 2 * 10**14), "name": "Sandbox Admin"}
         self._templates: dict[tuple, tuple[str, tuple[Callable[[int], str], ...]]] = {}
 
     # -- public helpers (the contract) --------------------------------------------------
@@ -287,6 +293,10 @@ class SandboxData:
         if page_id is None:
             return [f.id for f in self.forms_by_ordinal]
         return [f.id for f in self._forms_of_page[page_id]]
+
+    def owner(self) -> dict:
+        """Whom every token belongs to (``GET /me``): the first Page, else the admin user."""
+        return next(iter(self.pages.values()), self.user)
 
     def forms_of_page(self, page_id: str) -> list[Form]:
         return self._forms_of_page[page_id]
@@ -332,6 +342,8 @@ class SandboxData:
             "locale": "en_US",
             "created_time": time_string(form.created),
             "page_id": form.page_id,
+            "page": dict(self.pages[form.page_id]),
+            "creator": dict(self.user),
             "leads_count": form.total,
             "organic_leads_count": organic,
             "expired_leads_count": 0,
@@ -493,8 +505,12 @@ class SandboxData:
         organic: bool | None = None,
         field_data: list | None = None,
         custom_disclaimer_responses: list | None = None,
+        test: bool = False,
     ) -> list[dict]:
-        """Leads that arrive at run time; returns them (every field)."""
+        """Leads that arrive at run time; returns them (every field).
+
+        ``test`` marks test leads (``POST /{form}/test_leads``), which ``GET`` lists again.
+        """
         form = self.form_by_id[form_id]
         out = []
         with self._lock:
@@ -514,6 +530,7 @@ class SandboxData:
                     lead["custom_disclaimer_responses"] = custom_disclaimer_responses
                 lead["_index"] = i
                 lead["_ct"] = ct
+                lead["_test"] = test
                 pos = bisect.bisect_left(form.added_keys, (ct, i))
                 form.added_keys.insert(pos, (ct, i))
                 form.added.insert(pos, lead)
@@ -525,6 +542,11 @@ class SandboxData:
             for form in self.form_by_id.values():
                 form.added.clear()
                 form.added_keys.clear()
+
+    def test_leads(self, form: Form) -> list[dict]:
+        """The form's test leads, newest first (as stored dicts)."""
+        with self._lock:
+            return [lead for lead in reversed(form.added) if lead["_test"]]
 
     def added_snapshot(self, form: Form) -> list[dict]:
         with self._lock:
