@@ -2,10 +2,13 @@
 
 Like Meta, one invalid event rejects the whole request: the first problem found is raised as
 a Graph error (code 100) whose ``error_user_msg`` names the event's index and the problem.
+``data`` may hold the events as objects or, as Meta's reference types it (``list<string>``) and
+its SDK sends it, as JSON strings.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +24,9 @@ FUTURE_SLACK_SECONDS = 60
 SUBCODE_TOO_OLD = 2804003
 SUBCODE_IN_FUTURE = 2804004
 
-HASHED_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
+HASHED_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country")
+# Hashing is recommended, not required: a raw value is accepted too.
+MAYBE_HASHED_KEYS = ("external_id",)
 MATCH_KEYS = ("lead_id", "em", "ph")
 LEGACY_HASHED_KEYS = (
     "email", "phone", "fn", "ln", "ct", "st", "zip", "country", "gen", "doby", "extern_id",
@@ -90,6 +95,15 @@ def _hashed_values(index: int, where: str, value: object) -> list[str]:
     return values
 
 
+def _strings(index: int, where: str, value: object) -> list[str]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise EventRejected(index, f"{where} must be a string or a list of them.")
+    if not all(isinstance(item, str) and item.strip() for item in values):
+        raise EventRejected(index, f"{where} must be a string or a list of them.")
+    return values
+
+
 def _lead_id(index: int, value: object, where: str) -> None:
     if isinstance(value, bool):
         value = None
@@ -117,6 +131,9 @@ def validate_event(index: int, event: object, now: float) -> None:
     for key in HASHED_KEYS:
         if key in user_data:
             _hashed_values(index, f"user_data.{key}", user_data[key])
+    for key in MAYBE_HASHED_KEYS:
+        if key in user_data:
+            _strings(index, f"user_data.{key}", user_data[key])
     if not any(user_data.get(key) for key in MATCH_KEYS):
         raise EventRejected(
             index, "user_data needs at least one of lead_id, em or ph to match the lead."
@@ -148,9 +165,20 @@ def _validate_batch(
         raise _reject_request(
             f"data has {len(data)} events; at most {max_events} are allowed in one request."
         )
-    for index, event in enumerate(data):
+    events = [_decoded(index, event) for index, event in enumerate(data)]
+    for index, event in enumerate(events):
         validate_one(index, event, now)
-    return data
+    return events
+
+
+def _decoded(index: int, event: object) -> object:
+    """An event sent as a JSON string (``list<string>``), as its object."""
+    if not isinstance(event, str):
+        return event
+    try:
+        return json.loads(event)
+    except ValueError:
+        raise EventRejected(index, "an event sent as a string must be a JSON object.") from None
 
 
 def validate_legacy_event(index: int, event: object, now: float) -> None:

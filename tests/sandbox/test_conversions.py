@@ -106,6 +106,10 @@ def test_form_encoded_data_is_accepted(graph, sandbox):
         (event(custom_data={"event_source": "crm"}), "lead_event_source"),
         (event(custom_data={"event_source": "crm", "lead_event_source": ""}), "lead_event_source"),
         ("not an object", "JSON object"),
+        ('"a JSON string, not an object"', "JSON object"),
+        ('{"event_name": "MQL"', "JSON object"),
+        (event(user_data=user(external_id=[])), "user_data.external_id"),
+        (event(user_data=user(external_id=[42])), "user_data.external_id"),
     ],
 )
 def test_each_invalid_event_rejects_the_whole_request(graph, sandbox, bad, words):
@@ -133,6 +137,28 @@ def test_accepted_shapes(graph, sandbox):
         event(3, event_time=int(time.time()) + 30),  # clock skew under a minute
     ]
     assert send(graph, events).json()["events_received"] == 4
+
+
+@pytest.mark.parametrize("form_encoded", [False, True])
+def test_events_as_json_strings_like_metas_reference_and_sdk(graph, sandbox, form_encoded):
+    """``data`` is ``list<string>`` in Meta's reference: each event a JSON string."""
+    events = [event(0), event(1)]
+    data = [json.dumps(events[0]), events[1]]  # strings and objects may mix
+    if form_encoded:
+        answer = graph.post(f"{sandbox.dataset_id}/events", data={"data": json.dumps(data)})
+    else:
+        answer = send(graph, data)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["events_received"] == 2
+    assert sandbox.events() == events, "events are kept as objects however they came"
+
+
+def test_external_id_may_be_sent_unhashed(graph, sandbox):
+    events = [
+        event(0, user_data=user(external_id="crm-contact-42")),
+        event(1, user_data=user(external_id=["crm-42", hashlib.sha256(b"crm-42").hexdigest()])),
+    ]
+    assert send(graph, events).json()["events_received"] == 2
 
 
 def test_empty_or_missing_data_is_rejected(graph, sandbox):
