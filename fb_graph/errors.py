@@ -141,6 +141,13 @@ class GraphError(Exception):
     def advice(self) -> str:
         return ADVICE[self.kind]
 
+    def short(self) -> str:
+        """The codes and the start of Meta's message, for a log line about a retry."""
+        codes = f"code {self.code}" if self.code is not None else f"HTTP {self.status}"
+        if self.subcode is not None:
+            codes += f"/{self.subcode}"
+        return f"{codes}: {self.message[:120]}"
+
     def describe(self) -> str:
         """One line: the advice, then Meta's own words and ids for support."""
         codes = f"code {self.code}" if self.code is not None else f"HTTP {self.status}"

@@ -1,7 +1,9 @@
 """Cursor paging over a Graph edge, built from ``cursors.after`` only.
 
 ``paging.next`` carries the access token in its query string: it is read only to know
-whether another page exists, and is never followed, stored or logged.
+whether another page exists, and is never followed, stored or logged. Every answer must be a
+page (:func:`fb_graph.client.page_shape`: the client retries one that is not, then fails), and
+a cursor never comes back within one read: a repeated cursor would read the same pages forever.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from fb_graph.client import GraphClient, page_shape
 from fb_graph.errors import GraphError
-from tap_fb_leads.client import GraphClient
 
 
 class PagingError(RuntimeError):
-    """Meta's paging cannot be continued without following ``paging.next``."""
+    """Meta's paging cannot be continued without following ``paging.next``, or loops."""
 
 
 class Pager:
@@ -34,10 +36,11 @@ class Pager:
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield the ``data`` list of each page of ``path``, first to last."""
         after: str | None = None
+        sent: set[str] = set()
         while True:
             query = self._query(params, max_size, after)
             try:
-                body = self.client.get(path, query)
+                body = self.client.get(path, query, shape=page_shape)
             except GraphError as error:
                 if error.reduce_data and query["limit"] > 1:
                     self.page_size = max(1, query["limit"] // 2)
@@ -48,11 +51,18 @@ class Pager:
                     )
                     continue
                 raise
-            data = body.get("data")
-            yield data if isinstance(data, list) else []
-            after = self._next_cursor(path, body, after)
+            yield body["data"]
+            after = self._next_cursor(path, body)
             if after is None:
                 return
+            if after in sent:
+                raise PagingError(
+                    f"Meta's paging of /{path} came back to a cursor already read after "
+                    f"{len(sent) + 1} pages, so it would never end: the read stops here "
+                    "(its bookmark is not moved); run the job again, and report it to Meta if "
+                    "it repeats."
+                )
+            sent.add(after)
 
     def _query(
         self, params: Mapping[str, Any], max_size: int | None, after: str | None
@@ -64,16 +74,16 @@ class Pager:
         return query
 
     @staticmethod
-    def _next_cursor(path: str, body: Mapping[str, Any], after: str | None) -> str | None:
+    def _next_cursor(path: str, body: Mapping[str, Any]) -> str | None:
         """The cursor of the next page, or None on the last page."""
         paging = body.get("paging")
         if not isinstance(paging, dict) or not paging.get("next"):
             return None
         cursors = paging.get("cursors")
         next_after = cursors.get("after") if isinstance(cursors, dict) else None
-        if not next_after or next_after == after:
+        if not next_after:
             raise PagingError(
-                f"Meta announced another page of /{path} but sent no new cursor to ask "
-                "for it: run the job again, and report it if it repeats."
+                f"Meta announced another page of /{path} but sent no cursor to ask for it: "
+                "run the job again, and report it if it repeats."
             )
         return str(next_after)

@@ -8,7 +8,7 @@ import typing as t
 from collections.abc import Callable
 from typing import Any
 
-from tap_fb_leads.client import GraphClient
+from fb_graph.client import GraphClient
 from tap_fb_leads.paging import Pager
 from tap_fb_leads.settings import Settings
 
@@ -38,7 +38,7 @@ class GraphRun:
             api_url=settings.api_url,
             api_version=settings.api_version,
             app_secret=settings.app_secret,
-            max_throttle_wait_seconds=settings.max_throttle_wait_seconds,
+            transport=settings.transport,
             logger=logger,
             user_agent=user_agent,
         )

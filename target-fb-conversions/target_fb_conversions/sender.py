@@ -1,30 +1,24 @@
 """Sending batches of events to Meta: fewest calls, nothing lost, nothing twice.
 
-One POST per batch (up to 1000 events, 2000 in the legacy format). Transient and throttle
-errors are retried with exponential backoff that honours the usage headers' time to regain
-access. A whole-batch 400 for an invalid parameter is split in halves until the bad events are
-isolated; the rest is sent and the bad ones come back as rejections with Meta's message and
-``fbtrace_id``. Token, permission, not-found and policy errors stop the run with the shared
-one-sentence message (:mod:`fb_graph.errors`). The token travels only in the header.
+One POST per batch (up to 1000 events, 2000 in the legacy format), through the one Graph
+client (:mod:`fb_graph.client`: retries, throttle waits, answer checks). A whole-batch 400 for
+an invalid parameter is split in halves until the bad events are isolated; the rest is sent
+and the bad ones come back as rejections with Meta's message and ``fbtrace_id``. Token,
+permission, not-found and policy errors stop the run with the shared one-sentence message
+(:mod:`fb_graph.errors`). The token travels only in the header.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
-import requests
-
-from fb_graph.auth import auth_headers, auth_params
-from fb_graph.errors import ErrorKind, GraphError, parse_error
-from fb_graph.redact import redact
-from fb_graph.usage import Usage, parse_usage
+from fb_graph.client import GraphClient
+from fb_graph.errors import ErrorKind, GraphError
 from target_fb_conversions.events import OFFLINE_CONVERSIONS, BuiltEvent
 
 TOO_OLD_SUBCODE = 2804003
@@ -65,19 +59,22 @@ class SendOutcome:
 
 @dataclass(frozen=True)
 class SenderSettings:
-    api_url: str
-    api_version: str
-    access_token: str
     destination_id: str
     api: str = "conversions_api"
-    app_secret: str | None = None
     upload_tag: str | None = None
     partner_agent: str | None = None
     test_event_code: str | None = None
-    max_retries: int = 5
-    retry_backoff_seconds: float = 1.0
-    max_retry_wait_seconds: float = 900.0
-    request_timeout: float = 60.0
+
+
+def acknowledgement(body: Any) -> str | None:
+    """The answer to an events upload must say how many events Meta took."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    # Conversions API: events_received; legacy offline uploads: num_processed_entries.
+    received = body.get("events_received", body.get("num_processed_entries"))
+    if not isinstance(received, int) or isinstance(received, bool):
+        return "an answer without events_received"
+    return None
 
 
 class Sender:
@@ -87,23 +84,18 @@ class Sender:
         self,
         settings: SenderSettings,
         *,
+        client: GraphClient,
         logger: logging.Logger,
         dry_run_file: IO[str] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
+        self.client = client
         self.logger = logger
         self.dry_run_file = dry_run_file
-        self.sleep = sleep
-        self.session = requests.Session()
-        self.session.headers.update(auth_headers(settings.access_token))
-        self.session.headers["Content-Type"] = "application/json"
-        self._secrets = (settings.access_token, settings.app_secret)
         self._same_error_run = 0
         self._accepted_in_send = 0
         self._last_error_key: tuple | None = None
-        base = settings.api_url.rstrip("/")
-        self.url = f"{base}/{settings.api_version.strip('/')}/{settings.destination_id}/events"
+        self.path = f"{settings.destination_id}/events"
 
     # -- bodies ----------------------------------------------------------------------------
 
@@ -131,8 +123,14 @@ class Sender:
         outcome = SendOutcome() if outcome is None else outcome
         self._accepted_in_send = 0
         self._same_error_run = 0
-        if events:
-            self._send_chunk(list(events), outcome)
+        stats = self.client.stats
+        calls, retries = stats.calls, stats.retries
+        try:
+            if events:
+                self._send_chunk(list(events), outcome)
+        finally:
+            outcome.calls += stats.calls - calls
+            outcome.retries += stats.retries - retries
         return outcome
 
     def _send_chunk(
@@ -150,7 +148,7 @@ class Sender:
             outcome.accepted.extend(events)
             return
         try:
-            answer = self._post(body, outcome)
+            answer = self.client.post(self.path, json_body=body, shape=acknowledgement)
         except GraphError as error:
             if error.reduce_data and len(events) > 1:
                 middle = len(events) // 2
@@ -168,7 +166,7 @@ class Sender:
                 self.logger.info(
                     "Meta refused a batch of %d events (%s); setting aside the event it named.",
                     len(events),
-                    _short(error),
+                    error.short(),
                 )
                 before = len(outcome.rejected)
                 self._send_chunk([events[index]], outcome, named=True)
@@ -181,7 +179,7 @@ class Sender:
                 self.logger.info(
                     "Meta refused a batch of %d events (%s); splitting it to find the bad ones.",
                     len(events),
-                    _short(error),
+                    error.short(),
                 )
                 self._send_chunk(events[:middle], outcome)
                 self._send_chunk(events[middle:], outcome)
@@ -236,76 +234,8 @@ class Sender:
                 f"api_version), not the records: {error.describe()}"
             )
 
-    def _post(self, body: bytes, outcome: SendOutcome) -> dict:
-        """One POST with retries; returns the answer or raises :class:`GraphError`."""
-        s = self.settings
-        params = auth_params(s.access_token, s.app_secret)
-        attempt = 0
-        while True:
-            outcome.calls += 1
-            usage = Usage()
-            try:
-                response = self.session.post(
-                    self.url, data=body, params=params, timeout=s.request_timeout
-                )
-            except requests.RequestException as exc:
-                problem = f"network error ({type(exc).__name__})"
-                error: GraphError | None = None
-            else:
-                usage = parse_usage(response.headers)
-                error = parse_error(response.status_code, response.content, self._secrets)
-                if error is None:
-                    try:
-                        answer = response.json()
-                    except ValueError:
-                        answer = None
-                    if not isinstance(answer, dict):
-                        problem = "an answer that is not JSON"
-                    else:
-                        if usage.near_limit:
-                            self._slow_down(usage)
-                        return answer
-                elif not error.retryable or error.reduce_data:
-                    raise error
-                else:
-                    problem = _short(error)
-            attempt += 1
-            if attempt > s.max_retries:
-                detail = error.describe() if error is not None else f"Meta answered with {problem}"
-                raise SendError(
-                    f"Sending to Meta failed {attempt} times in a row, giving up: {detail}"
-                )
-            wait = max(
-                s.retry_backoff_seconds * (2 ** (attempt - 1)) * (1 + random.random() / 4),
-                usage.regain_seconds,
-            )
-            if wait > s.max_retry_wait_seconds:
-                raise SendError(
-                    f"Meta asks to wait {wait:.0f} s before the next call, more than "
-                    f"max_retry_wait_seconds ({s.max_retry_wait_seconds:g}): run the job again "
-                    "later; the events not yet acknowledged will be sent then."
-                )
-            self.logger.warning(
-                "Meta call failed with %s; retrying in %.1f s (attempt %d of %d).",
-                redact(problem, self._secrets),
-                wait,
-                attempt + 1,
-                s.max_retries + 1,
-            )
-            outcome.retries += 1
-            self.sleep(wait)
-
-    def _slow_down(self, usage: Usage) -> None:
-        wait = min(max(self.settings.retry_backoff_seconds, usage.regain_seconds), 60.0)
-        self.logger.info(
-            "Meta reports %.0f%% of a rate limit used; pausing %.1f s before the next call.",
-            usage.percent,
-            wait,
-        )
-        self.sleep(wait)
-
     def close(self) -> None:
-        self.session.close()
+        self.client.close()
 
 
 _INDEX_PATTERNS = (
@@ -323,10 +253,3 @@ def _event_index(error: GraphError, count: int) -> int | None:
             if match and int(match.group(1)) < count:
                 return int(match.group(1))
     return None
-
-
-def _short(error: GraphError) -> str:
-    codes = f"code {error.code}" if error.code is not None else f"HTTP {error.status}"
-    if error.subcode is not None:
-        codes += f"/{error.subcode}"
-    return f"{codes}: {error.message}"

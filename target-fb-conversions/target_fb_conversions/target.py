@@ -21,8 +21,10 @@ from singer_sdk.exceptions import (
 )
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
+from fb_graph.client import GraphClient
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
+from fb_graph.settings import TRANSPORT_PROPERTIES, read_transport
 from target_fb_conversions import normalize
 from target_fb_conversions.events import (
     CONVERSIONS_API,
@@ -131,16 +133,8 @@ class TargetFbConversions(Target):
                     "event_ids, so reruns never resend."),
         th.Property("partner_agent", th.StringType,
                     description=f"Sent as partner_agent; default {NAME}/<version>."),
-        th.Property("max_retries", th.IntegerType, default=5,
-                    description="Retries of a call after a transient or throttle error."),
-        th.Property("retry_backoff_seconds", th.NumberType, default=1.0,
-                    description="First retry wait; doubles each retry (Meta's regain time "
-                    "wins when longer)."),
-        th.Property("max_retry_wait_seconds", th.NumberType, default=900,
-                    description="Stop the run instead of waiting longer than this for Meta."),
-        th.Property("request_timeout", th.NumberType, default=60,
-                    description="Seconds to wait for Meta's answer to one call."),
     ).to_dict()
+    config_jsonschema["properties"].update(TRANSPORT_PROPERTIES)
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.state_lock = threading.RLock()
@@ -262,19 +256,20 @@ class TargetFbConversions(Target):
             dry_run_file = path.open("w", encoding="utf-8")
         sender = Sender(
             SenderSettings(
-                api_url=c.get("api_url") or DEFAULT_API_URL,
-                api_version=c.get("api_version") or DEFAULT_API_VERSION,
-                access_token=c["access_token"],
                 destination_id=str(destination),
                 api=api,
-                app_secret=c.get("app_secret"),
                 upload_tag=c.get("upload_tag"),
                 partner_agent=c.get("partner_agent") or f"{NAME}/{_version()}",
                 test_event_code=c.get("test_event_code"),
-                max_retries=int(c.get("max_retries", 5)),
-                retry_backoff_seconds=float(c.get("retry_backoff_seconds", 1.0)),
-                max_retry_wait_seconds=float(c.get("max_retry_wait_seconds", 900)),
-                request_timeout=float(c.get("request_timeout", 60)),
+            ),
+            client=GraphClient(
+                access_token=c["access_token"],
+                api_url=c.get("api_url") or DEFAULT_API_URL,
+                api_version=c.get("api_version") or DEFAULT_API_VERSION,
+                app_secret=c.get("app_secret"),
+                transport=read_transport(c),
+                logger=self.logger,
+                user_agent=f"{NAME}/{_version()}",
             ),
             logger=self.logger,
             dry_run_file=dry_run_file,

@@ -34,7 +34,7 @@ def test_transient_errors_that_never_stop_fail_the_run_clearly(make_sandbox, run
     sb.fault(path_contains="/leads", kind="http500", times=50)
     result = run_tap(tap_config(sb))
     _assert_clean_failure(result, ADVICE[ErrorKind.TRANSIENT], sb.token)
-    assert len(lead_requests(sb)) == 5
+    assert len(lead_requests(sb)) == 6  # the first try and max_retries (5) retries
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from target_fb_conversions.events import EventBuilder, EventSettings
 from target_fb_conversions.sender import Sender, SendError, SenderSettings
 from target_helpers import event_posts, run_target, singer_lines, stage_record, write_config
 
+from fb_graph.client import GraphClient
 from fb_graph.errors import ADVICE, ErrorKind
 
 
@@ -70,8 +71,9 @@ def test_short_acknowledgement_stops_instead_of_guessing():
         builder = EventBuilder(EventSettings(lead_event_source="HubSpot"))
         events = [builder.build(stage_record(i)) for i in range(3)]
         sender = Sender(
-            SenderSettings(api_url=f"http://127.0.0.1:{server.server_port}", api_version="v26.0",
-                           access_token="EAAtoken", destination_id="900000000000001"),
+            SenderSettings(destination_id="900000000000001"),
+            client=GraphClient(access_token="EAAtoken", api_version="v26.0",
+                               api_url=f"http://127.0.0.1:{server.server_port}"),
             logger=logging.getLogger("test"),
         )
         with pytest.raises(SendError, match="acknowledged 2 of the 3 events"):

@@ -1,0 +1,482 @@
+"""The one Graph API client: every call of the tap, the target and later commands goes here.
+
+It sends the token in the ``Authorization`` header only (``appsecret_proof`` in the query when
+an app secret is set), waits at most ``request_timeout`` for an answer, classifies every error
+with the one table in :mod:`fb_graph.errors`, slows down as the usage headers near a quota,
+waits out rate-limit blocks, retries temporary errors on a backoff schedule (exponential, from
+the ``backoff`` library the SDK already depends on), and checks that each successful answer has
+the shape the caller expects: a 200 that is not what was asked for (an HTML page, an error
+envelope, a page without ``data``) is a temporary error, never an empty answer. Every text that
+can reach a log or an error is free of secrets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlencode
+
+import backoff
+import requests
+
+from fb_graph.auth import auth_headers, auth_params
+from fb_graph.errors import ErrorKind, GraphError, parse_error
+from fb_graph.redact import redact
+from fb_graph.settings import Transport
+from fb_graph.usage import Usage, pacing_seconds, parse_usage
+
+UNKNOWN_BLOCK_SECONDS = 60.0
+"""Wait when Meta throttles without saying for how long."""
+FORM = "application/x-www-form-urlencoded"
+MAX_IDS = 50
+"""Ids per multi-id read, and calls per batch request: Meta's limit for both."""
+
+Shape = Callable[[Any], "str | None"]
+"""Checks a successful answer: ``None`` when it is what the caller asked for, else what is wrong.
+Without one, any JSON object is an answer."""
+
+_NETWORK_ERRORS = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def any_object(body: Any) -> str | None:
+    """Any JSON object (what a call answers unless told otherwise)."""
+    return None if isinstance(body, dict) else "not a JSON object"
+
+
+def page_shape(body: Any) -> str | None:
+    """A page of an edge: ``data`` is a list; ``paging``, when present, is an object."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    if "data" not in body:
+        return "a page without data"
+    if not isinstance(body["data"], list):
+        return "a page whose data is not a list"
+    if "paging" in body and not isinstance(body["paging"], dict):
+        return "a page whose paging is not an object"
+    return None
+
+
+def object_shape(body: Any) -> str | None:
+    """One Graph object: Meta always returns its ``id``."""
+    if not isinstance(body, dict):
+        return "not a JSON object"
+    return None if isinstance(body.get("id"), (str, int)) else "an object without id"
+
+
+@dataclass
+class ThrottleWaitTooLong(GraphError):
+    """Meta's rate-limit block lasts longer than ``max_throttle_wait_seconds``, or keeps
+    coming back after every retry of the same call."""
+
+    wait_seconds: float = 0.0
+    max_wait: float = 0.0
+    blocks: int = 0
+    retry_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def __post_init__(self) -> None:
+        self.retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.wait_seconds)
+        super().__post_init__()
+
+    def describe(self) -> str:
+        code = f" (code {self.code})" if self.code is not None else ""
+        if self.blocks:
+            why = (
+                f"blocked the same call again after {self.blocks} waits (the app's quota is used "
+                f"up; the next block lasts about {_duration(self.wait_seconds)})"
+            )
+        else:
+            why = (
+                f"blocks this app for about {_duration(self.wait_seconds)}, longer than "
+                f"max_throttle_wait_seconds ({self.max_wait:g} s)"
+            )
+        return (
+            f"Meta's rate limit{code} {why}: run the job again after "
+            f"{self.retry_at:%Y-%m-%d %H:%M} UTC."
+        )
+
+
+@dataclass
+class GraphUnreachable(GraphError):
+    """No answer at all (connection refused, reset, timed out) after every try."""
+
+    api_url: str = ""
+    tries: int = 0
+
+    def describe(self) -> str:
+        return (
+            f"Could not reach the Graph API at {self.api_url} ({self.message}, {self.tries} "
+            "tries): check api_url and the network, then run the job again."
+        )
+
+
+@dataclass
+class CallStats:
+    """What the client did, for summaries and tests."""
+
+    calls: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class BatchCall:
+    """One call inside a batch request: ``relative_url`` is relative to the version."""
+
+    relative_url: str
+    method: str = "GET"
+
+    def as_json(self) -> dict[str, str]:
+        return {"method": self.method, "relative_url": self.relative_url.lstrip("/")}
+
+
+class GraphClient:
+    """Calls ``{api_url}/{api_version}/...`` and returns decoded JSON objects, or raises a
+    :class:`~fb_graph.errors.GraphError` (one sentence of advice and Meta's own words)."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        api_url: str,
+        api_version: str,
+        app_secret: str | None = None,
+        transport: Transport | None = None,
+        logger: logging.Logger | None = None,
+        user_agent: str | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.base = f"{self.api_url}/{api_version.strip('/')}"
+        self.transport = transport or Transport()
+        self.logger = logger or logging.getLogger("fb_graph")
+        self.sleep = sleep
+        self.stats = CallStats()
+        self.session = session or requests.Session()
+        self.session.headers.update(auth_headers(access_token))
+        if user_agent:
+            self.session.headers["User-Agent"] = user_agent
+        self._proof = auth_params(access_token, app_secret)
+        self._secrets = (access_token, app_secret)
+
+    def redact(self, text: object) -> str:
+        return redact(text, self._secrets)
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, *, shape: Shape = any_object
+    ) -> dict[str, Any]:
+        """``GET /{version}/{path}``; ``shape`` checks the answer (a mismatch is retried)."""
+        return self.call("GET", path, params=params, shape=shape)
+
+    def post(
+        self,
+        path: str,
+        *,
+        json_body: bytes | Mapping[str, Any] | None = None,
+        form: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        shape: Shape = any_object,
+    ) -> dict[str, Any]:
+        """``POST /{version}/{path}`` with a JSON body (bytes are sent as they are) or a form."""
+        if json_body is not None:
+            data: bytes | None = (
+                json_body
+                if isinstance(json_body, bytes)
+                else json.dumps(json_body, separators=(",", ":")).encode("utf-8")
+            )
+            content_type = "application/json"
+        else:
+            data = urlencode(dict(form or {})).encode("utf-8")
+            content_type = FORM
+        return self.call(
+            "POST", path, params=params, data=data, content_type=content_type, shape=shape
+        )
+
+    def get_ids(
+        self, ids: Sequence[str], params: Mapping[str, Any] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Objects by id, ``GET /?ids=a,b,...``, 50 ids a call; every id must come back."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids)), MAX_IDS):
+
+            def every_id(body: Any, chunk: list[str] = chunk) -> str | None:
+                if not isinstance(body, dict):
+                    return "not a JSON object"
+                missing = [i for i in chunk if not isinstance(body.get(i), dict)]
+                return f"an answer without {len(missing)} of the ids asked" if missing else None
+
+            answer = self.get("", {**(params or {}), "ids": ",".join(chunk)}, shape=every_id)
+            found.update({i: answer[i] for i in chunk})
+        return found
+
+    def batch(self, calls: Sequence[BatchCall]) -> list[dict[str, Any] | GraphError]:
+        """Many calls in batch requests (50 a request): one answer or error per call, in
+        order. Calls that fail with a temporary error are sent again in the next request,
+        within ``max_retries``; the other errors are returned, not raised."""
+        results: list[dict[str, Any] | GraphError | None] = [None] * len(calls)
+        for chunk in _chunks(list(range(len(calls))), MAX_IDS):
+            todo = chunk
+            for attempt in range(self.transport.max_retries + 1):
+                if attempt:
+                    self._backoff_sleep(attempt, f"{len(todo)} calls of a batch", None, Usage())
+                answers: list[object] = self.call(
+                    "POST",
+                    "",
+                    data=urlencode(
+                        {
+                            "batch": json.dumps([calls[i].as_json() for i in todo]),
+                            "include_headers": "false",
+                        }
+                    ).encode("utf-8"),
+                    content_type=FORM,
+                    shape=_batch_shape(len(todo)),
+                )
+                retry = []
+                for index, item in zip(todo, answers, strict=True):
+                    results[index] = outcome = self._batch_item(item, calls[index])
+                    if isinstance(outcome, GraphError) and outcome.retryable:
+                        retry.append(index)
+                todo = retry
+                if not todo:
+                    break
+        return [r for r in results if r is not None]
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        shape: Shape = any_object,
+    ) -> Any:
+        """One Graph call with every retry and wait; returns the answer or raises."""
+        url = f"{self.base}/{path.lstrip('/')}"
+        query = {**(params or {}), **self._proof}
+        headers = {"Content-Type": content_type} if content_type else None
+        where = f"{method} /{_path_only(path)}"
+        retries = 0
+        while True:
+            outcome, usage = self._attempt(method, url, where, query, data, headers, shape)
+            if not isinstance(outcome, GraphError):
+                return outcome
+            error = outcome
+            if not error.retryable or error.reduce_data:
+                raise error
+            if retries >= self.transport.max_retries:
+                raise self._gave_up(error, usage, retries)
+            retries += 1
+            self.stats.retries += 1
+            self._backoff_sleep(retries, where, error, usage)
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        where: str,
+        query: Mapping[str, Any],
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+        shape: Shape,
+    ) -> tuple[Any, Usage]:
+        self.stats.calls += 1
+        try:
+            response = self.session.request(
+                method,
+                url,
+                params=query,
+                data=data,
+                headers=headers,
+                timeout=self.transport.request_timeout,
+            )
+        except _NETWORK_ERRORS as exc:
+            message = self.redact(f"network error: {type(exc).__name__}")
+            return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT), Usage()
+        usage = parse_usage(response.headers)
+        status = response.status_code
+        self.logger.debug(
+            "%s -> HTTP %d in %.3f s (quota %.0f%% used)",
+            where,
+            status,
+            response.elapsed.total_seconds(),
+            usage.percent,
+        )
+        error = parse_error(status, response.content, self._secrets)
+        if error is not None:
+            if status < 400:  # an error envelope in a 200: not an answer, not trusted either
+                error = replace(error, kind=ErrorKind.TRANSIENT)
+            return error, usage
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+            problem: str | None = "not JSON"
+        else:
+            problem = shape(body)
+        if problem is not None:
+            kind = response.headers.get("Content-Type", "").split(";")[0] or "no content type"
+            return (
+                GraphError(
+                    status=status,
+                    message=f"the answer to {where} was {problem} ({kind})",
+                    kind=ErrorKind.TRANSIENT,
+                ),
+                usage,
+            )
+        pause = pacing_seconds(usage.percent)
+        if pause:
+            self.logger.info(
+                "Graph API quota at %.0f%%: pausing %.1f s before the next call.",
+                usage.percent,
+                pause,
+            )
+            self.sleep(pause)
+        return body, usage
+
+    def _batch_item(self, item: object, call: BatchCall) -> dict[str, Any] | GraphError:
+        where = f"{call.method} /{_path_only(call.relative_url)} (in a batch)"
+        if not isinstance(item, dict):  # null: Meta did not complete this call in time
+            return GraphError(
+                status=0, message=f"no answer to {where}", kind=ErrorKind.TRANSIENT
+            )
+        status = item.get("code") if isinstance(item.get("code"), int) else 0
+        body = item.get("body")
+        error = parse_error(status, body if isinstance(body, str) else None, self._secrets)
+        if error is not None:
+            return error
+        answer = _json_object(body.encode("utf-8")) if isinstance(body, str) else None
+        if answer is None:
+            return GraphError(
+                status=status,
+                message=f"the answer to {where} was not a JSON object",
+                kind=ErrorKind.TRANSIENT,
+            )
+        return answer
+
+    # -- waiting ---------------------------------------------------------------------------
+
+    def _backoff_sleep(
+        self, retry: int, where: str, error: GraphError | None, usage: Usage
+    ) -> None:
+        """Wait before retry number ``retry``: Meta's regain time when it gives one (a
+        throttle block is waited out fully: a call while blocked extends it), else the
+        backoff schedule."""
+        t = self.transport
+        if error is not None and error.kind is ErrorKind.THROTTLED:
+            block = usage.regain_seconds or UNKNOWN_BLOCK_SECONDS
+            if block > t.max_throttle_wait_seconds:
+                raise ThrottleWaitTooLong(
+                    status=error.status,
+                    message=error.message,
+                    code=error.code,
+                    kind=ErrorKind.THROTTLED,
+                    wait_seconds=block,
+                    max_wait=t.max_throttle_wait_seconds,
+                )
+            wait = block * 1.05 + 0.5
+            self.logger.warning(
+                "Meta's rate limit (code %s) blocks calls: waiting %.1f s before retry %d of "
+                "%d of %s (estimated_time_to_regain_access).",
+                error.code,
+                wait,
+                retry,
+                t.max_retries,
+                where,
+            )
+        else:
+            wait = _schedule(t, retry) * (1.0 + random.random() / 4)
+            if usage.regain_seconds > wait:
+                wait = usage.regain_seconds
+            self.logger.warning(
+                "Temporary Graph API error on %s (%s); retry %d of %d in %.1f s.",
+                where,
+                error.short() if error is not None else "some calls failed",
+                retry,
+                t.max_retries,
+                wait,
+            )
+        self.sleep(wait)
+
+    def _gave_up(self, error: GraphError, usage: Usage, retries: int) -> GraphError:
+        tries = retries + 1
+        if error.kind is ErrorKind.THROTTLED:
+            return ThrottleWaitTooLong(
+                status=error.status,
+                message=error.message,
+                code=error.code,
+                kind=ErrorKind.THROTTLED,
+                wait_seconds=usage.regain_seconds or UNKNOWN_BLOCK_SECONDS,
+                max_wait=self.transport.max_throttle_wait_seconds,
+                blocks=retries,
+            )
+        if error.status == 0:
+            return GraphUnreachable(
+                status=0,
+                message=error.message,
+                kind=ErrorKind.TRANSIENT,
+                api_url=self.api_url,
+                tries=tries,
+            )
+        return replace(error, message=f"{error.message}; {tries} tries")
+
+
+def _schedule(transport: Transport, retry: int) -> float:
+    """The ``retry``-th wait of the exponential schedule (1-based)."""
+    waits: Iterator[float] = backoff.expo(
+        factor=transport.retry_backoff_seconds, max_value=transport.max_retry_wait_seconds
+    )
+    next(waits)  # the generator's priming value
+    wait = 0.0
+    for _ in range(retry):
+        wait = next(waits)
+    return wait
+
+
+def _batch_shape(count: int) -> Shape:
+    def shape(body: Any) -> str | None:
+        if not isinstance(body, list) or len(body) != count:
+            return f"not a list of {count} answers"
+        return None
+
+    return shape
+
+
+def _json_object(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _path_only(path: str) -> str:
+    return path.split("?", 1)[0].lstrip("/")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 90:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds:.0f} seconds"

@@ -1,0 +1,179 @@
+"""The one Graph client over real HTTP to the sandbox, with the sleep injected (no real waits)."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+
+import pytest
+
+from fb_graph.client import (
+    BatchCall,
+    GraphClient,
+    GraphUnreachable,
+    ThrottleWaitTooLong,
+    object_shape,
+    page_shape,
+)
+from fb_graph.errors import ADVICE, ErrorKind, GraphError
+from fb_graph.settings import Transport
+
+
+def _client(sb, caplog=None, **transport) -> tuple[GraphClient, list[float]]:
+    waits: list[float] = []
+    client = GraphClient(
+        access_token=sb.token,
+        api_url=sb.url,
+        api_version="v26.0",
+        transport=Transport(**transport),
+        logger=logging.getLogger("test-client"),
+        sleep=waits.append,
+    )
+    return client, waits
+
+
+def _form(sb) -> str:
+    return sb.data.form_ids(sb.data.page_ids[0])[0]
+
+
+def _lead_ids(sb, count: int) -> list[str]:
+    return [lead["id"] for lead in itertools.islice(sb.data.leads(_form(sb)), count)]
+
+
+def test_token_only_in_the_header(sandbox):
+    client, _ = _client(sandbox)
+    client.get(_form(sandbox), {"fields": "id,name"})
+    [entry] = sandbox.requests()
+    assert entry["token_in_url"] is False
+    assert "access_token" not in entry["params"]
+
+
+def test_transient_errors_follow_the_backoff_schedule(sandbox):
+    sandbox.fault(path_contains="/leads", kind="http500", times=4)
+    client, waits = _client(sandbox, retry_backoff_seconds=2.0, max_retry_wait_seconds=5.0)
+    page = client.get(f"{_form(sandbox)}/leads", {"limit": 5}, shape=page_shape)
+    assert len(page["data"]) == 5
+    # 2, 4, then capped at 5; each with at most 25 % jitter on top.
+    for wait, base in zip(waits, [2.0, 4.0, 5.0, 5.0], strict=True):
+        assert base <= wait <= base * 1.25
+    assert client.stats.calls == 5 and client.stats.retries == 4
+
+
+def test_retries_run_out_with_one_sentence(sandbox):
+    sandbox.fault(path_contains="/leads", kind="code2", times=10)
+    client, waits = _client(sandbox, max_retries=2)
+    with pytest.raises(GraphError) as caught:
+        client.get(f"{_form(sandbox)}/leads", shape=page_shape)
+    assert caught.value.kind is ErrorKind.TRANSIENT
+    assert str(caught.value).startswith(ADVICE[ErrorKind.TRANSIENT])
+    assert "3 tries" in str(caught.value)
+    assert len(waits) == 2 and len(sandbox.requests()) == 3
+
+
+def test_zero_retries_means_one_try(sandbox):
+    sandbox.fault(path_contains="/leads", kind="http500", times=1)
+    client, waits = _client(sandbox, max_retries=0)
+    with pytest.raises(GraphError):
+        client.get(f"{_form(sandbox)}/leads", shape=page_shape)
+    assert waits == [] and len(sandbox.requests()) == 1
+
+
+@pytest.mark.parametrize("kind", ["token", "permission", "not_found", "policy"])
+def test_fatal_errors_are_not_retried(sandbox, kind):
+    sandbox.fault(path_contains="/leads", kind=kind, times=1)
+    client, waits = _client(sandbox)
+    with pytest.raises(GraphError) as caught:
+        client.get(f"{_form(sandbox)}/leads", shape=page_shape)
+    assert not caught.value.retryable
+    assert waits == [] and len(sandbox.requests()) == 1
+
+
+@pytest.mark.parametrize("kind", ["no_data", "data_not_list", "html", "error_in_200", "not_json"])
+def test_a_200_that_is_not_a_page_is_retried_not_taken_as_empty(sandbox, kind):
+    sandbox.fault(path_contains="/leads", kind=kind, times=2)
+    client, waits = _client(sandbox)
+    page = client.get(f"{_form(sandbox)}/leads", {"limit": 7}, shape=page_shape)
+    assert len(page["data"]) == 7
+    assert len(waits) == 2
+
+
+@pytest.mark.parametrize("kind", ["no_data", "html", "error_in_200"])
+def test_a_200_that_is_never_a_page_fails(sandbox, kind):
+    sandbox.fault(path_contains="/leads", kind=kind, times=100)
+    client, _ = _client(sandbox, max_retries=3)
+    with pytest.raises(GraphError) as caught:
+        client.get(f"{_form(sandbox)}/leads", shape=page_shape)
+    assert caught.value.kind is ErrorKind.TRANSIENT
+    assert "4 tries" in str(caught.value)
+    assert sandbox.token not in str(caught.value)
+
+
+def test_throttle_waits_for_the_regain_time(make_sandbox):
+    sb = make_sandbox(block_minutes=2)
+    sb.fault(path_contains="/leads", kind="throttle", times=1)
+    client, waits = _client(sb)
+    client.get(f"{_form(sb)}/leads", shape=page_shape)
+    assert waits == [pytest.approx(120 * 1.05 + 0.5)]
+
+
+def test_throttle_longer_than_allowed_fails_with_when_to_retry(make_sandbox):
+    sb = make_sandbox(block_minutes=30)
+    sb.fault(path_contains="/leads", kind="throttle", times=1)
+    client, waits = _client(sb, max_throttle_wait_seconds=600)
+    with pytest.raises(ThrottleWaitTooLong) as caught:
+        client.get(f"{_form(sb)}/leads", shape=page_shape)
+    assert waits == []
+    assert "max_throttle_wait_seconds (600 s)" in str(caught.value)
+    assert "run the job again after" in str(caught.value)
+
+
+def test_a_timeout_is_retried_then_unreachable(make_sandbox):
+    sb = make_sandbox()
+    sb.fault(path_contains="/leads", kind="slow", seconds=0.6, times=10)
+    client, _ = _client(sb, request_timeout=0.2, max_retries=1)
+    with pytest.raises(GraphUnreachable) as caught:
+        client.get(f"{_form(sb)}/leads", shape=page_shape)
+    assert "Could not reach the Graph API" in str(caught.value)
+    assert "2 tries" in str(caught.value)
+
+
+def test_object_shape_wants_an_id(sandbox):
+    client, _ = _client(sandbox)
+    form = client.get(_form(sandbox), {"fields": "name"}, shape=object_shape)
+    assert form["id"] == _form(sandbox)
+
+
+def test_post_json_and_form_bodies(sandbox):
+    client, _ = _client(sandbox)
+    event = {
+        "event_name": "Lead",
+        "event_time": sandbox.now - 60,
+        "action_source": "system_generated",
+        "user_data": {"lead_id": _lead_ids(sandbox, 1)[0]},
+        "custom_data": {"event_source": "crm", "lead_event_source": "Test"},
+    }
+    answer = client.post(f"{sandbox.dataset_id}/events", json_body={"data": [event]})
+    assert answer["events_received"] == 1
+    created = client.post(f"{_form(sandbox)}/test_leads", form={})
+    assert created["id"]
+
+
+def test_batch_answers_each_call_in_order_and_retries_the_temporary_ones(sandbox):
+    forms = sandbox.data.form_ids(sandbox.data.page_ids[0])
+    sandbox.fault(path_contains=f"/{forms[1]}/leads", kind="code2", times=1)
+    client, waits = _client(sandbox)
+    calls = [BatchCall(f"{f}/leads?limit=3") for f in forms] + [BatchCall("999999999/leads")]
+    answers = client.batch(calls)
+    assert [len(a["data"]) for a in answers[:3]] == [3, 3, 3]  # type: ignore[index]
+    assert isinstance(answers[3], GraphError) and not answers[3].retryable
+    assert len(waits) == 1  # one more batch request, for the one temporary failure
+    assert [len(r["batch"]) for r in sandbox.requests()] == [4, 1]
+
+
+def test_get_ids_reads_objects_fifty_at_a_time(make_sandbox):
+    sb = make_sandbox(leads_per_form=60)
+    ids = _lead_ids(sb, 60)
+    client, _ = _client(sb)
+    found = client.get_ids(ids, {"fields": "id,created_time"})
+    assert list(found) == ids
+    assert [len(r["params"]["ids"].split(",")) for r in sb.requests()] == [50, 10]
