@@ -27,6 +27,7 @@ import requests
 
 from fb_graph.auth import auth_headers, auth_params
 from fb_graph.errors import ErrorKind, GraphError, parse_error
+from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
 from fb_graph.redact import redact
 from fb_graph.settings import Transport
 from fb_graph.usage import Usage, pacing_seconds, parse_usage
@@ -34,8 +35,6 @@ from fb_graph.usage import Usage, pacing_seconds, parse_usage
 UNKNOWN_BLOCK_SECONDS = 60.0
 """Wait when Meta throttles without saying for how long."""
 FORM = "application/x-www-form-urlencoded"
-MAX_IDS = 50
-"""Ids per multi-id read, and calls per batch request: Meta's limit for both."""
 
 Shape = Callable[[Any], "str | None"]
 """Checks a successful answer: ``None`` when it is what the caller asked for, else what is wrong.
@@ -229,7 +228,7 @@ class GraphClient:
         order. Calls that fail with a temporary error are sent again in the next request,
         within ``max_retries``; the other errors are returned, not raised."""
         results: list[dict[str, Any] | GraphError | None] = [None] * len(calls)
-        for chunk in _chunks(list(range(len(calls))), MAX_IDS):
+        for chunk in _chunks(list(range(len(calls))), MAX_BATCH_CALLS):
             todo = chunk
             for attempt in range(self.transport.max_retries + 1):
                 if attempt:

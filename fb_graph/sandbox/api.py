@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
 from fb_graph.fields import LEAD_FIELDS
+from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
 from fb_graph.sandbox import conversions, failures
 from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.data import (
@@ -40,8 +41,7 @@ from fb_graph.sandbox.paging import (
 from fb_graph.sandbox.quotas import Quotas
 
 T = TypeVar("T")
-MAX_BATCH = 50
-MAX_IDS = 50
+MAX_BATCH = MAX_BATCH_CALLS
 DEFAULT_LIMIT = 25
 _VERSION = re.compile(r"^/(v\d+\.\d+)(?=/|$)")
 JSON_TYPE = "application/json; charset=UTF-8"

@@ -13,15 +13,22 @@ import re
 import time
 from collections.abc import Callable, Mapping
 
+from fb_graph.limits import (
+    CAPI_MAX_AGE_DAYS,
+    CAPI_MAX_EVENTS,
+    OFFLINE_MAX_AGE_DAYS,
+    OFFLINE_MAX_EVENTS,
+    TOO_OLD_SUBCODE,
+)
 from fb_graph.sandbox import failures
 
-MAX_EVENTS = 1000
-MAX_AGE_DAYS = 7
-LEGACY_MAX_EVENTS = 2000
-LEGACY_MAX_AGE_DAYS = 62
+MAX_EVENTS = CAPI_MAX_EVENTS
+MAX_AGE_DAYS = CAPI_MAX_AGE_DAYS
+LEGACY_MAX_EVENTS = OFFLINE_MAX_EVENTS
+LEGACY_MAX_AGE_DAYS = OFFLINE_MAX_AGE_DAYS
 FUTURE_SLACK_SECONDS = 60
 
-SUBCODE_TOO_OLD = 2804003
+SUBCODE_TOO_OLD = TOO_OLD_SUBCODE
 SUBCODE_IN_FUTURE = 2804004
 
 HASHED_KEYS = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country")

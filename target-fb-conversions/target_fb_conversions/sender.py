@@ -19,9 +19,9 @@ from typing import IO, Any
 
 from fb_graph.client import GraphClient
 from fb_graph.errors import ErrorKind, GraphError
+from fb_graph.limits import TOO_OLD_SUBCODE
 from target_fb_conversions.events import OFFLINE_CONVERSIONS, BuiltEvent
 
-TOO_OLD_SUBCODE = 2804003
 # After this many single events in a row refused with the same error and nothing accepted in
 # between, the cause is not the events (a wrong dataset, test_event_code...): stop the run.
 SAME_ERROR_STOP_AFTER = 50

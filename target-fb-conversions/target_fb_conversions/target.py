@@ -23,6 +23,12 @@ from singer_sdk.exceptions import (
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
 from fb_graph.client import GraphClient
 from fb_graph.errors import GraphError
+from fb_graph.limits import (
+    CAPI_MAX_AGE_DAYS,
+    CAPI_MAX_EVENTS,
+    OFFLINE_MAX_AGE_DAYS,
+    OFFLINE_MAX_EVENTS,
+)
 from fb_graph.redact import redact
 from fb_graph.settings import TRANSPORT_PROPERTIES, read_transport
 from target_fb_conversions import normalize
@@ -42,8 +48,8 @@ from target_fb_conversions.sender import Sender, SendError, SenderSettings
 from target_fb_conversions.sink import ConversionsSink
 
 NAME = "target-fb-conversions"
-MAX_BATCH = {CONVERSIONS_API: 1000, OFFLINE_CONVERSIONS: 2000}
-MAX_AGE_DAYS = {CONVERSIONS_API: 7, OFFLINE_CONVERSIONS: 62}
+MAX_BATCH = {CONVERSIONS_API: CAPI_MAX_EVENTS, OFFLINE_CONVERSIONS: OFFLINE_MAX_EVENTS}
+MAX_AGE_DAYS = {CONVERSIONS_API: CAPI_MAX_AGE_DAYS, OFFLINE_CONVERSIONS: OFFLINE_MAX_AGE_DAYS}
 DEFAULT_REJECTS_PATH = "output/target-fb-conversions-rejects.jsonl"
 
 # Errors that end the run with one sentence (and the summary), never a traceback.
