@@ -94,6 +94,10 @@ class ThrottleWaitTooLong(GraphError):
                 f"blocked the same call again after {self.blocks} waits (the app's quota is used "
                 f"up; the next block lasts about {_duration(self.wait_seconds)})"
             )
+        elif self.wait_seconds <= self.max_wait:
+            why = (
+                f"blocks this app for about {_duration(self.wait_seconds)} and max_retries is 0"
+            )
         else:
             why = (
                 f"blocks this app for about {_duration(self.wait_seconds)}, longer than "
@@ -230,9 +234,11 @@ class GraphClient:
         results: list[dict[str, Any] | GraphError | None] = [None] * len(calls)
         for chunk in _chunks(list(range(len(calls))), MAX_BATCH_CALLS):
             todo = chunk
+            failed: GraphError | None = None
             for attempt in range(self.transport.max_retries + 1):
                 if attempt:
-                    self._backoff_sleep(attempt, f"{len(todo)} calls of a batch", None, Usage())
+                    self.stats.retries += 1
+                    self._backoff_sleep(attempt, f"{len(todo)} calls of a batch", failed, Usage())
                 answers: list[object] = self.call(
                     "POST",
                     "",
@@ -250,6 +256,7 @@ class GraphClient:
                     results[index] = outcome = self._batch_item(item, calls[index])
                     if isinstance(outcome, GraphError) and outcome.retryable:
                         retry.append(index)
+                        failed = outcome
                 todo = retry
                 if not todo:
                     break

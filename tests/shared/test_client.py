@@ -177,3 +177,12 @@ def test_get_ids_reads_objects_fifty_at_a_time(make_sandbox):
     found = client.get_ids(ids, {"fields": "id,created_time"})
     assert list(found) == ids
     assert [len(r["params"]["ids"].split(",")) for r in sb.requests()] == [50, 10]
+
+
+def test_a_throttle_with_no_retry_left_says_so(make_sandbox):
+    sb = make_sandbox(block_minutes=1)
+    sb.fault(path_contains="/leads", kind="throttle", times=1)
+    client, waits = _client(sb, max_retries=0)
+    with pytest.raises(ThrottleWaitTooLong, match="max_retries is 0"):
+        client.get(f"{_form(sb)}/leads", shape=page_shape)
+    assert waits == []
