@@ -363,7 +363,8 @@ class GraphClient:
             return GraphError(
                 status=0, message=f"no answer to {where}", kind=ErrorKind.TRANSIENT
             )
-        status = item.get("code") if isinstance(item.get("code"), int) else 0
+        code = item.get("code")
+        status = code if isinstance(code, int) else 0
         body = item.get("body")
         error = parse_error(status, body if isinstance(body, str) else None, self._secrets)
         if error is not None:

@@ -162,13 +162,15 @@ class GraphError(Exception):
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
 
 
 def parse_error(
-    status: int, body: bytes | str | Mapping[str, object] | None, secrets: tuple[str, ...] = ()
+    status: int,
+    body: bytes | str | Mapping[str, object] | None,
+    secrets: tuple[str | None, ...] = (),
 ) -> GraphError | None:
     """Parse an answer into a :class:`GraphError`, or ``None`` when it is a success.
 
