@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from target_fb_conversions import normalize
+from target_fb_conversions.privacy import safe_text
 
 CONVERSIONS_API = "conversions_api"
 OFFLINE_CONVERSIONS = "offline_conversions"
@@ -73,15 +74,25 @@ FUTURE_TOLERANCE_SECONDS = 60
 _MILLISECONDS_ABOVE = 100_000_000_000  # unix seconds reach this in the year 5138
 _UNIX_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_MAX_VALUE = decimal.Decimal(10) ** 15  # a value (money) above this is a mistake, not a sale
+
+
+# Reasons that a setting causes, not the record: they stop the run (see SettingProblem).
+SETTING_REASONS = frozenset({"missing_lead_event_source", "unknown_stage"})
+# Reasons a column that is missing or named differently causes in every record: a full batch of
+# records in a row all rejected for one of these stops the run (field_mapping is likely wrong).
+COLUMN_REASONS = frozenset({"missing_stage", "missing_stage_changed_at", "no_match_key"})
 
 
 class Rejected(Exception):
-    """A record that cannot be sent: ``reason`` is a short code, ``detail`` one sentence."""
+    """A record that cannot be sent: ``reason`` is a short code, ``detail`` one sentence;
+    ``built`` is the event it would have been, when it could be built (hashes only)."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, built: BuiltEvent | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+        self.built = built
 
 
 @dataclass(frozen=True)
@@ -161,8 +172,8 @@ def _plain_number(value: object) -> int | float:
         number = decimal.Decimal(str(value).strip())
     else:
         raise ValueError("not a number")
-    if not number.is_finite():
-        raise ValueError("not finite")
+    if not number.is_finite() or abs(number) >= _MAX_VALUE:
+        raise ValueError("not finite or too large")
     return int(number) if number == number.to_integral_value() else float(number)
 
 
@@ -213,37 +224,46 @@ class EventBuilder:
         mapped = self._mapping.get(stage) or self._mapping_folded.get(stage.strip().casefold())
         if mapped is not None:
             return mapped
+        shown = safe_text(stage)
         if self.settings.strict_stage_mapping:
             raise Rejected(
                 "unknown_stage",
-                "The record's stage is not in stage_mapping and strict_stage_mapping is on.",
+                f"its stage {shown!r} is not in stage_mapping and strict_stage_mapping is on: "
+                "add it to stage_mapping (or turn strict_stage_mapping off to send it as "
+                "NOT_ASSIGNED).",
             )
-        if not self.unmapped_stages[stage]:
-            self.warn(f"CRM stage {stage!r} is not in stage_mapping: sent as NOT_ASSIGNED.")
-        self.unmapped_stages[stage] += 1
+        if not self.unmapped_stages[shown]:
+            self.warn(f"CRM stage {shown!r} is not in stage_mapping: sent as NOT_ASSIGNED.")
+        self.unmapped_stages[shown] += 1
         return "NOT_ASSIGNED"
 
     def _event_time(self, value: object) -> int:
         if value is None or value == "":
             raise Rejected("missing_stage_changed_at", "The record has no stage_changed_at.")
         try:
-            event_time = parse_event_time(value)
+            return parse_event_time(value)
         except (ValueError, TypeError, OverflowError, decimal.InvalidOperation) as exc:
             raise Rejected(
                 "bad_stage_changed_at",
                 "stage_changed_at is not a time (ISO 8601 string, datetime or Unix seconds).",
             ) from exc
+
+    def _check_window(self, built: BuiltEvent) -> BuiltEvent:
+        """The event, or :class:`Rejected` (holding it) when it is outside Meta's window."""
         now = self.now()
         max_age = self.settings.max_event_age_days * 86400
-        if event_time < now - max_age:
+        if built.event_time < now - max_age:
             raise Rejected(
                 "too_old",
                 f"stage_changed_at is more than {self.settings.max_event_age_days:g} days ago "
                 "(max_event_age_days); Meta refuses older events.",
+                built,
             )
-        if event_time > now + FUTURE_TOLERANCE_SECONDS:
-            raise Rejected("in_future", "stage_changed_at is more than a minute in the future.")
-        return event_time
+        if built.event_time > now + FUTURE_TOLERANCE_SECONDS:
+            raise Rejected(
+                "in_future", "stage_changed_at is more than a minute in the future.", built
+            )
+        return built
 
     def _hashed_keys(self, columns: Mapping[str, object]) -> dict[str, list[str]]:
         """Normalised and hashed user data, by our column name; bad fields dropped and counted."""
@@ -316,11 +336,15 @@ class EventBuilder:
         event_time = self._event_time(columns.get("stage_changed_at"))
         lifecycle = self._lifecycle(stage, columns.get("facebook_lifecycle_stage_name"))
 
-        source = columns.get("lead_event_source") or settings.lead_event_source
+        source = columns.get("lead_event_source")
+        if not isinstance(source, str) or not source.strip():
+            source = settings.lead_event_source
         if not isinstance(source, str) or not source.strip():
             raise Rejected(
                 "missing_lead_event_source",
-                "The record has no lead_event_source and the lead_event_source setting is empty.",
+                "it has no lead_event_source and the lead_event_source setting is empty: set "
+                "lead_event_source to the CRM's name (HubSpot, Salesforce, ...) or give the "
+                "records a lead_event_source column.",
             )
 
         keys = self._hashed_keys(columns)
@@ -388,10 +412,12 @@ class EventBuilder:
                 "custom_data": custom,
             }
             event_name = stage
-        return BuiltEvent(
-            event=event,
-            event_id=event_id,
-            event_name=event_name,
-            event_time=event_time,
-            stage=stage,
+        return self._check_window(
+            BuiltEvent(
+                event=event,
+                event_id=event_id,
+                event_name=event_name,
+                event_time=event_time,
+                stage=stage,
+            )
         )

@@ -1,20 +1,30 @@
 """The ledger: which ``event_id``s Meta has acknowledged, so a rerun never sends them again.
 
 A SQLite file path or any SQLAlchemy URL. One table, ``fb_conversions_ledger``, keyed by the
-destination (dataset or offline event set id), the event name and the event id.
+destination (dataset or offline event set id), the event name and the event id. Look-ups use
+that whole key (one ``event_name = ? AND event_id IN (...)`` part per event name), which the
+primary key's index serves: the cost of a batch does not grow with the ledger. A ledger table
+without an index on the key (made by hand) gets one when it is opened.
+
+Names and ids are stored as :func:`~.privacy.safe_text` gives them: a value that may be
+personal data (an email in the stage column) is stored as its hash, never as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from target_fb_conversions.events import BuiltEvent
+from target_fb_conversions.privacy import safe_text
 
 TABLE_NAME = "fb_conversions_ledger"
+KEY_COLUMNS = ("destination", "event_name", "event_id")
+KEY_INDEX = "ix_fb_conversions_ledger_key"
 _CHUNK = 500
 
 
@@ -51,30 +61,42 @@ class Ledger:
                 sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=False),
             )
             metadata.create_all(self.engine)
+            self._index_the_key()
         except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
             raise LedgerError(
                 "The ledger setting does not point to a usable database: give a writable "
                 f"SQLite file path or a SQLAlchemy URL ({type(exc).__name__})."
             ) from exc
 
+    def _index_the_key(self) -> None:
+        """Add the key's index to a ledger table that has none (its primary key is one)."""
+        inspector = sa.inspect(self.engine)
+        keyed = [inspector.get_pk_constraint(TABLE_NAME).get("constrained_columns") or []]
+        keyed += [index["column_names"] for index in inspector.get_indexes(TABLE_NAME)]
+        if not any(tuple(columns[:3]) == KEY_COLUMNS for columns in keyed):
+            sa.Index(KEY_INDEX, *(self.table.c[name] for name in KEY_COLUMNS)).create(
+                self.engine
+            )
+
     def acknowledged(self, events: Sequence[BuiltEvent]) -> set[tuple[str, str]]:
         """The (event_name, event_id) pairs among ``events`` that are already in the ledger."""
-        wanted = {(e.event_name, e.event_id) for e in events}
-        return self._known(wanted) & wanted
+        stored = {_stored_key(e.event_name, e.event_id): (e.event_name, e.event_id)
+                  for e in events}
+        return {stored[key] for key in self._known(set(stored))}
 
     def record(self, events: Iterable[BuiltEvent]) -> None:
         """Add acknowledged events (ones already there are left as they are)."""
         now = dt.datetime.now(tz=dt.timezone.utc)
-        rows = {
-            (e.event_name, e.event_id): {
+        rows = {}
+        for e in events:
+            name, event_id = _stored_key(e.event_name, e.event_id)
+            rows[(name, event_id)] = {
                 "destination": self.destination,
-                "event_name": e.event_name,
-                "event_id": e.event_id,
+                "event_name": name,
+                "event_id": event_id,
                 "event_time": e.event_time,
                 "acknowledged_at": now,
             }
-            for e in events
-        }
         if not rows:
             return
         known = self._known(set(rows))
@@ -91,22 +113,33 @@ class Ledger:
             ) from exc
 
     def _known(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        ids = sorted({key[1] for key in keys})
+        """The stored (event_name, event_id) keys among ``keys`` that are in the ledger."""
         found: set[tuple[str, str]] = set()
-        t = self.table
+        ordered = sorted(keys)
         try:
             with self.engine.connect() as conn:
-                for start in range(0, len(ids), _CHUNK):
-                    query = sa.select(t.c.event_name, t.c.event_id).where(
-                        t.c.destination == self.destination,
-                        t.c.event_id.in_(ids[start : start + _CHUNK]),
-                    )
+                for start in range(0, len(ordered), _CHUNK):
+                    query = self._lookup(ordered[start : start + _CHUNK])
                     found.update((name, event_id) for name, event_id in conn.execute(query))
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(
                 f"The ledger could not be read: check the ledger setting ({type(exc).__name__})."
             ) from exc
         return found
+
+    def _lookup(self, keys: Sequence[tuple[str, str]]) -> sa.sql.expression.Executable:
+        """One statement: per event name, ``destination, event_name = ?, event_id IN (...)``,
+        so every part is a search of the key's index, whatever the ledger's size."""
+        t = self.table
+        parts = [
+            sa.select(t.c.event_name, t.c.event_id).where(
+                t.c.destination == self.destination,
+                t.c.event_name == name,
+                t.c.event_id.in_([event_id for _, event_id in group]),
+            )
+            for name, group in itertools.groupby(keys, key=lambda key: key[0])
+        ]
+        return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -117,3 +150,7 @@ class Ledger:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _stored_key(event_name: str, event_id: str) -> tuple[str, str]:
+    return safe_text(event_name), safe_text(event_id)

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import IO
 
 from target_fb_conversions.events import BuiltEvent
+from target_fb_conversions.normalize import is_hashed
+from target_fb_conversions.privacy import safe_text
 
 
 class RejectsFile:
@@ -58,14 +60,43 @@ def safe_record_facts(record: Mapping[str, object]) -> dict[str, object]:
 
 
 def event_facts(built: BuiltEvent) -> dict[str, object]:
-    """What a rejects row says about an event that was built (hashes only)."""
-    event = built.event
+    """What a rejects row says about an event that was built: hashes and safe values only,
+    enough for ``--replay-rejects`` to build it again (see :mod:`.replay`)."""
+    event = safe_event(built.event)
     user = event.get("user_data") or event.get("match_keys") or {}
     lead_id = user.get("lead_id") if isinstance(user, Mapping) else None
     return {
-        "event_id": built.event_id,
-        "stage": built.stage,
+        "event_id": safe_text(built.event_id),
+        "stage": safe_text(built.stage),
         "event_time": built.event_time,
         "lead_id": str(lead_id) if lead_id is not None else None,
         "event": event,
     }
+
+
+def safe_event(event: Mapping[str, object]) -> dict[str, object]:
+    """A copy of ``event`` whose free-text values (names, ids, an unhashed external id) are
+    kept only when safe, else replaced by their hash; the hashed user data is kept as it is."""
+    out = dict(event)
+    for key in ("event_name", "event_id"):
+        if isinstance(out.get(key), str):
+            out[key] = safe_text(out[key])
+    for key, fields in (("custom_data", _FREE_CUSTOM), ("user_data", _FREE_USER),
+                        ("match_keys", _FREE_USER)):
+        part = out.get(key)
+        if isinstance(part, Mapping):
+            out[key] = {name: _safe_value(value) if name in fields else value
+                        for name, value in part.items()}
+    return out
+
+
+_FREE_CUSTOM = frozenset({"lifecycle_stage_name", "lead_event_source"})
+_FREE_USER = frozenset({"external_id", "extern_id"})
+
+
+def _safe_value(value: object) -> object:
+    if isinstance(value, list):
+        return [_safe_value(one) for one in value]
+    if isinstance(value, str) and not is_hashed(value):
+        return safe_text(value)
+    return value

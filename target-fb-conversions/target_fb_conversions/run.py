@@ -12,17 +12,56 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
 from target_fb_conversions import normalize
-from target_fb_conversions.events import BuiltEvent, EventBuilder, Rejected
+from target_fb_conversions.events import (
+    COLUMN_REASONS,
+    SETTING_REASONS,
+    BuiltEvent,
+    EventBuilder,
+    Rejected,
+)
 from target_fb_conversions.ledger import Ledger
+from target_fb_conversions.privacy import safe_text
 from target_fb_conversions.rejects import RejectsFile, event_facts, safe_record_facts
 from target_fb_conversions.sender import Sender, SendOutcome
 from target_fb_conversions.summary import RunSummary
+
+# The in-run duplicate check remembers the keys of the last 100,000 to 200,000 events (about
+# 15 MB); an older duplicate is found in the ledger or deduplicated by Meta (same event_id).
+DEDUPE_WINDOW = 100_000
+
+
+class SettingProblem(Exception):
+    """A record cannot be sent because of a setting, and so would no other like it: the run
+    stops (no STATE past the record) instead of filling the rejects file."""
+
+
+class RecentKeys:
+    """A set of the most recent keys in bounded memory: two generations of ``window`` keys;
+    when the newer one is full the older one is forgotten."""
+
+    def __init__(self, window: int = DEDUPE_WINDOW) -> None:
+        self.window = window
+        self._new: set[bytes] = set()
+        self._old: set[bytes] = set()
+
+    def add(self, key: bytes) -> bool:
+        """Remember ``key``; ``False`` when it was already remembered."""
+        if key in self._new or key in self._old:
+            return False
+        if len(self._new) >= self.window:
+            self._old, self._new = self._new, set()
+        self._new.add(key)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._new) + len(self._old)
 
 
 class ConversionsRun:
@@ -45,7 +84,11 @@ class ConversionsRun:
         self.logger = logger
         self.dry_run_file = dry_run_file
         self.summary = RunSummary(dry_run=dry_run_file is not None)
-        self._seen: set[bytes] = set()
+        self._seen = RecentKeys()
+        # Records rejected in a row for a column reason, per stream; this many in a row stop the
+        # run (the columns do not match: field_mapping). The target sets it to its batch size.
+        self.column_streak_limit = 1000
+        self._column_streak: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._submit_lock = threading.Lock()
@@ -59,32 +102,71 @@ class ConversionsRun:
         with self._lock:
             self.summary.records += 1
 
-    def accept_record(self, stream: str, record: Mapping[str, object]) -> BuiltEvent | None:
+    def accept_record(
+        self, stream: str, record: Mapping[str, object], position: int = 0
+    ) -> BuiltEvent | None:
         """Build the record's event; a record that cannot be sent goes to the rejects file.
 
         Returns ``None`` for a rejected record and for an event already seen in this run.
+        Raises :class:`SettingProblem` when a setting, not the record, is the cause.
         """
         try:
             built = self.builder.build(record)
         except Rejected as exc:
-            self.reject_record(stream, record, exc.reason, exc.detail)
+            self.reject_record(stream, record, exc.reason, exc.detail, position, exc.built)
             return None
-        # 12 bytes per event instead of two strings: memory stays nearly flat over long runs.
+        self._column_streak[stream] = 0
+        # 12 bytes per event instead of two strings, and only a window of them.
         key = hashlib.blake2b(
             f"{built.event_name}\x1f{built.event_id}".encode(), digest_size=12
         ).digest()
         with self._lock:
-            if key in self._seen:
+            if not self._seen.add(key):
                 self.summary.duplicates += 1
                 return None
-            self._seen.add(key)
         return built
 
     def reject_record(
-        self, stream: str, record: Mapping[str, object], reason: str, detail: str
+        self,
+        stream: str,
+        record: Mapping[str, object],
+        reason: str,
+        detail: str,
+        position: int = 0,
+        built: BuiltEvent | None = None,
     ) -> None:
-        """A raw record that never became an event: its reason and column names only."""
+        """A record that is not sent: its reason, its column names and, when it could be built,
+        its event (hashes only). A reason caused by a setting stops the run instead."""
+        where = f"Record {position} of stream {stream!r}"
+        if reason in SETTING_REASONS:
+            raise SettingProblem(
+                f"{where} cannot be sent because of a setting: {detail.rstrip('.')}; no STATE "
+                "went past this record, so running again after the fix loses nothing."
+            )
+        self._count_column_streak(stream, reason, where)
         facts = safe_record_facts(record)
+        if built is not None:
+            facts.update(event_facts(built))
+        else:
+            self._lead_facts(record, facts)
+        self.rejects.write({"stream": stream, "reason": reason, "detail": detail, **facts})
+        with self._lock:
+            self.summary.rejected[reason] += 1
+
+    def _count_column_streak(self, stream: str, reason: str, where: str) -> None:
+        if reason not in COLUMN_REASONS:
+            self._column_streak[stream] = 0
+            return
+        self._column_streak[stream] += 1
+        if self._column_streak[stream] >= self.column_streak_limit:
+            raise SettingProblem(
+                f"{where} ends {self.column_streak_limit} records in a row that cannot be "
+                f"sent ({reason}): the stream's columns are not the ones the target reads, so map "
+                "them with field_mapping (e.g. {\"lifecyclestage\": \"stage\"}) and run again; "
+                "no STATE went past these records, so nothing is lost."
+            )
+
+    def _lead_facts(self, record: Mapping[str, object], facts: dict[str, object]) -> None:
         lead = self.builder.columns(record).get("lead_id")
         if isinstance(lead, (int, str)) and not isinstance(lead, bool) and str(lead).strip():
             try:
@@ -92,9 +174,6 @@ class ConversionsRun:
             except normalize.NormalizeError:
                 # Not a lead id: it may be a mis-mapped email or phone, so only its hash.
                 facts["lead_id_sha256"] = normalize.sha256_hex(str(lead).strip())
-        self.rejects.write({"stream": stream, "reason": reason, "detail": detail, **facts})
-        with self._lock:
-            self.summary.rejected[reason] += 1
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -162,7 +241,7 @@ class ConversionsRun:
             if not dry:
                 s.accepted += len(outcome.accepted)
             for event in outcome.accepted:
-                s.accepted_by_stage[event.stage] += 1
+                s.accepted_by_stage[safe_text(event.stage)] += 1
             for rejection in outcome.rejected:
                 s.rejected[rejection.reason] += 1
 

@@ -13,7 +13,6 @@ import typing as t
 from concurrent.futures import CancelledError, Future
 
 import jsonschema
-from singer_sdk.exceptions import InvalidJSONSchema
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
@@ -59,17 +58,31 @@ def _simple_plan(schema: dict) -> tuple[dict, list, bool] | None:
     return plan, required, extra is False
 
 
+def schema_problem(schema: object) -> str | None:
+    """What is wrong with a stream's schema (words that follow "The SCHEMA message of stream
+    X"), or ``None``; never the schema's values."""
+    if not isinstance(schema, dict):
+        return f"holds {type(schema).__name__}, not a JSON Schema object"
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        kind = "none" if properties is None else type(properties).__name__
+        return (f"has no 'properties' object (it has {kind}): a stream's schema must be a JSON "
+                "Schema object whose properties name the record's columns")
+    try:
+        DEFAULT_JSONSCHEMA_VALIDATOR.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"is not valid JSON Schema (at {list(exc.path)})"
+    return None
+
+
 class PrivateValidator(BaseJSONSchemaValidator):
-    """JSON Schema validation whose messages name the field and the rule, never the value."""
+    """JSON Schema validation whose messages name the field and the rule, never the value.
+
+    The schema itself was checked when its SCHEMA message came (:func:`schema_problem`).
+    """
 
     def __init__(self, schema: dict) -> None:
         super().__init__(schema)
-        try:
-            DEFAULT_JSONSCHEMA_VALIDATOR.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            raise InvalidJSONSchema(
-                f"The stream's schema is not valid JSON Schema (at {list(exc.path)})."
-            ) from None
         self.validator = DEFAULT_JSONSCHEMA_VALIDATOR(
             schema, format_checker=jsonschema.FormatChecker(formats=())
         )
@@ -170,12 +183,17 @@ class ConversionsSink(BatchSink):
         events: list[BuiltEvent] = context.setdefault("events", [])
         self.run.count_record()
         problem, self._problem = self._problem, None
+        position = self._target.record_seq
         if problem is not None:
-            self.run.reject_record(self.stream_name, record, "invalid_record", problem)
+            self.run.reject_record(self.stream_name, record, "invalid_record", problem, position)
             return
-        built = self.run.accept_record(self.stream_name, record)
+        built = self.run.accept_record(self.stream_name, record, position)
         if built is not None:
             events.append(built)
+
+    def _after_process_record(self, context: dict) -> None:
+        """Nothing per record: the SDK logged the whole batch here at DEBUG, for every record
+        (output growing with the square of the batch size)."""
 
     def start_drain(self) -> dict:
         """Take the batch being built and, in the same step under ``state_lock``, hold back

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import decimal
 import json
 import sys
 import threading
@@ -10,6 +12,7 @@ from concurrent.futures import Future
 from importlib import metadata
 from pathlib import Path
 
+import click
 from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.exceptions import (
@@ -30,7 +33,12 @@ from fb_graph.limits import (
     OFFLINE_MAX_EVENTS,
 )
 from fb_graph.redact import redact
-from fb_graph.settings import TRANSPORT_PROPERTIES, read_transport
+from fb_graph.settings import (
+    TRANSPORT_PROPERTIES,
+    SettingsError,
+    read_transport,
+    unknown_settings,
+)
 from target_fb_conversions import normalize
 from target_fb_conversions.events import (
     CONVERSIONS_API,
@@ -43,9 +51,10 @@ from target_fb_conversions.events import (
 from target_fb_conversions.ledger import Ledger, LedgerError
 from target_fb_conversions.reader import PrivateSingerReader
 from target_fb_conversions.rejects import RejectsFile
-from target_fb_conversions.run import ConversionsRun
+from target_fb_conversions.replay import Replay, ReplayError
+from target_fb_conversions.run import ConversionsRun, SettingProblem
 from target_fb_conversions.sender import Sender, SendError, SenderSettings
-from target_fb_conversions.sink import ConversionsSink
+from target_fb_conversions.sink import ConversionsSink, schema_problem
 
 NAME = "target-fb-conversions"
 MAX_BATCH = {CONVERSIONS_API: CAPI_MAX_EVENTS, OFFLINE_CONVERSIONS: OFFLINE_MAX_EVENTS}
@@ -57,6 +66,8 @@ FATAL_ERRORS = (
     SendError,
     GraphError,
     LedgerError,
+    SettingProblem,
+    ReplayError,
     InvalidInputLine,
     InvalidJSONSchema,
     MissingKeyPropertiesError,
@@ -149,11 +160,17 @@ class TargetFbConversions(Target):
         # Drained batches Meta has not yet acknowledged (or that failed: those stay for good).
         self._unsettled: list[tuple[int, Future]] = []
         self._last_written_state: str | None = None
+        self.replay: Replay | None = None
         super().__init__(*args, **kwargs)
         TargetFbConversions._current = self
         self.run = self._make_run()
+        self.run.column_streak_limit = self.batch_size
+        if self._replay_path is not None:
+            self._start_replay(self._replay_path)
 
     _current: TargetFbConversions | None = None
+    # The file of ``--replay-rejects`` (the CLI sets it before the target is made).
+    _replay_path: str | None = None
 
     # -- settings --------------------------------------------------------------------------
 
@@ -184,6 +201,8 @@ class TargetFbConversions(Target):
         errors = [redact(error, secrets) for error in errors]
         if not errors:
             errors = self._setting_problems()
+        for warning in unknown_settings(self._config, self.config_jsonschema["properties"]):
+            self.logger.warning("%s", warning)
         if errors and raise_errors:
             raise ConfigValidationError(
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
@@ -207,8 +226,13 @@ class TargetFbConversions(Target):
             if not isinstance(size, int) or not 1 <= size <= MAX_BATCH[api]:
                 problems.append(f"batch_size must be between 1 and {MAX_BATCH[api]} for {api}.")
         age = c.get("max_event_age_days")
-        if age is not None and (not isinstance(age, (int, float)) or age <= 0):
+        number = (int, float, decimal.Decimal)
+        if age is not None and (not isinstance(age, number) or isinstance(age, bool) or age <= 0):
             problems.append("max_event_age_days must be a positive number of days.")
+        try:
+            read_transport(c)
+        except SettingsError as exc:
+            problems.append(str(exc))
         for stage, lifecycle in (c.get("stage_mapping") or {}).items():
             if lifecycle not in LIFECYCLE_STAGES:
                 problems.append(f"stage_mapping maps {stage!r} to {lifecycle!r}, which is not "
@@ -303,11 +327,11 @@ class TargetFbConversions(Target):
 
     def _process_schema_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "schema"})
-        if not isinstance(message_dict["schema"], dict):
+        problem = schema_problem(message_dict["schema"])
+        if problem:
             raise InvalidInputLine(
-                f"The SCHEMA message of stream {str(message_dict['stream'])[:100]!r} holds "
-                f"{type(message_dict['schema']).__name__}, not a JSON Schema object: the tap's "
-                "output is not valid Singer."
+                f"The SCHEMA message of stream {str(message_dict['stream'])[:100]!r} {problem}: "
+                "the tap's output is not valid Singer."
             )
         super()._process_schema_message(message_dict)
 
@@ -397,9 +421,64 @@ class TargetFbConversions(Target):
         super().process_endofpipe()
         self.run.wait_all()
         self.batch_settled()
-        self.run.finish()
+        self._finish(failed=False)
+
+    def _finish(self, *, failed: bool) -> None:
+        """The summary, files closed; a replay's rejects file put in place (or dropped)."""
+        self.run.finish(failed=failed)
+        if self.replay is not None:
+            self.logger.info("%s", self.replay.summary())
+            self.replay.finish(failed=failed)
+
+    # -- replay of a rejects file ----------------------------------------------------------
+
+    def _start_replay(self, path: str) -> None:
+        """Read the rejects file; rows that fail again go to a rejects file of their own (see
+        :mod:`.replay`); the rebuilt records hold our column names, so no field_mapping."""
+        self.replay = Replay.read(path, self.api)
+        self.run.rejects = self.replay.rejects_file(self.run.rejects.path)
+        builder = self.run.builder
+        builder.settings = dataclasses.replace(builder.settings, field_mapping={})
+
+    @classmethod
+    def _replayed_lines(cls) -> t.Iterator[str]:
+        """The replay's Singer input, read once the target (and so the replay) exists."""
+        current = cls._current
+        if current is not None and current.replay is not None:
+            yield from current.replay.singer_lines()
 
     # -- CLI -------------------------------------------------------------------------------
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--replay-rejects", "replay_rejects"],
+                type=click.STRING,
+                default=None,
+                help="Send the rows of this rejects file again with the current settings "
+                "(once the cause of their rejection is fixed); no Singer input is read.",
+            )
+        )
+        return command
+
+    @classmethod
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:  # type: ignore[override]
+        """Read the ``--config`` files; an unreadable one is one sentence, not a traceback."""
+        try:
+            return super().cb_config(ctx, param, value)
+        except (OSError, ValueError, TypeError) as exc:  # missing; not JSON; not an object
+            if isinstance(exc, OSError):
+                what = str(exc).strip().splitlines()[0].rstrip(".") or type(exc).__name__
+            elif isinstance(exc, UnicodeDecodeError):
+                what = "it is not UTF-8 text"
+            elif hasattr(exc, "lineno"):  # the JSON decoder's error: where, never what
+                what = f"it is not valid JSON (line {exc.lineno}, column {exc.colno})"
+            else:
+                what = "it is not a JSON object"
+            cls.logger.error("The --config file cannot be read: %s; fix it and run again.", what)
+            sys.exit(1)
 
     @classmethod
     def invoke(  # type: ignore[override]
@@ -409,8 +488,12 @@ class TargetFbConversions(Target):
         about_format: str | None = None,
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
+        replay_rejects: str | None = None,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
+        if replay_rejects is not None:
+            cls._replay_path = replay_rejects
+            file_input = cls._replayed_lines()  # type: ignore[assignment]
         try:
             super().invoke(
                 about=about, about_format=about_format, config=config, file_input=file_input
@@ -421,7 +504,7 @@ class TargetFbConversions(Target):
             if current is not None:
                 secrets = (current.config.get("access_token"), current.config.get("app_secret"))
                 if getattr(current, "run", None) is not None:
-                    current.run.finish(failed=True)
+                    current._finish(failed=True)
             message = str(exc.args[0]) if exc.args else type(exc).__name__
             if isinstance(exc, GraphError):
                 message = exc.describe()

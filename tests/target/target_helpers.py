@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 import time
@@ -123,15 +124,31 @@ def write_config(tmp_path: Path, sb: Sandbox | None, **overrides: object) -> Pat
     return path
 
 
-def run_target(config: Path, stdin: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_target(
+    config: Path,
+    stdin: str,
+    *args: str,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess:
+    """The target CLI with ``--config config`` (and ``args``), ``stdin`` as its input."""
     return subprocess.run(
-        [TARGET_CLI, "--config", str(config)],
+        [TARGET_CLI, "--config", str(config), *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
+
+
+def one_line_error(stderr: str) -> list[str]:
+    """The ERROR lines of a failed run (at least one), after checking there is no traceback."""
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if "| ERROR" in line]
+    assert errors, stderr[-2000:]
+    return errors
 
 
 def states(stdout: str) -> list[dict]:

@@ -239,15 +239,6 @@ def test_field_mapping_and_unmapped_stage(sandbox, tmp_path):
     assert result.stderr.count("is not in stage_mapping") == 1  # one warning per stage
 
 
-def test_strict_stage_mapping_rejects_unknown_stage(sandbox, tmp_path):
-    records = [stage_record(0, stage="mystery"), stage_record(1)]
-    config = write_config(tmp_path, sandbox, strict_stage_mapping=True)
-    result = run_target(config, singer_lines(records))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert len(sandbox.events()) == 1
-    assert [r["reason"] for r in read_jsonl(tmp_path / "rejects.jsonl")] == ["unknown_stage"]
-
-
 def test_phone_national_formats_with_default_country(sandbox, tmp_path):
     records = [
         stage_record(0, phone="650.555.1212", country=None),
