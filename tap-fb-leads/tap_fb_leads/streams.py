@@ -2,12 +2,11 @@
 ``disclaimer_responses`` (written from the same ``/leads`` answers: no call of its own).
 
 State is the SDK's, partitioned per form (``{"form_id": ...}``) or per ad. Leads come back
-unsorted, so the stream is not sorted, and the bookmark of a form must not move before the
-form is read to the end: ``LeadsStream.get_records`` hands the SDK the form's newest
-``created_time`` once, after its last page, and the SDK promotes it to the form's bookmark
-when it finalizes the partition right after. Every STATE emitted before that keeps the form's
-previous bookmark, so a run killed mid-form (even with SIGKILL) and resumed from its last STATE
-re-reads that form: nothing is lost, and a target that upserts on ``id`` keeps each lead once.
+unsorted, so a bookmark may only move past a time range read to its end: ``LeadsStream``
+reads a form's window in time slices, oldest first (:mod:`tap_fb_leads.slices`), and after
+each slice sets the form's bookmark to its newest lead so far and writes a STATE. A run killed
+anywhere (even with SIGKILL) and resumed from its last STATE re-reads at most the slice it was
+in: nothing is lost, and a target that upserts on ``id`` keeps each lead once.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import logging
 import sys
 import typing as t
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from singer_sdk import Stream
@@ -43,6 +43,8 @@ from tap_fb_leads.schemas import (
     LEADS_SCHEMA,
 )
 from tap_fb_leads.seen import SeenIds
+from tap_fb_leads.settings import parse_time
+from tap_fb_leads.slices import SLICE_PAGES, Slices
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -140,6 +142,8 @@ class FormsStream(GraphStream):
         super().__init__(tap)
         self._seen: set[str] = set()
         self._pages_done = 0
+        self.sizes: dict[str, tuple[int | None, int | None]] = {}
+        """Each form's leads_count and creation (Unix seconds): its leads' slices start there."""
 
     @property
     def partitions(self) -> list[dict] | None:
@@ -165,6 +169,7 @@ class FormsStream(GraphStream):
                     if form["id"] in self._seen or (allow is not None and form["id"] not in allow):
                         continue
                     self._seen.add(form["id"])
+                    self.sizes[form["id"]] = _size(form)
                     yield form
         except GraphError as error:
             # With ad_ids the forms are extra information a token with ad-level access
@@ -194,6 +199,15 @@ class FormsStream(GraphStream):
 
 
 _SKIPPABLE = (ErrorKind.NOT_FOUND, ErrorKind.PERMISSION)
+
+
+def _size(form: dict[str, Any]) -> tuple[int | None, int | None]:
+    count = form.get("leads_count")
+    created = form.get("created_time")
+    return (
+        count if isinstance(count, int) and not isinstance(count, bool) else None,
+        _seconds(created) if created else None,
+    )
 
 
 class LeadsStream(GraphStream):
@@ -236,80 +250,104 @@ class LeadsStream(GraphStream):
         return since_s, until_s
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The leads of the window, read slice by slice, oldest slice first; the bookmark
+        moves after each slice read to its end (see :mod:`tap_fb_leads.slices`)."""
         assert context is not None
         window = self.window(context)
         if window is None:
             return
         partition = context[self.partition_key]
-        form_id = partition if self.partition_key == "form_id" else None
-        params = {"fields": _LEAD_FIELDS_PARAM, "filtering": filtering_param(*window)}
-        write_disclaimers = self.run.disclaimer_writer()
-        disclaimers = self._tap.streams["disclaimer_responses"]
-        seen = SeenIds()
-        newest = ""
-        problems: list[str] = []
-        duplicates = malformed = 0
+        expected, born = self._sizes.get(partition, (None, None))
+        slices = Slices(*window, SLICE_PAGES * self.run.pager.page_size, expected, born)
+        read = _Read(partition if self.partition_key == "form_id" else None)
         try:
-            for page in self.run.pager.pages(self.edge_path(context), params):
-                read_at = utc_now().isoformat(sep="T")
-                self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
-                for raw in page:
-                    try:
-                        lead = lead_record(raw, form_id, problems)
-                    except MalformedRecord as exc:
-                        malformed += 1
-                        self.logger.warning(
-                            "Skipping a malformed lead of %s %s: %s.",
-                            self.partition_label,
-                            partition,
-                            exc,
-                        )
-                        continue
-                    if problems:
-                        for problem in problems:
-                            self.logger.warning("Malformed field kept as null: %s.", problem)
-                        problems.clear()
-                    if not seen.add(lead["id"]):
-                        duplicates += 1
-                        continue
-                    if lead["created_time"] > newest:  # one RFC 3339 UTC format: text order
-                        newest = lead["created_time"]
-                    if write_disclaimers is not None:
-                        write_disclaimers(lead)
-                    yield lead
+            while (bounds := slices.current) is not None:
+                yield from self._read_slice(context, bounds, read)
+                slices.done(read.count, _seconds(read.oldest) if read.count else None)
+                if read.count:
+                    # Every lead created before the slice's end has been emitted.
+                    self._move_bookmark(context, min(read.newest, _rfc3339(bounds[1] - 1)))
         except GraphError as error:
             if error.kind is not ErrorKind.NOT_FOUND:
                 self.logger.error(
                     "Could not read the leads of %s %s.", self.partition_label, partition
                 )
                 raise
-            # Keep the old bookmark: what was read so far of this form is not complete.
-            self.logger.warning(
-                "Skipping %s %s: %s",
-                self.partition_label,
-                partition,
-                error,
-            )
-            return
-        # The whole window was read: only now may the bookmark move (the SDK keeps it in
-        # progress_markers until the partition is finalized, right after this).
-        if newest:
-            super()._increment_stream_state({self.replication_key: newest}, context=context)
-        if duplicates or malformed:
+            # The bookmark stays past the last slice read to its end.
+            self.logger.warning("Skipping %s %s: %s", self.partition_label, partition, error)
+        if read.duplicates or read.malformed:
             self.logger.info(
                 "%s %s: %d duplicate leads dropped, %d malformed leads skipped.",
                 self.partition_label.capitalize(),
                 partition,
-                duplicates,
-                malformed,
+                read.duplicates,
+                read.malformed,
             )
+
+    @property
+    def _sizes(self) -> dict[str, tuple[int | None, int | None]]:
+        forms = self._tap.streams.get("forms")
+        return forms.sizes if isinstance(forms, FormsStream) else {}
+
+    def _read_slice(
+        self, context: Context, bounds: tuple[int, int], read: _Read
+    ) -> Iterator[dict[str, Any]]:
+        """Every lead created in ``bounds``, page by page, each once per partition."""
+        params = {"fields": _LEAD_FIELDS_PARAM, "filtering": filtering_param(*bounds)}
+        write_disclaimers = self.run.disclaimer_writer()
+        disclaimers = self._tap.streams["disclaimer_responses"]
+        problems: list[str] = []
+        read.count = 0
+        read.oldest = "~"  # after every date in text order
+        for page in self.run.pager.pages(self.edge_path(context), params):
+            read_at = utc_now().isoformat(sep="T")
+            self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
+            for raw in page:
+                try:
+                    lead = lead_record(raw, read.form_id, problems)
+                except MalformedRecord as exc:
+                    read.malformed += 1
+                    self.logger.warning(
+                        "Skipping a malformed lead of %s %s: %s.",
+                        self.partition_label,
+                        context[self.partition_key],
+                        exc,
+                    )
+                    continue
+                if problems:
+                    for problem in problems:
+                        self.logger.warning("Malformed field kept as null: %s.", problem)
+                    problems.clear()
+                if not read.seen.add(lead["id"]):
+                    read.duplicates += 1
+                    continue
+                read.count += 1
+                created = lead["created_time"]  # one RFC 3339 UTC format: text order
+                if created > read.newest:
+                    read.newest = created
+                if created < read.oldest:
+                    read.oldest = created
+                if write_disclaimers is not None:
+                    write_disclaimers(lead)
+                yield lead
+
+    def _move_bookmark(self, context: Context, value: str) -> None:
+        """Move the partition's bookmark forward to ``value`` and write a STATE with it, so
+        a run killed from here on resumes after the slices already read."""
+        state = self.get_context_state(context)
+        old = state.get("replication_key_value")
+        if old and parse_time(old, "the bookmark") >= parse_time(value, "the bookmark"):
+            return
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = value
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def _increment_stream_state(
         self, latest_record: dict, *, context: Context | None = None
     ) -> None:
-        """Nothing per record: :meth:`get_records` hands the SDK the form's newest lead once,
-        when the form has been read to the end (a bookmark must not move mid-form, as the
-        leads come unsorted)."""
+        """Nothing per record: the bookmark moves only after a slice has been read to its
+        end (:meth:`_move_bookmark`), as the leads come unsorted."""
 
     def generate_child_contexts(
         self, record: dict, context: Context | None
@@ -370,5 +408,28 @@ class AdDisclaimerResponsesStream(DisclaimerResponsesStream):
     parent_stream_type = AdLeadsStream
 
 
+@dataclass
+class _Read:
+    """What reading one partition's leads has seen so far."""
+
+    form_id: str | None
+    seen: SeenIds = field(default_factory=SeenIds)
+    count: int = 0
+    """Leads emitted from the current slice."""
+    newest: str = ""
+    oldest: str = ""
+    """The oldest lead of the current slice."""
+    duplicates: int = 0
+    malformed: int = 0
+
+
 def _unix(moment: dt.datetime) -> int:
     return int(moment.timestamp())
+
+
+def _seconds(rfc3339: str) -> int:
+    return _unix(parse_time(rfc3339, "created_time"))
+
+
+def _rfc3339(unix: int) -> str:
+    return dt.datetime.fromtimestamp(unix, dt.timezone.utc).isoformat()

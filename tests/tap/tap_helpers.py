@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import http.server
 import json
 import os
@@ -140,3 +141,24 @@ def answering(answers: dict[str, dict]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def slices_read(sb) -> dict[str, list[tuple[int, int]]]:
+    """Each form's (or ad's) ``[since, until)`` time slices, in the order they were asked."""
+    slices: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for request in lead_requests(sb):
+        bounds = {f["operator"]: f["value"] for f in json.loads(request["params"]["filtering"])}
+        window = (bounds["GREATER_THAN_OR_EQUAL"], bounds["LESS_THAN"])
+        of = slices[request["path"].split("/")[-2]]
+        if not of or of[-1] != window:
+            of.append(window)
+    return dict(slices)
+
+
+def leads_in(sb, form_id: str, since: int, until: int) -> int:
+    """How many leads of the form the sandbox holds created in ``[since, until)``."""
+    return sum(since <= _unix(lead["created_time"]) < until for lead in sb.data.leads(form_id))
+
+
+def _unix(graph_time: str) -> int:
+    return int(dt.datetime.strptime(graph_time, "%Y-%m-%dT%H:%M:%S%z").timestamp())

@@ -15,6 +15,8 @@ def test_duplicate_leads_within_a_run_are_emitted_once(sandbox):
     other = {"id": "1000000000000002", "created_time": "2026-11-20T10:11:13+0000"}
 
     class TwicePager:
+        page_size = 100
+
         def pages(self, path, params, max_size=None):
             yield [dict(lead), dict(other)]
             yield [dict(lead)]
@@ -29,6 +31,8 @@ def test_malformed_leads_are_skipped_by_id_without_answers(sandbox, caplog):
     tap = TapFbLeads(config=tap_config(sandbox), parse_env_config=False)
 
     class BadPager:
+        page_size = 100
+
         def pages(self, path, params, max_size=None):
             yield [
                 {"id": "1000000000000003", "field_data": [{"name": "email", "values": ["z@q.io"]}]},

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import random
 import signal
 import subprocess
 
 import pytest
-from tap_helpers import REPO, TAP, sandbox_lead_ids, tap_config
+from tap_helpers import REPO, TAP, lead_requests, sandbox_lead_ids, tap_config
 
 
 def _start_tap(config_path, state_path) -> subprocess.Popen:
@@ -22,9 +24,14 @@ def _start_tap(config_path, state_path) -> subprocess.Popen:
 
 
 def _run_and_kill(
-    config_path, state_path, kill_after_records: int | None, sig: int = signal.SIGKILL
+    config_path,
+    state_path,
+    kill_after_records: int | None,
+    sig: int = signal.SIGKILL,
+    old_leads: set[str] | None = None,
 ):
-    """Run the tap CLI; send ``sig`` after that many RECORD lines (None: let it finish).
+    """Run the tap CLI; send ``sig`` after that many RECORD lines (None: let it finish),
+    or with ``old_leads``, after that many leads not among them.
 
     Returns (lead ids read, last STATE value seen or None, killed?).
     """
@@ -40,9 +47,11 @@ def _run_and_kill(
         except ValueError:
             break  # a line cut by the kill
         if message["type"] == "RECORD":
-            records += 1
-            if message["stream"] == "leads":
-                ids.append(message["record"]["id"])
+            lead_id = message["record"]["id"] if message["stream"] == "leads" else None
+            if lead_id is not None:
+                ids.append(lead_id)
+            if old_leads is None or (lead_id is not None and lead_id not in old_leads):
+                records += 1
         elif message["type"] == "STATE":
             state = message["value"]
         if kill_after_records is not None and records >= kill_after_records and not killed:
@@ -141,29 +150,74 @@ def _run_until_state(config_path, state_path, stop_at_state: int):
     return ids, killed_at
 
 
-def test_killed_right_after_a_mid_form_state_resumes_without_loss(make_sandbox, tmp_path):
-    """The SDK writes a STATE every 10,000 records of one form: the form is unsorted and
-    half read then, so that STATE must not carry a bookmark for it. A bookmark moved to the
-    newest lead seen so far would make the resumed run skip most of the form's older leads.
-    """
+@pytest.mark.parametrize("stop_at_state", [1, 3])
+def test_killed_right_after_a_mid_form_state_resumes_from_that_slice(
+    make_sandbox, tmp_path, stop_at_state
+):
+    """Leads come unsorted, so a form is read in time slices, oldest first: after each slice
+    read to its end a STATE carries the form's bookmark (its newest lead so far). Killed
+    right after such a STATE, the resumed run reads only from that bookmark minus the
+    lookback: what it emits again is the lookback's few leads, and nothing is lost."""
     sb = make_sandbox(forms_per_page=1, leads_per_form=12_000, order="shuffled", days=30)
     (form_id,) = sb.data.form_ids()
     config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(tap_config(sb, page_size=1000)))
+    config_path.write_text(json.dumps(tap_config(sb, page_size=200)))
 
-    first_ids, (read, state) = _run_until_state(config_path, None, stop_at_state=1)
-    assert 10_000 <= read < 12_000  # the STATE came mid-form
+    first_ids, (read, state) = _run_until_state(config_path, None, stop_at_state)
+    assert 0 < read < 12_000  # the STATE came mid-form
     assert sb.token not in json.dumps(state)
+    (partition,) = state["bookmarks"]["leads"]["partitions"]
+    assert partition["context"] == {"form_id": form_id}
+    bookmark = partition["replication_key_value"]
+    created = {
+        lead["id"]: lead["created_time"].replace("+0000", "+00:00")
+        for lead in sb.data.leads(form_id)
+    }
+    assert all(created[lead_id] <= bookmark for lead_id in first_ids)  # oldest slices first
 
     state_path = tmp_path / "state.json"
     state_path.write_text(json.dumps(state))
     second_ids, final_state, _ = _run_and_kill(config_path, state_path, None)
     assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
-    assert len(second_ids) == len(set(second_ids)) == 12_000  # the whole form is read again
-    (partition,) = state["bookmarks"]["leads"]["partitions"]
-    assert partition["context"] == {"form_id": form_id}
-    assert "replication_key_value" not in partition  # the half-read form kept no bookmark
+    assert len(second_ids) == len(set(second_ids))
+    lookback_start = (dt.datetime.fromisoformat(bookmark) - dt.timedelta(minutes=10)).isoformat()
+    again = set(first_ids) & set(second_ids)
+    assert again == {i for i in first_ids if created[i] >= lookback_start}
+    assert len(again) < 20
     (partition,) = final_state["bookmarks"]["leads"]["partitions"]
-    assert partition["replication_key_value"] == max(
-        lead["created_time"] for lead in sb.data.leads(form_id)
-    ).replace("+0000", "+00:00")
+    assert partition["replication_key_value"] == max(created.values())
+
+
+def test_kills_while_reading_one_big_form_cost_at_most_one_slice_each(make_sandbox, tmp_path):
+    """A 20,000-lead form (unsorted pages) killed six times, each time after a random number
+    of leads not emitted before, each run resumed from the last STATE of the one before:
+    every lead arrives, and each resumed run re-emits at most about one time slice (2,500
+    leads at page_size 250), not everything read of the form so far."""
+    sb = make_sandbox(forms_per_page=1, leads_per_form=20_000, order="shuffled")
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(tap_config(sb, page_size=250)))
+    rng = random.Random(8)
+    emitted: set[str] = set()
+    state_path = None
+    re_emitted: list[int] = []  # per run after the first
+    leads_out = kills = 0
+    for run, kill_after in enumerate([*(rng.randrange(500, 3_000) for _ in range(6)), None]):
+        ids, state, killed = _run_and_kill(config_path, state_path, kill_after, old_leads=emitted)
+        kills += killed
+        if run:
+            re_emitted.append(len(set(ids) & emitted))
+        emitted |= set(ids)
+        leads_out += len(ids)
+        if state is not None:
+            state_path = tmp_path / "state.json"
+            state_path.write_text(json.dumps(state))
+    calls = lead_requests(sb)
+    slices = sum("after" not in call["params"] for call in calls)
+    print(f"re-emitted leads per resumed run: {re_emitted}; {kills} kills;", end=" ")
+    print(f"{len(calls)} calls for {leads_out} leads emitted in {slices} slices")
+    assert emitted == sandbox_lead_ids(sb)
+    assert kills == 6
+    assert max(re_emitted) <= 2 * 2_500, re_emitted
+    # About one call per page: each slice's last page is partly filled, and a kill may cut
+    # a page that was read but not yet emitted.
+    assert len(calls) <= leads_out / 250 + slices + kills
