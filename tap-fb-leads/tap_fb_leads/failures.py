@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fb_graph.errors import GraphError
-from tap_fb_leads.client import GraphUnreachable, ThrottleWaitTooLong
 from tap_fb_leads.paging import PagingError
 
 APP_SECRET_MISSING = "This app requires appsecret_proof: set app_secret."
@@ -23,8 +22,9 @@ class AppSecretRejected(RuntimeError):
         super().__init__(str(error).replace(error.advice, sentence, 1))
 
 
-RUN_FAILURES = (GraphError, GraphUnreachable, ThrottleWaitTooLong, PagingError, AppSecretRejected)
-"""Failures that end a run with their own one-sentence message and no traceback."""
+RUN_FAILURES = (GraphError, PagingError, AppSecretRejected)
+"""Failures that end a run with their own one-sentence message and no traceback (the
+client's GraphUnreachable and ThrottleWaitTooLong are GraphErrors)."""
 
 TOLD_FAILURES = (*RUN_FAILURES, BrokenPipeError)
 """Failures the tap tells in its own words: the SDK's "unhandled error" lines are not logged."""

@@ -128,11 +128,6 @@ class Settings:
     transport: Transport
     start_date_defaulted: bool
 
-    @property
-    def max_throttle_wait_seconds(self) -> float:
-        """Kept for callers not yet reading :attr:`transport`."""
-        return self.transport.max_throttle_wait_seconds
-
 
 def parse_time(value: object, name: str) -> dt.datetime:
     """An RFC 3339 date or date-time setting as an aware UTC datetime."""
