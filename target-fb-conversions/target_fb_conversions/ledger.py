@@ -45,6 +45,7 @@ class Ledger:
 
     def __init__(self, location: str, destination: str) -> None:
         self.destination = destination
+        self._statements: dict[int, sa.sql.expression.Executable] = {}
         try:
             url = ledger_url(location)
             if url.startswith("sqlite:///") and "://" not in location:
@@ -119,27 +120,43 @@ class Ledger:
         try:
             with self.engine.connect() as conn:
                 for start in range(0, len(ordered), _CHUNK):
-                    query = self._lookup(ordered[start : start + _CHUNK])
-                    found.update((name, event_id) for name, event_id in conn.execute(query))
+                    groups = [
+                        (name, [event_id for _, event_id in group])
+                        for name, group in itertools.groupby(
+                            ordered[start : start + _CHUNK], key=lambda key: key[0]
+                        )
+                    ]
+                    params = {"destination": self.destination}
+                    for i, (name, ids) in enumerate(groups):
+                        params[f"name_{i}"] = name
+                        params[f"ids_{i}"] = ids
+                    rows = conn.execute(self._lookup(len(groups)), params)
+                    found.update((name, event_id) for name, event_id in rows)
         except sa.exc.SQLAlchemyError as exc:
             raise LedgerError(
                 f"The ledger could not be read: check the ledger setting ({type(exc).__name__})."
             ) from exc
         return found
 
-    def _lookup(self, keys: Sequence[tuple[str, str]]) -> sa.sql.expression.Executable:
-        """One statement: per event name, ``destination, event_name = ?, event_id IN (...)``,
-        so every part is a search of the key's index, whatever the ledger's size."""
+    def _lookup(self, names: int) -> sa.sql.expression.Executable:
+        """One statement for ``names`` event names: per name ``destination = ? AND
+        event_name = ? AND event_id IN (...)``, so every part is a search of the key's index
+        whatever the ledger's size (built once per number of names, then reused)."""
+        if names not in self._statements:
+            self._statements[names] = self._build_lookup(names)
+        return self._statements[names]
+
+    def _build_lookup(self, names: int) -> sa.sql.expression.Executable:
         t = self.table
         parts = [
             sa.select(t.c.event_name, t.c.event_id).where(
-                t.c.destination == self.destination,
-                t.c.event_name == name,
-                t.c.event_id.in_([event_id for _, event_id in group]),
+                t.c.destination == sa.bindparam("destination"),
+                t.c.event_name == sa.bindparam(f"name_{i}"),
+                t.c.event_id.in_(sa.bindparam(f"ids_{i}", expanding=True)),
             )
-            for name, group in itertools.groupby(keys, key=lambda key: key[0])
+            for i in range(names)
         ]
-        return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        return parts[0] if names == 1 else sa.union_all(*parts)
 
     def count(self) -> int:
         with self.engine.connect() as conn:

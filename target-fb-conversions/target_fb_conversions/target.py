@@ -113,13 +113,13 @@ class TargetFbConversions(Target):
                     description="App secret: when set, every call carries appsecret_proof."),
         th.Property("lead_event_source", th.StringType,
                     description="The CRM's name (HubSpot, Salesforce, ...) when a record "
-                    "carries none."),
+                    "carries none; a record with neither stops the run."),
         th.Property("stage_mapping", th.ObjectType(additional_properties=th.StringType),
                     description="CRM stage -> one of " + ", ".join(LIFECYCLE_STAGES) + "; "
                     "unmapped stages become NOT_ASSIGNED with one warning per stage."),
         th.Property("strict_stage_mapping", th.BooleanType, default=False,
-                    description="Reject records whose stage is not in stage_mapping instead "
-                    "of sending them as NOT_ASSIGNED."),
+                    description="Stop the run at a record whose stage is not in "
+                    "stage_mapping instead of sending it as NOT_ASSIGNED."),
         th.Property("field_mapping", th.ObjectType(additional_properties=th.StringType),
                     description="Input column -> target column (" + ", ".join(INPUT_COLUMNS)
                     + "), e.g. {\"hs_email\": \"email\"}."),
