@@ -27,8 +27,8 @@ from singer_sdk.mapper import SameRecordTransform
 
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.fields import FORM_FIELDS, LEAD_FIELDS
-from tap_fb_leads.client import filtering_param
 from tap_fb_leads.failures import TOLD_FAILURES
+from tap_fb_leads.filtering import filtering_param
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.records import (
     MalformedRecord,

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-# Until every caller imports them from fb_graph: the one client's errors and pacing.
-from fb_graph.client import GraphUnreachable, ThrottleWaitTooLong  # noqa: F401
-from fb_graph.usage import pacing_seconds  # noqa: F401
-
 
 def filtering_param(since: int, until: int) -> str:
     """The ``filtering`` value for leads created in ``[since, until)``, in Unix seconds."""
