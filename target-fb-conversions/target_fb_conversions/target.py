@@ -261,8 +261,8 @@ class TargetFbConversions(Target):
                                 MAX_AGE_DAYS[api], api)
         country = c.get("default_phone_country")
         if not c.get("lead_event_source"):
-            self.logger.warning("lead_event_source is not set: records without their own "
-                                "lead_event_source will be rejected.")
+            self.logger.warning("lead_event_source is not set: a record without its own "
+                                "lead_event_source will stop the run.")
         builder = EventBuilder(
             EventSettings(
                 api=api,
