@@ -15,10 +15,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import sqlalchemy as sa
 
+from fb_graph.database import open_engine
 from target_fb_conversions.events import BuiltEvent
 from target_fb_conversions.privacy import safe_text
 
@@ -32,14 +32,6 @@ class LedgerError(Exception):
     """The ledger cannot be opened or written; the message says which setting to fix."""
 
 
-def ledger_url(location: str) -> str:
-    """A SQLAlchemy URL from a URL or a plain file path (SQLite)."""
-    if "://" in location:
-        return location
-    path = Path(location).expanduser().resolve()
-    return f"sqlite:///{path}"
-
-
 class Ledger:
     """Acknowledged events of one destination."""
 
@@ -47,10 +39,7 @@ class Ledger:
         self.destination = destination
         self._statements: dict[int, sa.sql.expression.Executable] = {}
         try:
-            url = ledger_url(location)
-            if url.startswith("sqlite:///") and "://" not in location:
-                Path(location).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = sa.create_engine(url)
+            self.engine = open_engine(location)
             metadata = sa.MetaData()
             self.table = sa.Table(
                 TABLE_NAME,

@@ -1,0 +1,341 @@
+"""The webhook spool: what ``fb-leads-receiver`` stored before answering Meta, for
+``tap-fb-leads`` to read.
+
+A SQLite file (WAL, full sync, mode 0600) or a SQLAlchemy URL (Postgres, shared by several
+receivers). Tables:
+
+- ``fb_leads_spool_changes``: one row per change, ``seq`` increasing in commit order (on
+  Postgres each store takes a transaction-level advisory lock, so a reader that has seen ``seq``
+  N never later finds a smaller one committed), unique on ``(kind, key)`` (for leadgen changes
+  the key is the ``leadgen_id``: a change delivered twice, to one receiver or to two, is stored
+  once), with the raw change as delivered so new kinds need no schema change;
+- ``fb_leads_spool_counters``: deliveries, changes, duplicates, bad signatures... (counts only);
+- ``fb_leads_spool_pages``: the last delivery per Page;
+- ``fb_leads_spool_readers``: how far each reader (the tap) has read, for the status page and
+  ``prune``. The tap's own position is in its STATE; this copy is only informational.
+
+No personal data is ever counted or shown: only ids, counts and times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from fb_graph.database import open_engine
+
+CHANGES = "fb_leads_spool_changes"
+COUNTERS = "fb_leads_spool_counters"
+PAGES = "fb_leads_spool_pages"
+READERS = "fb_leads_spool_readers"
+LEADGEN = "leadgen"
+TAP_READER = "tap-fb-leads"
+_LOCK_KEY = 0x6662_6C65_6164  # "fbleads": serialises stores on Postgres
+
+
+class SpoolError(Exception):
+    """The spool cannot be opened, read or written; one sentence saying what to check."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of one delivery, as it will be stored."""
+
+    kind: str
+    key: str
+    """Unique per kind: the leadgen_id of a leadgen change."""
+    page_id: str
+    raw: str
+    """The change as delivered (JSON text)."""
+    form_id: str | None = None
+    lead_id: str | None = None
+    created_time: int | None = None
+
+
+@dataclass(frozen=True)
+class SpooledChange:
+    seq: int
+    kind: str
+    key: str
+    page_id: str
+    form_id: str | None
+    lead_id: str | None
+    created_time: int | None
+    received_at: float
+    raw: str
+
+
+@dataclass(frozen=True)
+class Stored:
+    stored: int
+    duplicates: int
+
+
+metadata = sa.MetaData()
+changes_table = sa.Table(
+    CHANGES,
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(128), nullable=False),
+    sa.Column("page_id", sa.String(32), nullable=False),
+    sa.Column("form_id", sa.String(32)),
+    sa.Column("lead_id", sa.String(32)),
+    sa.Column("created_time", sa.BigInteger),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.UniqueConstraint("kind", "key", name="uq_fb_leads_spool_changes_kind_key"),
+    sa.Index("ix_fb_leads_spool_changes_kind_seq", "kind", "seq"),
+)
+counters_table = sa.Table(
+    COUNTERS,
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+pages_table = sa.Table(
+    PAGES,
+    metadata,
+    sa.Column("page_id", sa.String(32), primary_key=True),
+    sa.Column("last_delivery_at", sa.Float, nullable=False),
+    sa.Column("changes", sa.BigInteger, nullable=False),
+)
+readers_table = sa.Table(
+    READERS,
+    metadata,
+    sa.Column("reader", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("read_at", sa.Float, nullable=False),
+)
+
+
+class Spool:
+    """One spool, opened (and created when new) from its location."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        try:
+            self.engine = open_engine(location, pool_pre_ping=True)
+            metadata.create_all(self.engine)
+        except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
+            raise SpoolError(
+                "The spool setting does not point to a usable database: give a writable "
+                f"SQLite file path or a SQLAlchemy URL ({type(exc).__name__})."
+            ) from None
+        self._postgres = self.engine.dialect.name == "postgresql"
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing (the receiver) --------------------------------------------------------------
+
+    def store(self, changes: Sequence[Change], counts: Mapping[str, int]) -> Stored:
+        """Store ``changes`` and add ``counts`` in one transaction, committed on return.
+
+        Changes already in the spool (same kind and key), or twice in ``changes``, are not
+        stored again: they are counted as ``duplicates``.
+        """
+        now = time.time()
+        unique: dict[tuple[str, str], Change] = {}
+        for change in changes:
+            unique.setdefault((change.kind, change.key), change)
+        try:
+            with self._writing() as conn:
+                new = self._new(conn, unique)
+                if new:
+                    conn.execute(
+                        self._insert(changes_table).on_conflict_do_nothing(),
+                        [_row(change, now) for change in new],
+                    )
+                duplicates = len(changes) - len(new)
+                self._add(conn, {**counts, "stored": len(new), "duplicates": duplicates})
+                self._touch_pages(conn, changes, now)
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
+        return Stored(stored=len(new), duplicates=duplicates)
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        """A transaction that holds the write lock from its start, committed on exit: stores
+        are serialised, so ``seq`` follows commit order and the duplicate check is exact."""
+        with self.engine.connect() as conn:
+            if self._postgres:
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            yield conn
+            conn.commit()
+
+    def count(self, counts: Mapping[str, int]) -> None:
+        """Add to counters outside a delivery (a bad signature, an ignored Page)."""
+        try:
+            with self.engine.begin() as conn:
+                self._add(conn, counts)
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
+
+    def writable(self) -> bool:
+        """True when a write transaction commits (the health check)."""
+        try:
+            self.count({"health_checks": 1})
+        except SpoolError:
+            return False
+        return True
+
+    def _new(self, conn: sa.Connection, unique: dict[tuple[str, str], Change]) -> list[Change]:
+        found: set[tuple[str, str]] = set()
+        by_kind: dict[str, list[str]] = {}
+        for kind, key in unique:
+            by_kind.setdefault(kind, []).append(key)
+        c = changes_table.c
+        for kind, keys in by_kind.items():
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                rows = conn.execute(
+                    sa.select(c.key).where(c.kind == kind, c.key.in_(chunk))
+                ).scalars()
+                found.update((kind, key) for key in rows)
+        return [change for pair, change in unique.items() if pair not in found]
+
+    def _add(self, conn: sa.Connection, counts: Mapping[str, int]) -> None:
+        values = [{"name": name, "value": n} for name, n in counts.items() if n]
+        if not values:
+            return
+        insert = self._insert(counters_table)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"value": counters_table.c.value + insert.excluded.value},
+            ),
+            values,
+        )
+
+    def _touch_pages(self, conn: sa.Connection, changes: Sequence[Change], now: float) -> None:
+        per_page: dict[str, int] = {}
+        for change in changes:
+            per_page[change.page_id] = per_page.get(change.page_id, 0) + 1
+        if not per_page:
+            return
+        insert = self._insert(pages_table)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["page_id"],
+                set_={
+                    "last_delivery_at": insert.excluded.last_delivery_at,
+                    "changes": pages_table.c.changes + insert.excluded.changes,
+                },
+            ),
+            [{"page_id": p, "last_delivery_at": now, "changes": n} for p, n in per_page.items()],
+        )
+
+    def _insert(self, table: sa.Table) -> Any:
+        return (postgresql if self._postgres else sqlite).insert(table)
+
+    # -- reading (the tap) -------------------------------------------------------------------
+
+    def changes_after(
+        self, seq: int, kind: str = LEADGEN, limit: int = 1000
+    ) -> list[SpooledChange]:
+        """Up to ``limit`` changes of ``kind`` stored after ``seq``, in order."""
+        c = changes_table.c
+        query = (
+            sa.select(changes_table)
+            .where(c.kind == kind, c.seq > seq)
+            .order_by(c.seq)
+            .limit(limit)
+        )
+        try:
+            with self.engine.connect() as conn:
+                return [SpooledChange(**row._mapping) for row in conn.execute(query)]
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be read ({type(exc).__name__}).") from None
+
+    def mark_read(self, seq: int, reader: str = TAP_READER) -> None:
+        """Record how far ``reader`` has read (never backwards)."""
+        insert = self._insert(readers_table)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=["reader"],
+                        set_={
+                            "seq": sa.func.max(readers_table.c.seq, insert.excluded.seq)
+                            if not self._postgres
+                            else sa.func.greatest(readers_table.c.seq, insert.excluded.seq),
+                            "read_at": insert.excluded.read_at,
+                        },
+                    ),
+                    {"reader": reader, "seq": seq, "read_at": time.time()},
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
+
+    def read_position(self, reader: str = TAP_READER) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(readers_table.c.seq).where(readers_table.c.reader == reader)
+            ).scalar()
+
+    # -- status and housekeeping -------------------------------------------------------------
+
+    def status(self, reader: str = TAP_READER) -> dict[str, Any]:
+        """Counts and times only: counters, the last delivery per Page, unread leads."""
+        c = changes_table.c
+        now = time.time()
+        with self.engine.connect() as conn:
+            counters = dict(conn.execute(sa.select(counters_table)).tuples().all())
+            pages = [
+                {"page_id": row.page_id, "last_delivery_at": row.last_delivery_at,
+                 "changes": row.changes}
+                for row in conn.execute(sa.select(pages_table).order_by(pages_table.c.page_id))
+            ]
+            position = conn.execute(
+                sa.select(readers_table.c.seq).where(readers_table.c.reader == reader)
+            ).scalar() or 0
+            unread, oldest = conn.execute(
+                sa.select(sa.func.count(), sa.func.min(c.received_at)).where(
+                    c.kind == LEADGEN, c.seq > position
+                )
+            ).one()
+        return {
+            "counters": counters,
+            "pages": pages,
+            "reader_position": position,
+            "unread_leads": unread,
+            "oldest_unread_age_seconds": (now - oldest) if oldest is not None else None,
+        }
+
+    def prune(self, older_than_seconds: float, reader: str = TAP_READER) -> int:
+        """Delete changes ``reader`` has read that are older than ``older_than_seconds``."""
+        c = changes_table.c
+        position = self.read_position(reader)
+        if position is None:
+            return 0
+        cutoff = time.time() - older_than_seconds
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    sa.delete(changes_table).where(c.seq <= position, c.received_at < cutoff)
+                )
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
+        return int(done.rowcount or 0)
+
+
+def _row(change: Change, now: float) -> dict[str, Any]:
+    return {
+        "kind": change.kind,
+        "key": change.key,
+        "page_id": change.page_id,
+        "form_id": change.form_id,
+        "lead_id": change.lead_id,
+        "created_time": change.created_time,
+        "received_at": now,
+        "raw": change.raw,
+    }
