@@ -14,3 +14,5 @@ MAX_BATCH_CALLS = 50
 """Calls in one batch request."""
 MAX_IDS = 50
 """Ids in one multi-id read (``GET /?ids=``)."""
+WEBHOOK_MAX_CHANGES = 1000
+"""Changes in one webhook delivery (``entry[].changes[]`` summed over entries)."""

@@ -20,7 +20,7 @@ from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
 from fb_graph.fields import LEAD_FIELDS
 from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
-from fb_graph.sandbox import conversions, failures
+from fb_graph.sandbox import apps, conversions, failures
 from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.data import (
     FORM_DEFAULT_FIELDS,
@@ -39,12 +39,15 @@ from fb_graph.sandbox.paging import (
     select_page,
 )
 from fb_graph.sandbox.quotas import Quotas
+from fb_graph.sandbox.webhooks import Webhooks
 
 T = TypeVar("T")
 MAX_BATCH = MAX_BATCH_CALLS
 DEFAULT_LIMIT = 25
 _VERSION = re.compile(r"^/(v\d+\.\d+)(?=/|$)")
 JSON_TYPE = "application/json; charset=UTF-8"
+# Parameters that hold a token: never kept in the request log.
+_TOKEN_PARAMS = ("access_token", "input_token")
 HTML_TYPE = "text/html; charset=utf-8"
 
 
@@ -115,6 +118,26 @@ class GraphApp:
         self._lock = threading.Lock()
         self._log: list[dict] = []
         self._event_batches: list[dict] = []
+        self.webhooks = Webhooks(config, self.data)
+        self.data.on_added = self.webhooks.leads_added
+        self.no_leads_access: set[str] = set(config.no_leads_access_pages)
+
+    def close(self) -> None:
+        self.webhooks.close()
+
+    def set_leads_access(self, page_id: str, allowed: bool) -> None:
+        """Leads Access Manager: whether the app may read this Page's leads."""
+        if page_id not in self.data.pages:
+            raise ValueError(f"no Page with id {page_id!r}")
+        if allowed:
+            self.no_leads_access.discard(page_id)
+        else:
+            self.no_leads_access.add(page_id)
+
+    def check_leads_access(self, form: Form, object_id: str) -> None:
+        """Leads of a Page whose Leads Access Manager leaves the app out: 100/33."""
+        if form.page_id in self.no_leads_access:
+            raise failures.not_found(object_id)
 
     # -- inspection ---------------------------------------------------------------------
     def requests(self) -> list[dict]:
@@ -147,12 +170,14 @@ class GraphApp:
         self.faults.clear()
         self.quotas.reset()
         self.data.reset_added()
+        self.webhooks.reset()
+        self.no_leads_access = set(self.config.no_leads_access_pages)
 
     # -- entry point --------------------------------------------------------------------
     def handle(self, call: Call) -> Reply:
         batch_log: list[dict] = []
         reply = self._handle(call, batch_log)
-        params = {k: v for k, v in call.params.items() if k != "access_token"}
+        params = {k: v for k, v in call.params.items() if k not in _TOKEN_PARAMS}
         entry: dict[str, object] = {
             "method": call.method,
             "path": call.path,
@@ -183,6 +208,8 @@ class GraphApp:
         if token in self.config.expired_tokens:
             raise failures.expired_token()
         permissions = self.tokens.get(token)
+        if permissions is None and token == self.webhooks.app_token:
+            permissions = frozenset()  # the app token: app routes only
         if permissions is None:
             raise failures.bad_token()
         if self.config.app_secret:
@@ -265,20 +292,23 @@ class GraphApp:
             if call.method == "GET" and "ids" in call.params:
                 return self._many(call, permissions)
             raise failures.invalid_parameter("(#100) Missing object id in the request path.")
+        answer = apps.route(self, call, version, parts, token, permissions)
+        if answer is not None:
+            return answer
         object_id = self.data.owner()["id"] if parts[0] == "me" else parts[0]
         data = self.data
         form = data.form_by_id.get(object_id)
         ad = data.ads.get(object_id)
         if len(parts) == 1:
             if call.method != "GET":
-                raise failures.unsupported_post(object_id)
+                raise failures.unsupported(object_id, call.method)
             return self._node(call, object_id, permissions)
         if len(parts) > 2:
             raise failures.not_found("/".join(parts))
         edge = parts[1]
         if object_id in data.pages:
             if edge == "leadgen_forms" and call.method == "GET":
-                self._need(permissions, "pages_manage_ads", "pages_read_engagement")
+                self.need(permissions, "pages_manage_ads", "pages_read_engagement")
                 fields = parse_fields(
                     call.params.get("fields"), FORM_NODE_FIELDS, FORM_DEFAULT_FIELDS, "LeadgenForm"
                 )
@@ -288,13 +318,15 @@ class GraphApp:
             raise failures.nonexisting_field(edge, "Page")
         if form is not None:
             if edge == "leads" and call.method == "GET":
-                self._need(permissions, "leads_retrieval")
+                self.need(permissions, "leads_retrieval")
+                self.check_leads_access(form, object_id)
                 return self._leads(call, version, form, None, token, permissions)
             if edge == "test_leads" and call.method == "POST":
-                self._need(permissions, "leads_retrieval", "pages_manage_ads")
+                self.need(permissions, "leads_retrieval", "pages_manage_ads")
                 return self._test_lead(call, form)
             if edge == "test_leads" and call.method == "GET":
-                self._need(permissions, "leads_retrieval")
+                self.need(permissions, "leads_retrieval")
+                self.check_leads_access(form, object_id)
                 fields = parse_fields(
                     call.params.get("fields"), LEAD_FIELDS, LEAD_DEFAULT_FIELDS, "Lead"
                 )
@@ -303,23 +335,24 @@ class GraphApp:
             raise failures.nonexisting_field(edge, "LeadgenForm")
         if ad is not None:
             if edge == "leads" and call.method == "GET":
-                self._need(permissions, "leads_retrieval", "ads_management")
+                self.need(permissions, "leads_retrieval", "ads_management")
                 ad_form = data.form_by_id[ad.form_id]
+                self.check_leads_access(ad_form, object_id)
                 return self._leads(call, version, ad_form, ad.residue, token, permissions, ad.id)
             raise failures.nonexisting_field(edge, "AdGroup")
         if edge == "events" and call.method == "POST":
             if object_id in self.config.dataset_ids:
-                self._need(permissions, "ads_management")
+                self.need(permissions, "ads_management")
                 return self._events(call, object_id)
             if object_id in self.config.offline_event_set_ids:
-                self._need(permissions, "ads_management")
+                self.need(permissions, "ads_management")
                 return self._legacy_events(call, object_id)
-        if call.method == "POST":
-            raise failures.unsupported_post(object_id)
+        if call.method != "GET":
+            raise failures.unsupported(object_id, call.method)
         raise failures.not_found(object_id)
 
     @staticmethod
-    def _need(permissions: frozenset[str], *required: str) -> None:
+    def need(permissions: frozenset[str], *required: str) -> None:
         for permission in required:
             if permission not in permissions:
                 raise failures.missing_permission(permission)
@@ -342,10 +375,10 @@ class GraphApp:
         asked = call.params.get("fields")
         named: dict | None = None
         if object_id in data.pages:
-            self._need(permissions, "pages_show_list")
+            self.need(permissions, "pages_show_list")
             named, node = data.pages[object_id], "Page"
         elif object_id in data.ads:
-            self._need(permissions, "ads_management")
+            self.need(permissions, "ads_management")
             ad = data.ads[object_id]
             named, node = {"id": ad.id, "name": ad.name}, "AdGroup"
         elif object_id == data.user["id"]:
@@ -355,15 +388,16 @@ class GraphApp:
             return _dumps({k: named[k] for k in fields})
         form = data.form_by_id.get(object_id)
         if form is not None:
-            self._need(permissions, "pages_manage_ads")
+            self.need(permissions, "pages_manage_ads")
             fields = parse_fields(asked, FORM_NODE_FIELDS, FORM_DEFAULT_FIELDS, "LeadgenForm")
             full = data.form_object(form)
             return _dumps({k: full[k] for k in fields if k in full})
         found = data.find_lead(object_id)
         if found is not None:
-            self._need(permissions, "leads_retrieval")
+            self.need(permissions, "leads_retrieval")
             fields = parse_fields(asked, LEAD_FIELDS, LEAD_DEFAULT_FIELDS, "Lead")
             lead_form, index, added = found
+            self.check_leads_access(lead_form, object_id)
             with_ads = "ads_management" in permissions
             if added is not None:
                 return data.render_added(added, fields, with_ads).encode()
@@ -589,7 +623,7 @@ class GraphApp:
                 {
                     "method": method,
                     "path": split.path,
-                    "params": {k: v for k, v in params.items() if k != "access_token"},
+                    "params": {k: v for k, v in params.items() if k not in _TOKEN_PARAMS},
                     "status": 0 if reply.drop else reply.status,
                 }
             )

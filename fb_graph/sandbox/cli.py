@@ -32,6 +32,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--call-budget", type=int, default=None)
     parser.add_argument("--block-minutes", type=float, default=1)
     parser.add_argument("--legacy-offline", action="store_true")
+    parser.add_argument(
+        "--webhook-url", default=None, help="POST signed leadgen webhooks here (every Page)"
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="the app secret webhooks are signed with (default: --app-secret, else the "
+        "sandbox's fixed one); unlike --app-secret it does not make appsecret_proof required",
+    )
+    parser.add_argument(
+        "--webhook-retry-seconds", type=float, default=36 * 3600, help="give up after this"
+    )
+    parser.add_argument("--webhook-ids-as-numbers", action="store_true")
+    parser.add_argument(
+        "--no-webhook-verify",
+        action="store_true",
+        help="POST /{app_id}/subscriptions skips the callback handshake",
+    )
     return parser
 
 
@@ -51,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             call_budget=args.call_budget,
             block_minutes=args.block_minutes,
             legacy_offline=args.legacy_offline,
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret,
+            webhook_retry_seconds=args.webhook_retry_seconds,
+            webhook_verify=not args.no_webhook_verify,
+            webhook_options={"ids_as_numbers": args.webhook_ids_as_numbers},
         )
     except ValueError as exc:
         print(f"fb-graph-sandbox: {exc}", file=sys.stderr)
@@ -76,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         "token": sandbox.token,
         "dataset_id": sandbox.dataset_id,
         "offline_event_set_id": sandbox.offline_event_set_id,
+        "app_id": sandbox.app_id,
         "page_ids": sandbox.data.page_ids,
     }
     print(json.dumps(ready), flush=True)

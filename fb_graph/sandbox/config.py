@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fb_graph.limits import WEBHOOK_MAX_CHANGES
+
 DEFAULT_TOKEN = "EAASandboxAccessToken0000000000000000000000000000ZZ"
 EXPIRED_TOKEN = "EAASandboxExpiredToken000000000000000000000000000ZZ"
 DEFAULT_DATASET_ID = "900000000000001"
 DEFAULT_OFFLINE_EVENT_SET_ID = "800000000000001"
 BUSINESS_ID = "700000000000001"
+APP_ID = "600000000000001"
+APP_NAME = "fb-leads sandbox app"
+DEFAULT_APP_SECRET = "sandbox-app-secret-0000000000000"
+"""The app secret when neither ``webhook_secret`` nor ``app_secret`` is set."""
+TOKEN_TYPES = ("PAGE", "SYSTEM_USER", "USER")
 
 ALL_PERMISSIONS: frozenset[str] = frozenset(
     {
@@ -23,6 +30,27 @@ ALL_PERMISSIONS: frozenset[str] = frozenset(
 )
 
 ORDERS = ("newest", "shuffled")
+
+
+@dataclass
+class WebhookOptions:
+    """How leadgen deliveries are made; every one can be changed at run time."""
+
+    batch_size: int = 1000  # changes per delivery, at most WEBHOOK_MAX_CHANGES
+    ids_as_numbers: bool = False  # ids as JSON numbers (15-17 digits) instead of strings
+    organic_ad_zero: bool = False  # organic leads carry ad_id/adgroup_id 0 instead of none
+    duplicates: bool = False  # every delivery is sent twice
+    out_of_order: bool = False  # changes shuffled before they are cut into deliveries
+    bad_signature: bool = False  # signed with a wrong key
+    changed_fields_only: bool = False  # entries carry changed_fields, no changes
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.batch_size) <= WEBHOOK_MAX_CHANGES:
+            raise ValueError(f"batch_size must be 1 to {WEBHOOK_MAX_CHANGES}.")
+        self.batch_size = int(self.batch_size)
+        for name in self.__dataclass_fields__:
+            if name != "batch_size" and not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false.")
 
 
 @dataclass
@@ -46,8 +74,27 @@ class SandboxConfig:
     expired_tokens: frozenset[str] = field(default_factory=lambda: frozenset({EXPIRED_TOKEN}))
     dataset_ids: tuple[str, ...] = (DEFAULT_DATASET_ID,)
     offline_event_set_ids: tuple[str, ...] = (DEFAULT_OFFLINE_EVENT_SET_ID,)
+    token_types: Mapping[str, str] | None = None  # token -> PAGE | SYSTEM_USER | USER
+    no_leads_access_pages: frozenset[str] = frozenset()
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_retry_seconds: float = 36 * 3600
+    webhook_backoff: float = 0.05
+    webhook_backoff_max: float = 900
+    webhook_timeout: float = 10
+    webhook_verify: bool = True
+    webhook_options: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
+        WebhookOptions(**(self.webhook_options or {}))  # type: ignore[arg-type]
+        for kind in (self.token_types or {}).values():
+            if kind not in TOKEN_TYPES:
+                raise ValueError(f"token types must be one of {', '.join(TOKEN_TYPES)}.")
+        for name in ("webhook_retry_seconds", "webhook_backoff", "webhook_backoff_max"):
+            if float(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be 0 or more.")
+        if self.webhook_timeout <= 0:
+            raise ValueError("webhook_timeout must be more than 0.")
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}.")
         for name in ("pages", "forms_per_page", "leads_per_form"):
@@ -68,6 +115,11 @@ class SandboxConfig:
         if self.tokens is None:
             return {DEFAULT_TOKEN: ALL_PERMISSIONS}
         return {str(k): frozenset(v) for k, v in self.tokens.items()}
+
+    @property
+    def signing_secret(self) -> str:
+        """The app secret webhooks are signed with and app tokens are made of."""
+        return self.webhook_secret or self.app_secret or DEFAULT_APP_SECRET
 
     @property
     def block_duration(self) -> float:

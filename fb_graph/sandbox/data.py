@@ -186,6 +186,7 @@ class Form:
     ads: list[Ad]
     added: list[dict] = field(default_factory=list)  # run-time leads, sorted by (ct, index)
     added_keys: list[tuple[int, int]] = field(default_factory=list)
+    added_made: int = 0  # run-time leads ever made: the next one's index is count + this
 
     # -- identity and time -------------------------------------------------------------
     def lead_id(self, i: int) -> str:
@@ -283,6 +284,8 @@ class SandboxData:
         # Drawn last, so the ids above do not depend on it.
         self.user = {"id": new_id(10**14, 2 * 10**14), "name": "Sandbox Admin"}
         self._templates: dict[tuple, tuple[str, tuple[Callable[[int], str], ...]]] = {}
+        # Called with (form, the new leads as stored) after leads are added (webhooks).
+        self.on_added: Callable[[Form, list[dict]], None] | None = None
 
     # -- public helpers (the contract) --------------------------------------------------
     @property
@@ -391,6 +394,31 @@ class SandboxData:
                 if lead["id"] == lead_id:
                     return form, i, lead
         return None
+
+    def lead_origin(self, lead_id: str) -> tuple[Form, int, str | None] | None:
+        """A lead's form, Unix creation time and ad id (None when organic), or None."""
+        found = self.find_lead(lead_id)
+        if found is None:
+            return None
+        form, i, added = found
+        if added is not None:
+            return form, added["_ct"], added.get("ad_id")
+        variant = i % VARIANTS
+        return form, form.created_at(i), None if variant == ORGANIC else form.ads[variant].id
+
+    def delete_lead(self, lead_id: str) -> bool:
+        """Remove a lead added at run time; False when there is none with that id."""
+        found = self.find_lead(lead_id)
+        if found is None or found[2] is None:
+            return False
+        form = found[0]
+        with self._lock:
+            for pos, lead in enumerate(form.added):
+                if lead["id"] == lead_id:
+                    del form.added[pos]
+                    del form.added_keys[pos]
+                    return True
+        return False
 
     def variant(self, i: int) -> int:
         return i % VARIANTS
@@ -513,9 +541,11 @@ class SandboxData:
         """
         form = self.form_by_id[form_id]
         out = []
+        stored = []
         with self._lock:
             for _ in range(count):
-                i = form.count + len(form.added)
+                i = form.count + form.added_made
+                form.added_made += 1
                 # Default: now, and never older than the generated leads (a fixed ``now``).
                 ct = int(created_time if created_time is not None else max(time.time(), self.now))
                 lead = json.loads(self.render_lead(form, i, LEAD_FIELDS, True))
@@ -534,7 +564,10 @@ class SandboxData:
                 pos = bisect.bisect_left(form.added_keys, (ct, i))
                 form.added_keys.insert(pos, (ct, i))
                 form.added.insert(pos, lead)
+                stored.append(lead)
                 out.append(self.public(lead))
+        if self.on_added is not None and stored:
+            self.on_added(form, stored)
         return out
 
     def reset_added(self) -> None:
@@ -542,6 +575,7 @@ class SandboxData:
             for form in self.form_by_id.values():
                 form.added.clear()
                 form.added_keys.clear()
+                form.added_made = 0
 
     def test_leads(self, form: Form) -> list[dict]:
         """The form's test leads, newest first (as stored dicts)."""

@@ -84,10 +84,23 @@ def not_found(object_id: str) -> GraphFailure:
     )
 
 
-def unsupported_post(object_id: str) -> GraphFailure:
+def unsupported(object_id: str, method: str = "POST") -> GraphFailure:
+    """``Unsupported post request`` (or delete): :func:`not_found` for another method."""
     failure = not_found(object_id)
-    failure.message = failure.message.replace("Unsupported get request", "Unsupported post request")
+    failure.message = failure.message.replace("get request", f"{method.lower()} request")
     return failure
+
+
+def unsupported_post(object_id: str) -> GraphFailure:
+    return unsupported(object_id, "POST")
+
+
+def app_token_required() -> GraphFailure:
+    return GraphFailure(400, "(#15) This method must be called with an app access_token.", 15)
+
+
+def callback_failed(problem: str) -> GraphFailure:
+    return GraphFailure(400, f"(#2200) callback verification failed: {problem}", 2200)
 
 
 def nonexisting_field(field: str, node: str) -> GraphFailure:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from fb_graph.sandbox.api import Call, GraphApp
 from fb_graph.sandbox.config import (
+    APP_ID,
     DEFAULT_DATASET_ID,
     DEFAULT_OFFLINE_EVENT_SET_ID,
     DEFAULT_TOKEN,
@@ -174,6 +175,19 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and what == "faults":
                 app.faults.add(**args)
                 result = {"ok": True}
+            elif what == "webhooks" and method == "GET":
+                result = app.webhooks.state()
+            elif what == "webhooks" and method == "POST":
+                result = set_webhooks(app, args)
+            elif what == "webhooks/deliver" and method == "POST":
+                ids = args["lead_ids"]
+                if not isinstance(ids, list):
+                    raise ValueError("lead_ids must be a list")
+                options = args.get("options") or {}
+                result = {"queued": app.webhooks.announce_ids(ids, **options)}
+            elif what == "leads_access" and method == "POST":
+                app.set_leads_access(str(args["page_id"]), bool(args["allowed"]))
+                result = {"ok": True, "no_leads_access_pages": sorted(app.no_leads_access)}
             elif method == "POST" and what == "reset":
                 app.reset()
                 result = {"ok": True}
@@ -188,6 +202,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(result).encode())
 
 
+def set_webhooks(app: GraphApp, args: dict) -> dict:
+    """``POST /__sandbox__/webhooks``: ``url`` (null unsubscribes), ``secret``, ``options``."""
+    webhooks = app.webhooks
+    if "url" in args or "secret" in args:
+        url = args["url"] if "url" in args else webhooks.url
+        webhooks.set_url(url, args.get("secret"))
+    options = args.get("options") or {}
+    if not isinstance(options, dict):
+        raise ValueError("options must be an object")
+    return {"url": webhooks.url, "options": webhooks.set_options(**options)}
+
+
 def info(app: GraphApp) -> dict:
     data = app.data
     tokens = list(app.tokens)
@@ -197,6 +223,7 @@ def info(app: GraphApp) -> dict:
         "offline_event_set_id": (
             app.config.offline_event_set_ids[0] if app.config.offline_event_set_ids else None
         ),
+        "app_id": APP_ID,
         "page_ids": data.page_ids,
         "forms": {p: data.form_ids(p) for p in data.page_ids},
         "now": app.now,
@@ -259,6 +286,15 @@ class Sandbox:
         return sets[0] if sets else DEFAULT_OFFLINE_EVENT_SET_ID
 
     @property
+    def app_id(self) -> str:
+        return APP_ID
+
+    @property
+    def app_token(self) -> str:
+        """``{app_id}|{app_secret}``: what ``/{app_id}/subscriptions`` needs."""
+        return self.app.webhooks.app_token
+
+    @property
     def data(self) -> SandboxData:
         return self.app.data
 
@@ -284,6 +320,33 @@ class Sandbox:
     def requests(self) -> list[dict]:
         return self.app.requests()
 
+    # -- webhooks -------------------------------------------------------------------------
+    def set_webhook(self, url: str | None, secret: str | None = None) -> None:
+        """Subscribe the app (leadgen, include_values) and every Page to ``url``; ``None``
+        unsubscribes. ``secret``, when given, signs deliveries (and makes the app token)."""
+        self.app.webhooks.set_url(url, secret)
+
+    def webhook_options(self, **options: object) -> dict:
+        """Change delivery options (see ``WebhookOptions``); returns them all."""
+        return self.app.webhooks.set_options(**options)
+
+    def deliver(self, lead_ids: list[str], **options: object) -> int:
+        """Announce these existing leads again (options for these deliveries only);
+        returns the number of deliveries queued."""
+        return self.app.webhooks.announce_ids(lead_ids, **options)
+
+    def webhooks(self) -> dict:
+        """Subscriptions, options, counters and every delivery attempt."""
+        return self.app.webhooks.state()
+
+    def wait_webhooks(self, timeout: float = 5.0) -> bool:
+        """Wait until no delivery is queued, waiting for a retry or in flight."""
+        return self.app.webhooks.wait(timeout)
+
+    def leads_access(self, page_id: str, allowed: bool) -> None:
+        """Leads Access Manager: ``False`` makes reading the Page's leads answer 100/33."""
+        self.app.set_leads_access(page_id, allowed)
+
     def open_connections(self) -> int:
         """Client connections the server holds open now (keep-alive)."""
         with self._server.connections_lock:
@@ -306,6 +369,7 @@ class Sandbox:
         self._server.server_close()
         self._server.close_connections()
         self._thread.join(timeout=5)
+        self.app.close()
 
     stop = close
 
