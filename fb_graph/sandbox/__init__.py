@@ -6,20 +6,26 @@ thread; ``fb-graph-sandbox`` runs one as a process.
 
 from fb_graph.sandbox.config import (
     ALL_PERMISSIONS,
+    APP_ID,
+    DEFAULT_APP_SECRET,
     DEFAULT_DATASET_ID,
     DEFAULT_OFFLINE_EVENT_SET_ID,
     DEFAULT_TOKEN,
     EXPIRED_TOKEN,
     SandboxConfig,
+    WebhookOptions,
 )
 from fb_graph.sandbox.server import Sandbox
 
 __all__ = [
     "ALL_PERMISSIONS",
+    "APP_ID",
+    "DEFAULT_APP_SECRET",
     "DEFAULT_DATASET_ID",
     "DEFAULT_OFFLINE_EVENT_SET_ID",
     "DEFAULT_TOKEN",
     "EXPIRED_TOKEN",
     "Sandbox",
     "SandboxConfig",
+    "WebhookOptions",
 ]

@@ -284,12 +284,12 @@ class Webhooks:
                 delivery = heapq.heappop(self._heap)[2]
                 url = self.url
                 self._in_flight += 1
-            started = time.monotonic()
+            sent, started = time.time(), time.monotonic()
             status, error = self._attempt(delivery, url)
             with self._cond:
                 self._in_flight -= 1
                 if delivery.generation == self._generation:
-                    self._record(delivery, started, status, error)
+                    self._record(delivery, sent, started, status, error)
                 self._cond.notify_all()
 
     def _attempt(self, delivery: Delivery, url: str | None) -> tuple[int | None, str | None]:
@@ -307,7 +307,12 @@ class Webhooks:
         return status, None
 
     def _record(
-        self, delivery: Delivery, started: float, status: int | None, error: str | None
+        self,
+        delivery: Delivery,
+        sent: float,
+        started: float,
+        status: int | None,
+        error: str | None,
     ) -> None:
         """Log one attempt and schedule the next one, or count the delivery done or dropped."""
         if delivery.first is None:
@@ -317,7 +322,7 @@ class Webhooks:
             {
                 "delivery": delivery.number,
                 "attempt": delivery.attempts,
-                "time": time.time(),
+                "time": sent,
                 "status": status,
                 "error": error,
                 "changes": delivery.changes,
