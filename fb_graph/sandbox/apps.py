@@ -134,7 +134,7 @@ def _subscribed_apps(app: GraphApp, call: Call, page_id: str) -> bytes:
     with webhooks.lock:
         if call.method == "GET":
             fields = webhooks.page_fields.get(page_id)
-            data = [{"id": APP_ID, "name": APP_NAME, "subscribed_fields": list(fields)}]
+            data = [{"id": APP_ID, "name": APP_NAME, "subscribed_fields": list(fields or ())}]
             return _dumps({"data": data if fields else []})
         if call.method == "DELETE":
             webhooks.page_fields.pop(page_id, None)
