@@ -1,0 +1,84 @@
+"""Fixtures of the receiver's tests: receivers as real processes, and one embedded PostgreSQL
+for the session (a fresh database per test that asks for ``pg_url``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from receiver_helpers import ReceiverProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def receivers(tmp_path: Path) -> Iterator[Callable[..., ReceiverProcess]]:
+    """``receivers(**settings)``: a started receiver in ``tmp_path`` (SQLite spool there unless
+    ``spool`` is given); every one is stopped when the test ends."""
+    started: list[ReceiverProcess] = []
+
+    def _start(**settings: Any) -> ReceiverProcess:
+        receiver = ReceiverProcess(tmp_path, **settings)
+        started.append(receiver)
+        return receiver.start()
+
+    yield _start
+    for receiver in started:
+        if receiver.process is not None:
+            receiver.terminate()
+
+
+def _warehouse_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "fb_leads_warehouse", ROOT / "scripts" / "warehouse.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """The embedded PostgreSQL of ``scripts/warehouse.py`` on a free loopback port."""
+    warehouse = _warehouse_module()
+    # Outside pytest's tmp root, which another pytest session may lock (see tests/pipeline).
+    where = Path(tempfile.mkdtemp(prefix="fb-leads-receiver-pg-"))
+    server = warehouse.Warehouse(where, port=warehouse._free_port())
+    settings = server.start()
+    yield settings
+    server.stop()
+    shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres: Any) -> str:
+    """A SQLAlchemy URL of a new, empty database on the session's PostgreSQL."""
+    import psycopg
+
+    name = f"receiver_{next(_databases)}"
+    with psycopg.connect(
+        host=postgres.host, port=postgres.port, user=postgres.user,
+        password=postgres.password, dbname="postgres", autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return (
+        f"postgresql+psycopg://{postgres.user}:{postgres.password}@{postgres.host}:"
+        f"{postgres.port}/{name}"
+    )
+
+
+@pytest.fixture(scope="module")
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReceiverProcess]:
+    """One receiver with the default settings for a whole test module (tests that only need
+    answers, not a fresh spool)."""
+    with ReceiverProcess(tmp_path_factory.mktemp("receiver")) as shared:
+        yield shared
