@@ -165,7 +165,8 @@ class ReceiverProcess:
 
     @property
     def spool_location(self) -> str:
-        return str(self.settings["spool"])
+        """The spool's file or URL (without a ``spool`` setting: the receiver's default)."""
+        return str(self.settings.get("spool") or self.workdir / "output" / "fb-leads-spool.db")
 
     def start(self) -> ReceiverProcess:
         """Start the process and wait for its ready line; AssertionError with its logs if
@@ -348,6 +349,10 @@ class TcpRelay:
     def stop(self) -> None:
         """Refuse new connections and cut every open one."""
         if self._listener is not None:
+            try:  # wakes the thread blocked in accept()
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:
