@@ -7,6 +7,7 @@ sentence (:class:`~fb_graph.settings.SettingsError`) that says what to fix.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -14,7 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
 from fb_graph.settings import SettingsError, unknown_settings
 
 ENV_PREFIX = "FB_LEADS_RECEIVER_"
@@ -35,6 +38,12 @@ class ReceiverSettings:
     page_ids: frozenset[str] | None = None
     """None: every Page is accepted."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # subscribe and doctor (Graph calls); serve needs none of them.
+    app_id: str | None = None
+    access_token: str = field(default="", repr=False)
+    callback_url: str | None = None
+    api_url: str = DEFAULT_API_URL
+    api_version: str = DEFAULT_API_VERSION
 
 
 KNOWN = (
@@ -46,6 +55,11 @@ KNOWN = (
     "path",
     "page_ids",
     "max_body_bytes",
+    "app_id",
+    "access_token",
+    "callback_url",
+    "api_url",
+    "api_version",
 )
 
 
@@ -122,6 +136,11 @@ def check(config: Mapping[str, Any], *, need_secrets: bool = True) -> ReceiverSe
         page_ids=_page_ids(config.get("page_ids")),
         max_body_bytes=_whole(config, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, low=1024,
                               high=2**31),
+        app_id=_app_id(config.get("app_id")),
+        access_token=_text(config, "access_token", ""),
+        callback_url=_callback_url(config.get("callback_url")),
+        api_url=_api_url(config.get("api_url")),
+        api_version=_api_version(config.get("api_version")),
     )
 
 
@@ -230,6 +249,65 @@ def _spool(raw: object) -> str:
             "a URL like postgresql+psycopg://user:password@host:5432/database."
         ) from None
     return location
+
+
+def _app_id(raw: object) -> str | None:
+    if raw is None or raw == "":
+        return None
+    value = str(raw).strip() if isinstance(raw, (str, int)) and not isinstance(raw, bool) else ""
+    if not _ID.match(value):
+        raise SettingsError(
+            "app_id must be the Meta app's id (digits, App Dashboard, Settings, Basic), like "
+            '"1234567890".'
+        )
+    return value
+
+
+def _callback_url(raw: object) -> str | None:
+    """The receiver's public URL: HTTPS (Meta refuses anything else), http only on loopback."""
+    if raw is None or raw == "":
+        return None
+    split = urlsplit(raw.strip()) if isinstance(raw, str) else None
+    host = (split.hostname or "") if split else ""
+    loopback = host == "localhost" or _is_loopback(host)
+    if split is None or not host or not (
+        split.scheme == "https" or (split.scheme == "http" and loopback)
+    ):
+        raise SettingsError(
+            "callback_url must be the receiver's public HTTPS URL with its path, like "
+            "https://leads.example.com/webhook (http only on 127.0.0.1 or localhost)."
+        )
+    return str(raw).strip()
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _api_url(raw: object) -> str:
+    if raw is None or raw == "":
+        return DEFAULT_API_URL
+    split = urlsplit(raw.strip()) if isinstance(raw, str) else None
+    if split is None or split.scheme not in ("http", "https") or not split.hostname:
+        raise SettingsError(
+            f"api_url must be the Graph API's address, like {DEFAULT_API_URL}, not "
+            f"{str(raw)[:40]!r}."
+        )
+    return str(raw).strip().rstrip("/")
+
+
+def _api_version(raw: object) -> str:
+    if raw is None or raw == "":
+        return DEFAULT_API_VERSION
+    if not isinstance(raw, str) or not re.match(r"^v[0-9]+\.[0-9]+$", raw.strip()):
+        raise SettingsError(
+            f"api_version must be a Graph API version like {DEFAULT_API_VERSION!r}, not "
+            f"{str(raw)[:40]!r}."
+        )
+    return raw.strip()
 
 
 def _is_json(text: str) -> bool:
