@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fb_graph.errors import GraphError
+from fb_graph.spool import SpoolError
 from tap_fb_leads.paging import PagingError
+from tap_fb_leads.webhooks import BadSpoolState, SpoolUnusable
 
 APP_SECRET_MISSING = "This app requires appsecret_proof: set app_secret."
 APP_SECRET_WRONG = (
@@ -22,7 +24,14 @@ class AppSecretRejected(RuntimeError):
         super().__init__(str(error).replace(error.advice, sentence, 1))
 
 
-RUN_FAILURES = (GraphError, PagingError, AppSecretRejected)
+RUN_FAILURES = (
+    GraphError,
+    PagingError,
+    AppSecretRejected,
+    SpoolUnusable,
+    SpoolError,
+    BadSpoolState,
+)
 """Failures that end a run with their own one-sentence message and no traceback (the
 client's GraphUnreachable and ThrottleWaitTooLong are GraphErrors)."""
 

@@ -103,6 +103,27 @@ CONFIG_SCHEMA = th.PropertiesList(
         title="Lookback window (minutes)",
         description="Re-read this many minutes before the bookmark to catch late leads.",
     ),
+    th.Property(
+        "webhook_spool",
+        th.StringType,
+        title="Webhook spool",
+        description=(
+            "Optional: the spool of fb-leads-receiver (its spool setting: a SQLite file path or "
+            "a SQLAlchemy URL); leads and disclaimer_responses then also carry the leads its "
+            "webhooks announced, read by id (50 a call)."
+        ),
+    ),
+    th.Property(
+        "poll_forms",
+        th.BooleanType,
+        default=True,
+        title="Poll forms",
+        description=(
+            "Read the forms' leads by time window (the safety net). false: read only the leads "
+            "announced in webhook_spool, with no Graph call when none is new (a job every "
+            "minute)."
+        ),
+    ),
 ).to_dict()
 CONFIG_SCHEMA["properties"].update(TRANSPORT_PROPERTIES)
 
@@ -127,6 +148,8 @@ class Settings:
     lookback: dt.timedelta
     transport: Transport
     start_date_defaulted: bool
+    webhook_spool: str | None = None
+    poll_forms: bool = True
 
 
 def parse_time(value: object, name: str) -> dt.datetime:
@@ -226,6 +249,13 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
             f"api_version must look like {DEFAULT_API_VERSION}, not {api_version[:20]!r}."
         )
     app_secret = config.get("app_secret")
+    webhook_spool = _webhook_spool(config)
+    poll_forms = _boolean(config, "poll_forms", True)
+    if not poll_forms and webhook_spool is None:
+        raise SettingsError(
+            "poll_forms is false but webhook_spool is not set, so nothing would be read: set "
+            "webhook_spool to the spool of fb-leads-receiver, or set poll_forms to true."
+        )
     return Settings(
         access_token=token.strip(),
         page_ids=page_ids,
@@ -242,4 +272,32 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
         ),
         transport=read_transport(config),
         start_date_defaulted=not raw_start,
+        webhook_spool=webhook_spool,
+        poll_forms=poll_forms,
     )
+
+
+def _webhook_spool(config: Mapping[str, object]) -> str | None:
+    raw = config.get("webhook_spool")
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise SettingsError(
+            "webhook_spool must be text: the spool of fb-leads-receiver, a SQLite file path or "
+            "a SQLAlchemy URL."
+        )
+    return raw.strip()
+
+
+def _boolean(config: Mapping[str, object], name: str, default: bool) -> bool:
+    raw = config.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {str(raw)[:20]!r}.")

@@ -16,7 +16,7 @@ import logging
 import sys
 import typing as t
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from singer_sdk import Stream
@@ -26,9 +26,10 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from fb_graph.errors import ErrorKind, GraphError
-from fb_graph.fields import FORM_FIELDS, LEAD_FIELDS
+from fb_graph.fields import FORM_FIELDS
+from fb_graph.spool import SpoolError
 from tap_fb_leads.failures import TOLD_FAILURES
-from tap_fb_leads.filtering import filtering_param
+from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.records import (
     MalformedRecord,
@@ -45,6 +46,7 @@ from tap_fb_leads.schemas import (
 from tap_fb_leads.seen import SeenIds
 from tap_fb_leads.settings import parse_time
 from tap_fb_leads.slices import SLICE_PAGES, Slices
+from tap_fb_leads.webhooks import WEBHOOKS_CONTEXT, SpoolReader, open_spool
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -52,7 +54,6 @@ if t.TYPE_CHECKING:
     from tap_fb_leads.run import GraphRun
     from tap_fb_leads.tap import TapFbLeads
 
-_LEAD_FIELDS_PARAM = ",".join(LEAD_FIELDS)
 _SDK_UNHANDLED = "An unhandled error occurred while syncing"
 _FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
 
@@ -151,6 +152,8 @@ class FormsStream(GraphStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None
+        if not self.run.settings.poll_forms:
+            return  # a run of the webhook spool only: no Graph call
         page_id = context["page_id"]
         allow = self.run.settings.form_ids
         params = {"fields": _FORM_FIELDS_PARAM}
@@ -253,13 +256,21 @@ class LeadsStream(GraphStream):
         """The leads of the window, read slice by slice, oldest slice first; the bookmark
         moves after each slice read to its end (see :mod:`tap_fb_leads.slices`)."""
         assert context is not None
+        if context == WEBHOOKS_CONTEXT:
+            yield from self._announced_leads(context)
+            return
+        if not self.run.settings.poll_forms:
+            return
         window = self.window(context)
         if window is None:
             return
         partition = context[self.partition_key]
         expected, born = self._sizes.get(partition, (None, None))
         slices = Slices(*window, SLICE_PAGES * self.run.pager.page_size, expected, born)
-        read = _Read(partition if self.partition_key == "form_id" else None)
+        read = _Read(
+            partition if self.partition_key == "form_id" else None,
+            self.run.seen if self.run.settings.webhook_spool else SeenIds(),
+        )
         try:
             while (bounds := slices.current) is not None:
                 yield from self._read_slice(context, bounds, read)
@@ -293,10 +304,11 @@ class LeadsStream(GraphStream):
         self, context: Context, bounds: tuple[int, int], read: _Read
     ) -> Iterator[dict[str, Any]]:
         """Every lead created in ``bounds``, page by page, each once per partition."""
-        params = {"fields": _LEAD_FIELDS_PARAM, "filtering": filtering_param(*bounds)}
+        params = {"fields": LEAD_FIELDS_PARAM, "filtering": filtering_param(*bounds)}
         write_disclaimers = self.run.disclaimer_writer()
         disclaimers = self._tap.streams["disclaimer_responses"]
         problems: list[str] = []
+        seen = read.seen
         read.count = 0
         read.oldest = "~"  # after every date in text order
         for page in self.run.pager.pages(self.edge_path(context), params):
@@ -318,7 +330,7 @@ class LeadsStream(GraphStream):
                     for problem in problems:
                         self.logger.warning("Malformed field kept as null: %s.", problem)
                     problems.clear()
-                if not read.seen.add(lead["id"]):
+                if not seen.add(lead["id"]):
                     read.duplicates += 1
                     continue
                 read.count += 1
@@ -330,6 +342,67 @@ class LeadsStream(GraphStream):
                 if write_disclaimers is not None:
                     write_disclaimers(lead)
                 yield lead
+
+    def _announced_leads(self, context: Context) -> Iterator[dict[str, Any]]:
+        """The leads announced in the webhook spool and not emitted yet, read by id; the
+        partition's STATE holds the spool position and the leads kept pending
+        (:mod:`tap_fb_leads.webhooks`)."""
+        location = self.run.settings.webhook_spool
+        assert location is not None
+        spool = open_spool(location)
+        try:
+            reader = SpoolReader(
+                spool,
+                self.run.client,
+                self.run.settings,
+                self.run.seen,
+                self.get_context_state(context),
+                self.logger,
+            )
+            write_disclaimers = self.run.disclaimer_writer()
+            disclaimers = self._tap.streams["disclaimer_responses"]
+            for lead in reader.leads(self._checkpoint):
+                read_at = utc_now().isoformat(sep="T")
+                self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
+                if write_disclaimers is not None:
+                    write_disclaimers(lead)
+                yield lead
+            try:
+                spool.mark_read(reader.position)
+            except SpoolError as exc:
+                self.logger.warning(
+                    "Could not record the tap's position in the webhook spool (%s): the "
+                    "receiver's status page and prune see an older one.",
+                    exc,
+                )
+        finally:
+            spool.close()
+
+    def _checkpoint(self) -> None:
+        """Write a STATE now (the partition's state dict was changed in place)."""
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+    def get_replication_key_signpost(self, context: Context | None = None) -> Any:
+        """None for the webhook partition: its STATE is the spool position, not a time."""
+        if context == WEBHOOKS_CONTEXT:
+            return None
+        return super().get_replication_key_signpost(context)
+
+    def _process_record(
+        self,
+        record: dict,
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """The SDK copies the partition's keys into a record that lacks them: not the
+        webhook partition's ``source`` (a lead read by id is the poll's record exactly)."""
+        if partition_context != WEBHOOKS_CONTEXT:
+            super()._process_record(record, child_context, partition_context)
+
+    def _write_starting_replication_value(self, context: Context | None) -> None:
+        if context != WEBHOOKS_CONTEXT:
+            super()._write_starting_replication_value(context)
 
     def _move_bookmark(self, context: Context, value: str) -> None:
         """Move the partition's bookmark forward to ``value`` and write a STATE with it, so
@@ -413,7 +486,9 @@ class _Read:
     """What reading one partition's leads has seen so far."""
 
     form_id: str | None
-    seen: SeenIds = field(default_factory=SeenIds)
+    seen: SeenIds
+    """The lead ids emitted: of this partition, or of the run when the webhook spool is
+    read too (it then skips what the poll emitted)."""
     count: int = 0
     """Leads emitted from the current slice."""
     newest: str = ""

@@ -34,6 +34,7 @@ from tap_fb_leads.streams import (
     FormsStream,
     LeadsStream,
 )
+from tap_fb_leads.webhooks import WEBHOOKS_CONTEXT
 
 
 class TapFbLeads(Tap):
@@ -109,10 +110,22 @@ class TapFbLeads(Tap):
     def sync_all(self) -> None:
         try:
             super().sync_all()
+            self._sync_webhook_leads()
         except GraphError as exc:
             if "appsecret_proof" not in exc.message:
                 raise
             raise AppSecretRejected(exc, self.settings.app_secret is not None) from exc
+
+    def _sync_webhook_leads(self) -> None:
+        """After the poll (whose leads the spool then need not read again): the leads
+        announced in ``webhook_spool``, as the ``leads`` partition ``{"source": "webhooks"}``."""
+        if self.settings.webhook_spool is None:
+            return
+        leads = self.streams["leads"]
+        if not (leads.selected or leads.has_selected_descendents):
+            return
+        leads.sync(dict(WEBHOOKS_CONTEXT))
+        leads.log_sync_costs()
 
     # Command line
 

@@ -7,6 +7,7 @@ import datetime as dt
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -162,3 +163,59 @@ def leads_in(sb, form_id: str, since: int, until: int) -> int:
 
 def _unix(graph_time: str) -> int:
     return int(dt.datetime.strptime(graph_time, "%Y-%m-%dT%H:%M:%S%z").timestamp())
+
+
+def start_tap(config_path, state_path) -> subprocess.Popen:
+    """The tap CLI, with ``--state`` when given, its messages on a pipe."""
+    args = [*TAP, "--config", str(config_path)]
+    if state_path is not None:
+        args += ["--state", str(state_path)]
+    return subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO
+    )
+
+
+def run_and_kill(
+    config_path,
+    state_path,
+    kill_after_records: int | None,
+    sig: int = signal.SIGKILL,
+    old_leads: set[str] | None = None,
+):
+    """Run the tap CLI; send ``sig`` after that many RECORD lines (None: let it finish),
+    or with ``old_leads``, after that many leads not among them.
+
+    Returns (lead ids read, last STATE value seen or None, killed?).
+    """
+    process = start_tap(config_path, state_path)
+    ids: list[str] = []
+    state = None
+    records = 0
+    killed = False
+    assert process.stdout is not None
+    for line in process.stdout:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            break  # a line cut by the kill
+        if message["type"] == "RECORD":
+            lead_id = message["record"]["id"] if message["stream"] == "leads" else None
+            if lead_id is not None:
+                ids.append(lead_id)
+            if old_leads is None or (lead_id is not None and lead_id not in old_leads):
+                records += 1
+        elif message["type"] == "STATE":
+            state = message["value"]
+        if kill_after_records is not None and records >= kill_after_records and not killed:
+            os.kill(process.pid, sig)
+            killed = True
+            if sig == signal.SIGKILL:
+                break
+            # SIGTERM: the tap writes its state and stops; read what it still writes.
+    process.stdout.close()
+    process.wait(timeout=120)
+    if killed and sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:
+        assert process.returncode == 0
+    return ids, state, killed

@@ -7,66 +7,9 @@ import json
 import os
 import random
 import signal
-import subprocess
 
 import pytest
-from tap_helpers import REPO, TAP, lead_requests, sandbox_lead_ids, tap_config
-
-
-def _start_tap(config_path, state_path) -> subprocess.Popen:
-    """The tap CLI, with ``--state`` when given, its messages on a pipe."""
-    args = [*TAP, "--config", str(config_path)]
-    if state_path is not None:
-        args += ["--state", str(state_path)]
-    return subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO
-    )
-
-
-def _run_and_kill(
-    config_path,
-    state_path,
-    kill_after_records: int | None,
-    sig: int = signal.SIGKILL,
-    old_leads: set[str] | None = None,
-):
-    """Run the tap CLI; send ``sig`` after that many RECORD lines (None: let it finish),
-    or with ``old_leads``, after that many leads not among them.
-
-    Returns (lead ids read, last STATE value seen or None, killed?).
-    """
-    process = _start_tap(config_path, state_path)
-    ids: list[str] = []
-    state = None
-    records = 0
-    killed = False
-    assert process.stdout is not None
-    for line in process.stdout:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            break  # a line cut by the kill
-        if message["type"] == "RECORD":
-            lead_id = message["record"]["id"] if message["stream"] == "leads" else None
-            if lead_id is not None:
-                ids.append(lead_id)
-            if old_leads is None or (lead_id is not None and lead_id not in old_leads):
-                records += 1
-        elif message["type"] == "STATE":
-            state = message["value"]
-        if kill_after_records is not None and records >= kill_after_records and not killed:
-            os.kill(process.pid, sig)
-            killed = True
-            if sig == signal.SIGKILL:
-                break
-            # SIGTERM: the tap writes its state and stops; read what it still writes.
-    process.stdout.close()
-    process.wait(timeout=120)
-    if killed and sig == signal.SIGKILL:
-        assert process.returncode == -signal.SIGKILL
-    else:
-        assert process.returncode == 0
-    return ids, state, killed
+from tap_helpers import lead_requests, run_and_kill, sandbox_lead_ids, start_tap, tap_config
 
 
 @pytest.mark.parametrize("kill_after", [1, 700, 5990, 6100, 12500, 17900])
@@ -79,7 +22,7 @@ def test_killed_run_resumed_from_its_last_state_loses_nothing(make_sandbox, tmp_
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(tap_config(sb, page_size=250)))
 
-    first_ids, state, killed = _run_and_kill(config_path, None, kill_after)
+    first_ids, state, killed = run_and_kill(config_path, None, kill_after)
     assert killed
     assert len(first_ids) < 6000
 
@@ -89,7 +32,7 @@ def test_killed_run_resumed_from_its_last_state_loses_nothing(make_sandbox, tmp_
         state_path.write_text(json.dumps(state))
         text = json.dumps(state)
         assert sb.token not in text and "after" not in text
-    second_ids, final_state, _ = _run_and_kill(config_path, state_path, None)
+    second_ids, final_state, _ = run_and_kill(config_path, state_path, None)
 
     assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
     assert len(second_ids) == len(set(second_ids))
@@ -103,7 +46,7 @@ def test_killed_twice_then_finished(make_sandbox, tmp_path):
     seen: set[str] = set()
     state_path = None
     for kill_after in (1600, 1600, None):
-        ids, state, _ = _run_and_kill(config_path, state_path, kill_after)
+        ids, state, _ = run_and_kill(config_path, state_path, kill_after)
         seen |= set(ids)
         if state is not None:
             state_path = tmp_path / "state.json"
@@ -115,12 +58,12 @@ def test_sigterm_mid_form_then_resume_loses_nothing(make_sandbox, tmp_path):
     sb = make_sandbox(forms_per_page=2, leads_per_form=3000, order="shuffled")
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(tap_config(sb, page_size=100)))
-    first_ids, state, killed = _run_and_kill(config_path, None, 4000, sig=signal.SIGTERM)
+    first_ids, state, killed = run_and_kill(config_path, None, 4000, sig=signal.SIGTERM)
     assert killed and state is not None
     assert len(first_ids) < 6000
     state_path = tmp_path / "state.json"
     state_path.write_text(json.dumps(state))
-    second_ids, _, _ = _run_and_kill(config_path, state_path, None)
+    second_ids, _, _ = run_and_kill(config_path, state_path, None)
     assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
 
 
@@ -129,7 +72,7 @@ def _run_until_state(config_path, state_path, stop_at_state: int):
 
     Returns (lead ids read, (leads read so far, that STATE)).
     """
-    process = _start_tap(config_path, state_path)
+    process = start_tap(config_path, state_path)
     ids: list[str] = []
     states = 0
     killed_at = None
@@ -177,7 +120,7 @@ def test_killed_right_after_a_mid_form_state_resumes_from_that_slice(
 
     state_path = tmp_path / "state.json"
     state_path.write_text(json.dumps(state))
-    second_ids, final_state, _ = _run_and_kill(config_path, state_path, None)
+    second_ids, final_state, _ = run_and_kill(config_path, state_path, None)
     assert set(first_ids) | set(second_ids) == sandbox_lead_ids(sb)
     assert len(second_ids) == len(set(second_ids))
     lookback_start = (dt.datetime.fromisoformat(bookmark) - dt.timedelta(minutes=10)).isoformat()
@@ -202,7 +145,7 @@ def test_kills_while_reading_one_big_form_cost_at_most_one_slice_each(make_sandb
     re_emitted: list[int] = []  # per run after the first
     leads_out = kills = 0
     for run, kill_after in enumerate([*(rng.randrange(500, 3_000) for _ in range(6)), None]):
-        ids, state, killed = _run_and_kill(config_path, state_path, kill_after, old_leads=emitted)
+        ids, state, killed = run_and_kill(config_path, state_path, kill_after, old_leads=emitted)
         kills += killed
         if run:
             re_emitted.append(len(set(ids) & emitted))

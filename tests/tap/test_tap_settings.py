@@ -115,6 +115,8 @@ SETTING_NAMES = (
     "app_secret",
     "page_size",
     "lookback_window_minutes",
+    "webhook_spool",
+    "poll_forms",
     *TRANSPORT_PROPERTIES,
 )
 
