@@ -11,6 +11,7 @@ import math
 import sys
 
 from fb_graph.settings import SettingsError
+from fb_leads_receiver import doctor, subscribe
 from fb_leads_receiver.settings import ENV_PREFIX, load_settings
 
 log = logging.getLogger("fb_leads_receiver")
@@ -43,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     prune.add_argument("--config", metavar="FILE", help="JSON file of settings")
     prune.add_argument("--older-than", metavar="DAYS", type=float, required=True)
+    subscribe.add_parser(commands)
+    doctor.add_parser(commands)
     return parser
 
 
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             from fb_leads_receiver.server import serve
 
             return serve(settings, args.log_level)
+        if args.command in ("subscribe", "doctor"):
+            return (subscribe if args.command == "subscribe" else doctor).run(args)
         return _prune(args.config, args.older_than)
     except SettingsError as exc:
         print(f"fb-leads-receiver: {exc}", file=sys.stderr)
