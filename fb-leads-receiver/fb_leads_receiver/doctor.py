@@ -195,7 +195,7 @@ def _installed(g: Graph, lines: Lines, page: str) -> bool:
     try:
         fields = g.installed_fields(page)
     except GraphError as exc:
-        lines.fail(f"{step}? Its apps could not be read: "
+        lines.fail(f"Page {page}: its installed apps could not be read: "
                    f"{fix_for(exc, needs='pages_manage_metadata')}.")
         return False
     if fields is None:

@@ -59,8 +59,10 @@ def cli(*args: str, expect: int) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def lines(result: subprocess.CompletedProcess[str], mark: str) -> list[str]:
-    return [line for line in result.stdout.splitlines() if line.startswith(mark)]
+def lines(out: subprocess.CompletedProcess[str] | list[str], mark: str) -> list[str]:
+    """The lines of a command's output (or of these lines) that start with ``mark``."""
+    every = out.stdout.splitlines() if isinstance(out, subprocess.CompletedProcess) else out
+    return [line for line in every if line.startswith(mark)]
 
 
 def assert_no_secret_in_urls(sb: Sandbox) -> None:
