@@ -152,7 +152,8 @@ def _token(g: Graph, lines: Lines) -> bool:
 def _token_problem(data: dict[str, Any], settings: ReceiverSettings) -> str | None:
     new_token = "create a long-lived Page token or a system-user token and set it as access_token"
     if not data.get("is_valid"):
-        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        error = data.get("error")
+        error = error if isinstance(error, dict) else {}
         said = str(error.get("message") or "no reason given")[:160].rstrip(".")
         return f"the access token is not valid (Meta said: {said}): {new_token}"
     if str(data.get("app_id")) != settings.app_id:

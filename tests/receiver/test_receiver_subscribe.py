@@ -46,10 +46,11 @@ def write_config(workdir: Path, sb: Sandbox, receiver: ReceiverProcess | None,
     return path
 
 
-def cli(*args: str, expect: int) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, expect: int, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
     """``fb-leads-receiver ARGS``: its exit code checked, no secret and no traceback in its
     output, every stdout line a ✔ or ✘ line."""
-    result = run_cli(*args)
+    result = run_cli(*args, env=env)
     text = result.stdout + result.stderr
     assert result.returncode == expect, text
     for secret in SECRETS:
@@ -79,9 +80,11 @@ def test_fresh_subscribes_both_levels_then_changes_nothing(
 ) -> None:
     sb = graph_sandbox(make_sandbox, pages=2)
     receiver = receivers()
-    config = write_config(tmp_path, sb, receiver, callback_url=None)
+    config = write_config(tmp_path, sb, receiver, callback_url=None, access_token=None)
+    env = {"FB_LEADS_RECEIVER_ACCESS_TOKEN": DEFAULT_TOKEN}
 
-    first = cli("subscribe", "--config", str(config), "--callback-url", receiver.url, expect=0)
+    first = cli("subscribe", "--config", str(config), "--callback-url", receiver.url, expect=0,
+                env=env)
     done = lines(first, OK)
     assert len(done) == 3 and all(line.startswith(f"{OK} done: ") for line in done), first.stdout
     assert f"subscribed to leadgen at {receiver.url}, with include_values" in done[0]
@@ -95,7 +98,8 @@ def test_fresh_subscribes_both_levels_then_changes_nothing(
     assert receiver.spool_keys() == [lead["id"]]
 
     asked = len(sb.requests())
-    again = cli("subscribe", "--config", str(config), "--callback-url", receiver.url, expect=0)
+    again = cli("subscribe", "--config", str(config), "--callback-url", receiver.url, expect=0,
+                env=env)
     assert [line.split(":")[0] for line in again.stdout.splitlines()] == [f"{OK} already"] * 3
     assert {r["method"] for r in sb.requests()[asked:]} == {"GET"}
     assert sb.webhooks()["subscriptions"] == state["subscriptions"]
