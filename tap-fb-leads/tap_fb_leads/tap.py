@@ -125,7 +125,6 @@ class TapFbLeads(Tap):
         if not (leads.selected or leads.has_selected_descendents):
             return
         leads.sync(dict(WEBHOOKS_CONTEXT))
-        leads.log_sync_costs()
 
     # Command line
 

@@ -185,10 +185,10 @@ def _digits(value: object) -> bool:
 
 @dataclass
 class _Chunk:
-    """The outcome of reading some announced leads: the leads read, and the others."""
+    """The outcome of reading some announced leads: the leads read, the leads of Pages
+    without leads access; the others were not found."""
 
     leads: dict[str, dict[str, Any]] = field(default_factory=dict)
-    missing: set[str] = field(default_factory=set)
     blocked: set[str] = field(default_factory=set)
 
 
@@ -340,8 +340,10 @@ class SpoolReader:
         return not (settings.ad_ids and lead.get("ad_id") not in settings.ad_ids)
 
     def _read(self, items: list[Announced], into: _Chunk) -> None:
-        """Read ``items`` by id into ``into``; a failing multi-id read is halved until the
-        ids that fail are alone (Meta fails the whole call for one id it cannot read)."""
+        """Read ``items`` by id into ``into``. Meta fails the whole call for one id it cannot
+        read: a failing read of several Pages' leads is split in two at a Page boundary; of
+        one Page's, that Page's access is checked (one call, once a run), then the ids are
+        halved until those that fail are alone."""
         todo = []
         for item in items:
             if item.page_id in self._blocked:
@@ -355,16 +357,18 @@ class SpoolReader:
         except GraphError as error:
             if error.kind not in _UNREADABLE_KINDS:
                 raise
-            if len(todo) > 1:
+            todo.sort(key=lambda item: item.page_id)  # stable: spool order within a Page
+            if todo[0].page_id != todo[-1].page_id:
+                cut = _page_boundary(todo)
+                self._read(todo[:cut], into)
+                self._read(todo[cut:], into)
+            elif not self._page_readable(next((i for i in todo if i.form_id), todo[0])):
+                into.blocked.update(item.lead_id for item in todo)
+            elif len(todo) > 1:
                 half = len(todo) // 2
                 self._read(todo[:half], into)
                 self._read(todo[half:], into)
-                return
-            item = todo[0]
-            if self._page_readable(item):
-                into.missing.add(item.lead_id)
-            else:
-                into.blocked.add(item.lead_id)
+            # else the lead is gone: it stays out of into.leads
             return
         into.leads.update(answers)
         self._readable.update(item.page_id for item in todo)
@@ -470,6 +474,14 @@ class SpoolReader:
             self.position,
             c.calls,
         )
+
+
+def _page_boundary(items: list[Announced]) -> int:
+    """The index nearest the middle of ``items`` (sorted by Page, of several Pages) where a
+    Page's leads begin."""
+    middle = len(items) // 2
+    starts = [n for n in range(1, len(items)) if items[n].page_id != items[n - 1].page_id]
+    return min(starts, key=lambda n: abs(n - middle))
 
 
 def _row_problem(row: SpooledChange) -> str | None:

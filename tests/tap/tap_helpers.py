@@ -219,3 +219,15 @@ def run_and_kill(
     else:
         assert process.returncode == 0
     return ids, state, killed
+
+
+def catalog_selecting(run_tap, config: dict, selected: set[str]) -> dict:
+    """The discovered catalog with only the streams ``selected``."""
+    result = run_tap(config, extra_args=("--discover",))
+    assert result.returncode == 0, result.stderr
+    catalog = json.loads(result.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
+    return catalog

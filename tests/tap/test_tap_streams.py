@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 
-from tap_helpers import lead_requests, sandbox_lead_ids, tap_config
+from tap_helpers import catalog_selecting, lead_requests, sandbox_lead_ids, tap_config
 
 UNICODE_KEY = "¿cuál_es_tu_presupuesto?"
-
-
-def _catalog(run_tap, config: dict, selected: set[str]) -> dict:
-    result = run_tap(config, extra_args=("--discover",))
-    assert result.returncode == 0, result.stderr
-    catalog = json.loads(result.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] in selected
-    return catalog
 
 
 def test_forms_full_table_with_every_field(make_sandbox, run_tap):
@@ -82,7 +70,7 @@ def test_disclaimer_responses_cost_no_extra_call(make_sandbox, run_tap):
     calls_with = [(r["path"], r["params"].get("after")) for r in sb.requests()]
 
     sb.reset()
-    without = run_tap(config, catalog=_catalog(run_tap, config, {"forms", "leads"}))
+    without = run_tap(config, catalog=catalog_selecting(run_tap, config, {"forms", "leads"}))
     assert without.returncode == 0, without.stderr
     assert without.records("disclaimer_responses") == []
     calls_without = [(r["path"], r["params"].get("after")) for r in sb.requests()]
@@ -107,7 +95,7 @@ def test_disclaimer_responses_cost_no_extra_call(make_sandbox, run_tap):
 def test_disclaimer_responses_alone_still_read_the_leads_once(make_sandbox, run_tap):
     sb = make_sandbox(forms_per_page=1, leads_per_form=100)
     config = tap_config(sb, page_size=50)
-    result = run_tap(config, catalog=_catalog(run_tap, config, {"disclaimer_responses"}))
+    result = run_tap(config, catalog=catalog_selecting(run_tap, config, {"disclaimer_responses"}))
     assert result.returncode == 0, result.stderr
     assert result.records("leads") == [] and result.records("forms") == []
     assert len(result.records("disclaimer_responses")) == 200
@@ -166,7 +154,7 @@ def test_catalog_ids_are_strings():
 def test_deselected_properties_are_left_out(make_sandbox, run_tap):
     sb = make_sandbox(forms_per_page=1, leads_per_form=30)
     config = tap_config(sb)
-    catalog = _catalog(run_tap, config, {"leads", "disclaimer_responses"})
+    catalog = catalog_selecting(run_tap, config, {"leads", "disclaimer_responses"})
     for stream in catalog["streams"]:
         if stream["tap_stream_id"] == "leads":
             for entry in stream["metadata"]:

@@ -13,7 +13,7 @@ import sqlite3
 import time
 
 import pytest
-from tap_helpers import run_and_kill, tap_config
+from tap_helpers import catalog_selecting, run_and_kill, tap_config
 
 from fb_graph.spool import LEADGEN, Change, Spool
 
@@ -214,6 +214,7 @@ def test_an_announced_lead_that_is_gone_is_skipped_and_counted(make_sandbox, spo
     assert partition["spool_seq"] == spool.changes_after(0, limit=1000)[-1].seq
     assert "pending" not in partition
     # Halving a failed chunk, and one probe of the form: far fewer than one call per id.
+    print(f"{counts['calls']} calls for 99 leads and 2 gone among 101 ids")
     assert counts["calls"] <= 20
 
 
@@ -236,6 +237,7 @@ def test_no_leads_access_keeps_leads_pending_until_access_is_granted(make_sandbo
     assert sorted(p["lead_id"] for p in partition["pending"]) == sorted(b_leads)
     assert partition["spool_seq"] == spool.changes_after(0, limit=1000)[-1].seq
     assert summary(first.stderr)["pending"] == 80
+    print(f"{summary(first.stderr)['calls']} calls for 80 leads read and 80 kept pending")
 
     before = len(sb.requests())
     still = run_tap(config, state=first.final_state)
@@ -392,3 +394,72 @@ def test_a_state_with_a_bad_spool_position_is_one_sentence(sandbox, spool, run_t
     errors = _error_lines(run.stderr)
     assert len(errors) == 1 and "webhook spool position" in errors[0], run.stderr[-2000:]
     assert "Traceback" not in run.stderr
+
+
+def test_selection_decides_what_the_spool_feeds(make_sandbox, spool, run_tap):
+    sb = make_sandbox(forms_per_page=1, leads_per_form=30)
+    (form_id,) = sb.data.form_ids()
+    announce(spool, sb, leads_of(sb, form_id))
+    config = spool_only(sb, spool)
+
+    only_disclaimers = run_tap(
+        config, catalog=catalog_selecting(run_tap, config, {"disclaimer_responses"})
+    )
+    assert only_disclaimers.returncode == 0, only_disclaimers.stderr[-2000:]
+    assert only_disclaimers.ids() == []
+    assert {r["lead_id"] for r in only_disclaimers.records("disclaimer_responses")} == set(
+        leads_of(sb, form_id)
+    )
+
+    before = len(sb.requests())
+    only_forms = run_tap(config, catalog=catalog_selecting(run_tap, config, {"forms"}))
+    assert only_forms.returncode == 0 and only_forms.messages
+    assert len(sb.requests()) == before  # the spool is not read for forms alone
+    assert "Webhook spool:" not in only_forms.stderr
+
+
+def test_with_ad_ids_only_the_leads_of_those_ads_are_emitted(make_sandbox, spool, run_tap):
+    sb = make_sandbox(forms_per_page=1, leads_per_form=60)
+    (form_id,) = sb.data.form_ids()
+    ids = leads_of(sb, form_id)
+    ad_of = {i: sb.data.lead_origin(i)[2] for i in ids}
+    ad_id = next(a for a in ad_of.values() if a)
+    announce(spool, sb, ids)
+    run = run_tap(spool_only(sb, spool, ad_ids=[ad_id]))
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(run.ids()) == sorted(i for i in ids if ad_of[i] == ad_id)
+    assert summary(run.stderr)["outside"] == sum(ad_of[i] != ad_id for i in ids)
+    assert all("ids" in r["params"] for r in sb.requests())  # no /{ad_id}/leads poll
+
+
+def test_kills_while_leads_are_kept_pending_lose_none_of_them(make_sandbox, spool, tmp_path):
+    sb = make_sandbox(pages=2, forms_per_page=2, leads_per_form=300)
+    page_b = sb.data.page_ids[1]
+    everything = [i for f in sb.data.form_ids() for i in leads_of(sb, f)]
+    random.Random(5).shuffle(everything)
+    announce(spool, sb, everything)
+    sb.leads_access(page_b, False)
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(spool_only(sb, spool)))
+
+    emitted: set[str] = set()
+    state_path = None
+    for kill_after in (150, 200, None):
+        ids, state, _ = run_and_kill(config_path, state_path, kill_after, old_leads=emitted)
+        emitted |= set(ids)
+        if state is not None:
+            state_path = tmp_path / "state.json"
+            state_path.write_text(json.dumps(state))
+    of_b = {i for f in sb.data.form_ids(page_b) for i in leads_of(sb, f)}
+    assert emitted == set(everything) - of_b
+    assert {p["lead_id"] for p in webhook_partition(state)["pending"]} == of_b
+
+    sb.leads_access(page_b, True)
+    ids, state, killed = run_and_kill(config_path, state_path, 100, old_leads=emitted)
+    assert killed
+    emitted |= set(ids)
+    state_path.write_text(json.dumps(state))
+    ids, state, _ = run_and_kill(config_path, state_path, None, old_leads=emitted)
+    emitted |= set(ids)
+    assert emitted == set(everything)
+    assert "pending" not in webhook_partition(state)
