@@ -61,7 +61,7 @@ def status_html(doc: dict[str, Any]) -> str:
     oldest = doc["oldest_unread_age_seconds"]
     backlog = (
         f"<b>{unread:,}</b> lead{'s' if unread != 1 else ''} spooled, not yet read by the tap"
-        + (f"; the oldest waits since <b>{_age(oldest)}</b>" if oldest is not None else "")
+        + (f"; the oldest has waited <b>{_age(oldest)}</b>" if oldest is not None else "")
     )
     rows = "".join(
         f"<tr><td>{_e(p['page_id'])}</td><td>{_e(p['last_delivery_at'])}</td>"
