@@ -205,14 +205,16 @@ def _page_ids(raw: object) -> frozenset[str] | None:
     items: list[object]
     if isinstance(raw, str):
         text = raw.strip()
-        items = json.loads(text) if text.startswith("[") and _is_json(text) else text.split(",")
+        as_json = _json_list(text)
+        items = as_json if as_json is not None else list(text.split(","))
     elif isinstance(raw, list):
         items = raw
     else:
         items = [None]
     ids = set()
     for n, item in enumerate(items, 1):
-        value = str(item).strip() if isinstance(item, (str, int)) and item is not True else ""
+        ok = isinstance(item, (str, int)) and not isinstance(item, bool)
+        value = str(item).strip() if ok else ""
         if not _ID.match(value):
             raise SettingsError(
                 "page_ids must be a list of Page ids (digits), like [\"1234567890\"], or a "
@@ -310,12 +312,15 @@ def _api_version(raw: object) -> str:
     return raw.strip()
 
 
-def _is_json(text: str) -> bool:
+def _json_list(text: str) -> list[object] | None:
+    """``text`` as a JSON list, or None when it is not one (a comma-separated list)."""
+    if not text.startswith("["):
+        return None
     try:
-        json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
-        return False
-    return True
+        return None
+    return value if isinstance(value, list) else None
 
 
 def _kind(value: object) -> str:
