@@ -2,8 +2,12 @@
 """Helpers of the main job (scripts/run.sh): sandbox set-up, new leads, and the summary.
 
     python scripts/loop.py page-ids READY_JSON               # the sandbox's Page IDs as JSON
+    python scripts/loop.py webhooks URL RECEIVER_URL         # the sandbox delivers leadgen
+                                                             # webhooks there ($WEBHOOK_SECRET)
     python scripts/loop.py add-leads URL PAGES [--per-form N]  # replay earlier leads, add new
+    python scripts/loop.py wait-webhooks URL                 # until every delivery is answered
     python scripts/loop.py snapshot                         # warehouse/rejects counts, as JSON
+    python scripts/loop.py webhook-latency                  # webhook leads: creation to row
     python scripts/loop.py summary URL --before FILE        # what this run did
 
 The sandbox forgets leads added at run time when it stops, so every addition is recorded in
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from collections import Counter
@@ -100,7 +105,7 @@ def add_leads(url: str, token: str, pages: list[str], per_form: int) -> tuple[in
                 replayed += body["count"]
     added = 0
     if per_form > 0:
-        created = int(time.time()) - 120
+        created = int(time.time()) - 1  # created now: the webhooks' latency is measured
         with ADDITIONS.open("a") as log:
             for form_id in _active_forms(url, token, pages):
                 body = {"form_id": form_id, "count": per_form, "created_time": created}
@@ -108,6 +113,32 @@ def add_leads(url: str, token: str, pages: list[str], per_form: int) -> tuple[in
                 log.write(json.dumps(body) + "\n")
                 added += per_form
     return replayed, added
+
+
+def webhooks(url: str, receiver_url: str, secret: str) -> None:
+    """Subscribe the sandbox's app and Pages to the receiver, deliveries signed with
+    ``secret`` (the receiver's app_secret)."""
+    answer = requests.post(
+        f"{url}/__sandbox__/webhooks", json={"url": receiver_url, "secret": secret},
+        timeout=TIMEOUT,
+    )
+    if answer.status_code != 200:
+        raise LoopError(f"The sandbox refused the webhook URL (HTTP {answer.status_code}).")
+
+
+def wait_webhooks(url: str, timeout: float = 60.0) -> dict:
+    """Wait until the sandbox has no delivery queued or waiting for a retry."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = requests.get(f"{url}/__sandbox__/webhooks", timeout=TIMEOUT).json()
+        if not state.get("pending"):
+            return state
+        if time.monotonic() > deadline:
+            raise LoopError(
+                f"{state['pending']} webhook deliveries were still unanswered after "
+                f"{timeout:.0f} s: see the receiver's log in {OUTPUT / 'receiver.log'}."
+            )
+        time.sleep(0.2)
 
 
 def snapshot() -> dict:
@@ -122,7 +153,46 @@ def snapshot() -> dict:
     except Exception as exc:  # no leads table yet on the first run
         if not type(exc).__module__.startswith("psycopg"):
             raise
-    return {"leads": counts, "rejects_bytes": REJECTS.stat().st_size if REJECTS.exists() else 0}
+    return {
+        "leads": counts,
+        "rejects_bytes": REJECTS.stat().st_size if REJECTS.exists() else 0,
+        "started_at": time.time(),
+    }
+
+
+def webhook_latency(since: float) -> list[str]:
+    """Leads the webhooks announced during this run: how many reached the warehouse, and the
+    time from each lead's creation to its row (target-postgres' _sdc_batched_at), measured
+    right after webhook-leads-to-warehouse (the poll after it upserts the rows again)."""
+    spool = os.environ.get("FB_LEADS_RECEIVER_SPOOL")
+    if not spool or not Path(spool).exists():
+        return []
+    from fb_graph.spool import Spool
+
+    # Leads created in this run (the sandbox also announces again the leads it replays).
+    announced = [
+        change.key
+        for change in Spool(spool).changes_after(0, limit=1_000_000)
+        if change.received_at >= since and (change.created_time or 0) >= since - 1
+    ]
+    out = [f"New leads announced by webhooks this run: {len(announced)} (spool {spool})"]
+    if not announced:
+        return out
+    with _warehouse() as conn:
+        rows = conn.execute(
+            "SELECT extract(epoch FROM _sdc_batched_at - created_time) FROM fb_leads.leads "
+            "WHERE id = ANY(%s)",
+            (announced,),
+        ).fetchall()
+    delays = sorted(float(r[0]) for r in rows if r[0] is not None)
+    if delays:
+        out.append(
+            f"  {len(rows)} of them in the warehouse; from the lead's creation to its row: "
+            f"median {statistics.median(delays):.1f} s, max {delays[-1]:.1f} s"
+        )
+    else:
+        out.append("  none of them is in the warehouse yet")
+    return out
 
 
 def _reason(line: str) -> str:
@@ -149,6 +219,7 @@ def summary(url: str, before: dict) -> str:
         total_new += new
         out.append(f"  {form_id}  {name:<34} {count:>6} leads ({new} new this run)")
     out.append(f"  total new this run: {total_new}")
+    out.extend(before.get("webhooks", []))
     events = requests.get(f"{url}/__sandbox__/events", timeout=TIMEOUT).json()
     if isinstance(events, dict):
         events = events.get("events") or events.get("data") or []
@@ -184,7 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("url")
     a.add_argument("pages", help="JSON list of Page IDs; the token comes from $SANDBOX_TOKEN")
     a.add_argument("--per-form", type=int, default=3)
+    w = sub.add_parser("webhooks")
+    w.add_argument("url")
+    w.add_argument("receiver_url")
+    ww = sub.add_parser("wait-webhooks")
+    ww.add_argument("url")
     sub.add_parser("snapshot")
+    sub.add_parser("webhook-latency")
     s = sub.add_parser("summary")
     s.add_argument("url")
     s.add_argument("--before", required=True)
@@ -207,8 +284,22 @@ def _run(args: argparse.Namespace) -> int:
         replayed, added = add_leads(args.url, token, json.loads(args.pages), args.per_form)
         print(f"sandbox: replayed {replayed} leads added by earlier runs, {added} new leads "
               "arrived", file=sys.stderr)
+    elif args.command == "webhooks":
+        webhooks(args.url, args.receiver_url, os.environ["WEBHOOK_SECRET"])
+    elif args.command == "wait-webhooks":
+        state = wait_webhooks(args.url)
+        print(f"sandbox: {state.get('delivered', 0)} webhook deliveries answered",
+              file=sys.stderr)
     elif args.command == "snapshot":
         print(json.dumps(snapshot()))
+    elif args.command == "webhook-latency":
+        # Kept with the snapshot, for the summary at the end.
+        before = Path(os.environ.get("LOOP_SNAPSHOT") or OUTPUT / ".before.json")
+        taken = json.loads(before.read_text())
+        since = float(os.environ.get("LOOP_STARTED_AT") or taken["started_at"])
+        taken["webhooks"] = webhook_latency(since)
+        before.write_text(json.dumps(taken))
+        print("\n".join(taken["webhooks"]), file=sys.stderr)
     elif args.command == "summary":
         print(summary(args.url, json.loads(Path(args.before).read_text())))
     return 0

@@ -7,11 +7,14 @@
 #                                  # a job it still believes running (for 5 minutes)
 #
 # 1. creates .venv if missing and installs the project, 2. installs the four Meltano plugins the
-# loop uses into .meltano/, 3. starts the Graph API sandbox and the embedded PostgreSQL,
-# 4. meltano run leads-to-warehouse, 5. lands sample CRM stage changes (crm/), 6. meltano run
-# stages-to-meta, 7. prints a summary, and stops what it started.
+# loop uses into .meltano/, 3. starts the Graph API sandbox, fb-leads-receiver (the sandbox
+# delivers signed leadgen webhooks to it for the new leads) and the embedded PostgreSQL,
+# 4. meltano run webhook-leads-to-warehouse (the leads the webhooks announced, read by id), then
+# leads-to-warehouse (the poll, the safety net), 5. lands sample CRM stage changes (crm/),
+# 6. meltano run stages-to-meta, 7. prints a summary, and stops what it started.
 # Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), SANDBOX_PORT (free),
 # FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db),
+# FB_LEADS_RECEIVER_SPOOL (output/webhook-spool.db), RECEIVER_PORT (free),
 # PYTHON (python3: the interpreter that creates .venv, 3.10 or newer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +24,9 @@ OUT="${FB_LEADS_OUTPUT:-$ROOT/output}"
 export FB_LEADS_OUTPUT="$OUT"
 export TARGET_FB_CONVERSIONS_LEDGER="${TARGET_FB_CONVERSIONS_LEDGER:-$OUT/ledger.sqlite}"
 export TARGET_FB_CONVERSIONS_REJECTS_PATH="${TARGET_FB_CONVERSIONS_REJECTS_PATH:-$OUT/rejects.jsonl}"
+export FB_LEADS_RECEIVER_SPOOL="${FB_LEADS_RECEIVER_SPOOL:-$OUT/webhook-spool.db}"
+LOOP_STARTED_AT="$(date +%s)"
+export LOOP_STARTED_AT
 FRESH=""
 FORCE=()
 for arg in "$@"; do
@@ -73,17 +79,24 @@ export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
 
 step "Meltano plugins (into .meltano/)"
-meltano install tap-fb-leads target-postgres tap-postgres target-fb-conversions
+meltano install tap-fb-leads tap-fb-leads--webhooks target-postgres tap-postgres \
+  target-fb-conversions
 # Meltano writes each run's plugin config, secrets included, under .meltano/run/ (and a killed
 # run can leave it behind): keep the directory private.
 chmod 700 .meltano
 
 mkdir -p "$OUT"
 SANDBOX_PID=""
+RECEIVER_PID=""
 WAREHOUSE_STARTED=""
 cleanup() {
   status=$?
   trap - EXIT INT TERM
+  if [ -n "$RECEIVER_PID" ] && kill -0 "$RECEIVER_PID" 2>/dev/null; then
+    kill "$RECEIVER_PID" 2>/dev/null || true  # SIGTERM: requests in flight finish first
+    wait "$RECEIVER_PID" 2>/dev/null || true
+    echo "==> receiver stopped"
+  fi
   if [ -n "$SANDBOX_PID" ] && kill -0 "$SANDBOX_PID" 2>/dev/null; then
     kill "$SANDBOX_PID" 2>/dev/null || true
     wait "$SANDBOX_PID" 2>/dev/null || true
@@ -128,8 +141,35 @@ SANDBOX_PAGE_IDS="$(python scripts/loop.py page-ids "$READY" --seed "$SEED" --pa
   --forms-per-page "$FORMS_PER_PAGE")"
 export SANDBOX_URL SANDBOX_TOKEN SANDBOX_DATASET_ID SANDBOX_PAGE_IDS
 echo "sandbox at $SANDBOX_URL, Pages $SANDBOX_PAGE_IDS, $LEADS_PER_FORM leads per form"
+
+step "fb-leads-receiver: the sandbox's leadgen webhooks into $FB_LEADS_RECEIVER_SPOOL"
+# A fresh app secret and verify token each run, passed in the environment only.
+WEBHOOK_SECRET="$(python -c 'import secrets; print(secrets.token_hex(16))')"
+export WEBHOOK_SECRET
+RECEIVER_READY_FILE="$OUT/receiver-ready.json"
+: > "$RECEIVER_READY_FILE"  # emptied now: the receiver's own redirect happens later
+FB_LEADS_RECEIVER_APP_SECRET="$WEBHOOK_SECRET" \
+  FB_LEADS_RECEIVER_VERIFY_TOKEN="$(python -c 'import secrets; print(secrets.token_hex(16))')" \
+  fb-leads-receiver serve --port "${RECEIVER_PORT:-0}" > "$RECEIVER_READY_FILE" \
+  2> "$OUT/receiver.log" &
+RECEIVER_PID=$!
+for _ in $(seq 1 300); do
+  if [ -s "$RECEIVER_READY_FILE" ]; then break; fi
+  if ! kill -0 "$RECEIVER_PID" 2>/dev/null; then
+    echo "error: the receiver did not start; see $OUT/receiver.log" >&2
+    cat "$OUT/receiver.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+RECEIVER_URL="$(python -c 'import json,sys; print(json.loads(sys.argv[1])["url"])' \
+  "$(head -n 1 "$RECEIVER_READY_FILE")")"
+python scripts/loop.py webhooks "$SANDBOX_URL" "$RECEIVER_URL"
+echo "receiver at $RECEIVER_URL (status page: ${RECEIVER_URL%/webhook}/status)"
+
 python scripts/loop.py add-leads "$SANDBOX_URL" "$SANDBOX_PAGE_IDS" \
   --per-form "${NEW_LEADS_PER_FORM:-3}"
+python scripts/loop.py wait-webhooks "$SANDBOX_URL"
 
 step "Embedded PostgreSQL warehouse"
 if ! python scripts/warehouse.py status > /dev/null; then WAREHOUSE_STARTED=1; fi
@@ -137,7 +177,11 @@ python scripts/warehouse.py start
 while IFS='=' read -r key value; do export "$key=$value"; done < <(python scripts/warehouse.py env)
 python scripts/loop.py snapshot > "$OUT/.before.json"
 
-step "meltano run leads-to-warehouse   (tap-fb-leads -> target-postgres)"
+step "meltano run webhook-leads-to-warehouse   (tap-fb-leads--webhooks -> target-postgres)"
+meltano run "${FORCE[@]}" webhook-leads-to-warehouse
+LOOP_SNAPSHOT="$OUT/.before.json" python scripts/loop.py webhook-latency
+
+step "meltano run leads-to-warehouse   (tap-fb-leads -> target-postgres: the poll, the safety net)"
 meltano run "${FORCE[@]}" leads-to-warehouse
 
 step "CRM: stage changes for the loaded leads (crm.stage_changes, view crm.conversion_events)"

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.pipeline
 MELTANO_YML = yaml.safe_load((ROOT / "meltano.yml").read_text())
 PLUGINS = {
     plugin["name"]: (kind, plugin)
-    for kind in ("extractors", "loaders")
+    for kind in ("extractors", "loaders", "utilities")
     for plugin in MELTANO_YML["plugins"][kind]
 }
 # Settings the Singer SDK adds to every plugin by capability; Meltano knows them already.
@@ -115,8 +115,13 @@ def test_pins_jobs_environments_and_schedules():
     jobs = {job["name"]: job["tasks"] for job in MELTANO_YML["jobs"]}
     assert jobs == {
         "leads-to-warehouse": ["tap-fb-leads target-postgres"],
+        "webhook-leads-to-warehouse": ["tap-fb-leads--webhooks target-postgres"],
         "stages-to-meta": ["tap-postgres target-fb-conversions"],
     }
+    webhooks = PLUGINS["tap-fb-leads--webhooks"][1]
+    assert webhooks["inherit_from"] == "tap-fb-leads"
+    assert webhooks["config"] == {"poll_forms": False}
+    assert PLUGINS["fb-leads-receiver"][1]["pip_url"] == "-e ${MELTANO_PROJECT_ROOT}"
     assert {s["job"] for s in MELTANO_YML["schedules"]} == set(jobs)
     assert MELTANO_YML["default_environment"] == "sandbox"
     assert {env["name"] for env in MELTANO_YML["environments"]} == {"sandbox", "prod"}
@@ -124,7 +129,7 @@ def test_pins_jobs_environments_and_schedules():
     # No secret is written in the file: every sensitive setting's value comes from the
     # environment ($VAR) wherever it is configured.
     def walk(configs):
-        for plugin_kind in ("extractors", "loaders"):
+        for plugin_kind in ("extractors", "loaders", "utilities"):
             for plugin in configs.get(plugin_kind, []):
                 yield plugin["name"], plugin.get("config", {})
 
@@ -134,7 +139,8 @@ def test_pins_jobs_environments_and_schedules():
     for place in places:
         for name, config in place:
             for key, value in config.items():
-                if declared(name).get(key, {}).get("sensitive"):
+                parent = PLUGINS[name][1].get("inherit_from", name)
+                if declared(parent).get(key, {}).get("sensitive"):
                     assert str(value).startswith("$"), f"{name}.{key} holds a literal secret"
 
 
@@ -157,11 +163,14 @@ def test_meltano_reads_both_schedules_and_stages_go_daily(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     schedules = {s["job"]["name"]: s for s in json.loads(result.stdout)["schedules"]["job"]}
-    assert set(schedules) == {"leads-to-warehouse", "stages-to-meta"}
+    assert set(schedules) == {"leads-to-warehouse", "webhook-leads-to-warehouse", "stages-to-meta"}
     for schedule in schedules.values():
         minute, hour, day, month, weekday = schedule["cron_interval"].split()
         assert (day, month, weekday) == ("*", "*", "*"), f"{schedule['name']} skips days"
-        assert minute.isdigit() and (hour.isdigit() or hour == "*")
+        assert minute.isdigit() or minute == "*"
+        assert hour.isdigit() or hour == "*"
+    # The leads the webhooks announced reach the warehouse within about a minute.
+    assert schedules["webhook-leads-to-warehouse"]["cron_interval"] == "* * * * *"
     # Leads come in before stage changes go out: hourly loads, a daily reverse leg.
     assert schedules["leads-to-warehouse"]["cron_interval"].split()[1] == "*"
 
