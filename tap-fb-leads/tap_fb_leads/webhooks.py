@@ -16,11 +16,11 @@ The position moves after each chunk of ids read and emitted, and a STATE follows
 anywhere re-reads at most one chunk (50 leads) when resumed from its last STATE.
 
 Meta fails a whole ``?ids=`` call when one id cannot be read (100/33, for a deleted lead and for
-a Page without leads access alike); the chunk is then halved until the ids that fail are alone.
-One of them tells the two cases apart by reading one lead of its form: if the form's leads can
-be read, the lead is gone (skipped and counted); if not, the Page is left out by its Leads
-Access Manager (the lead stays pending, and so do the other leads of that Page in this run,
-without a call).
+a Page without leads access alike): a failed chunk is split at a Page boundary until it holds
+one Page's leads; reading one lead of that Page's form then tells the two cases apart. If the
+form's leads cannot be read, the Page's Leads Access Manager leaves the app out: its leads stay
+pending (and so do its other leads in this run, without a call). If they can, the chunk is
+halved until the ids that fail are alone: those leads are gone (skipped and counted).
 """
 
 from __future__ import annotations
