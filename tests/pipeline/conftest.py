@@ -29,11 +29,11 @@ from pipeline_support import (
 
 @pytest.fixture(scope="session")
 def meltano_installed():
-    """`meltano install` of the four plugins the loop uses (plugin venvs under .meltano/)."""
+    """`meltano install` of the plugins the loop uses (plugin venvs under .meltano/)."""
     started = time.monotonic()
     result = subprocess.run(
-        [MELTANO, "install", "tap-fb-leads", "target-postgres", "tap-postgres",
-         "target-fb-conversions"],
+        [MELTANO, "install", "tap-fb-leads", "tap-fb-leads--webhooks", "target-postgres",
+         "tap-postgres", "target-fb-conversions", "fb-leads-receiver"],
         cwd=ROOT,
         env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
         capture_output=True,

@@ -70,14 +70,22 @@ def assert_stopped(tmp_path, warehouse_dir) -> None:
             assert DEFAULT_TOKEN.encode() not in path.read_bytes(), f"token in {path.name}"
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(ready["url"] + "/__sandbox__/requests", timeout=5)  # noqa: S310
+    receiver = (tmp_path / "output" / "receiver-ready.json").read_text().splitlines()
+    if receiver:  # started before the interruption
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(json.loads(receiver[0])["status_url"], timeout=5)  # noqa: S310
 
 
 def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_path, warehouse_dir):
     first = run_main_job(tmp_path, warehouse_dir, "--fresh")
-    for step in ("==> Meltano plugins", "==> Graph API sandbox", "==> Embedded PostgreSQL",
+    for step in ("==> Meltano plugins", "==> Graph API sandbox", "==> fb-leads-receiver",
+                 "==> Embedded PostgreSQL", "==> meltano run webhook-leads-to-warehouse",
                  "==> meltano run leads-to-warehouse", "==> CRM", "==> meltano run stages-to-meta",
                  "== fb-leads loop summary =="):  # fmt: skip
         assert step in first
+    # The new leads came through the webhooks first, read by id, before the poll.
+    assert number(r"New leads announced by webhooks this run: (\d+)", first) == NEW_PER_RUN
+    assert number(r"(\d+) of them in the warehouse", first) == NEW_PER_RUN
     # 3 forms (active, archived, deleted) of LEADS_PER_FORM, plus the new ones on the active form.
     assert number(r"total new this run: (\d+)", first) == 3 * LEADS_PER_FORM + NEW_PER_RUN
     changes = number(r"crm: (\d+) new stage changes", first)
@@ -92,6 +100,8 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     second = run_main_job(tmp_path, warehouse_dir)
     assert "replayed 2 leads added by earlier runs" in second
     assert number(r"total new this run: (\d+)", second) == NEW_PER_RUN
+    assert number(r"New leads announced by webhooks this run: (\d+)", second) == NEW_PER_RUN
+    assert number(r"(\d+) of them in the warehouse", second) == NEW_PER_RUN
     new_changes = number(r"crm: (\d+) new stage changes", second)
     # Only the new stage changes are sent; nothing from the first run is sent again.
     assert number(r"events accepted by the sandbox this run: (\d+)", second) == new_changes
