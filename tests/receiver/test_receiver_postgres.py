@@ -92,3 +92,30 @@ def test_two_receivers_on_one_spool_lose_nothing_and_store_nothing_twice(tmp_pat
             assert counters["deliveries"] == len(statuses)
     finally:
         assert a.terminate() == 0 and b.terminate() == 0
+
+
+def test_spool_down_then_the_sandbox_retry_is_stored_once(tmp_path, postgres, pg_url, make_sandbox):
+    """Meta's side of a spool outage: the sandbox's deliveries get 503 while the database is
+    away, and its own retries (with backoff) are stored once it is back."""
+    from receiver_helpers import APP_SECRET
+
+    relay = TcpRelay((postgres.host, postgres.port))  # not started yet: a closed port
+    url = pg_url.replace(f":{postgres.port}/", f":{relay.port}/")
+    sb = make_sandbox(webhook_backoff=0.05, webhook_backoff_max=0.5, webhook_retry_seconds=60)
+    with ReceiverProcess(tmp_path, spool=url) as receiver:
+        sb.set_webhook(receiver.url, secret=APP_SECRET)
+        form = sb.data.form_ids()[0]
+        sb.add_leads(form, 5)
+        refused = lambda: any(a["status"] == 503 for a in sb.webhooks()["attempts"])  # noqa: E731
+        assert _until(refused)
+        relay.start()
+        try:
+            assert sb.wait_webhooks(timeout=20)
+            state = sb.webhooks()
+            announced = sorted({i for a in state["attempts"] for i in a["leadgen_ids"]})
+            assert len(announced) == 5
+            keys = receiver.spool_keys()
+            assert sorted(keys) == announced and len(keys) == len(set(keys))
+            assert state["attempts"][-1]["status"] == 200 and state["dropped"] == 0
+        finally:
+            relay.stop()
