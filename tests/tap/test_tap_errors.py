@@ -149,7 +149,7 @@ def test_unreachable_api_url_says_so(run_tap):
     with socket.socket() as probe:  # a loopback port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = {"access_token": "EAAunreachable123", "page_ids": ["123"]}
+    config = {"access_token": "EAAunreachable123", "page_ids": ["123"], "retry_backoff_seconds": 0}
     config["api_url"] = f"http://127.0.0.1:{port}"
     result = run_tap(config, timeout=120)
     _assert_clean_failure(
