@@ -325,17 +325,21 @@ class GraphClient:
             response.elapsed.total_seconds(),
             usage.percent,
         )
-        error = parse_error(status, response.content, self._secrets)
-        if error is not None:
-            if status < 400:  # an error envelope in a 200: not an answer, not trusted either
-                error = replace(error, kind=ErrorKind.TRANSIENT)
-            return error, usage
         try:
-            body = json.loads(response.content)
+            body = json.loads(response.content)  # once: a page of leads is a megabyte
         except ValueError:
             body = None
             problem: str | None = "not JSON"
         else:
+            problem = None
+        if status >= 400 or (isinstance(body, dict) and "error" in body):
+            envelope = body if isinstance(body, dict) else response.content
+            error = parse_error(status, envelope, self._secrets)
+            if error is not None:
+                if status < 400:  # an error envelope in a 200: not an answer, not trusted either
+                    error = replace(error, kind=ErrorKind.TRANSIENT)
+                return error, usage
+        if problem is None:
             problem = shape(body)
         if problem is not None:
             kind = response.headers.get("Content-Type", "").split(";")[0] or "no content type"
