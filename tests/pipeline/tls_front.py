@@ -12,6 +12,8 @@ import subprocess
 import threading
 from pathlib import Path
 
+from loopback import pipe
+
 SSL_REQUEST = (80877103).to_bytes(4, "big")
 
 
@@ -29,18 +31,6 @@ def make_certificate(where: Path, name: str = "server") -> tuple[Path, Path]:
     return cert, key
 
 
-def _relay(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class TlsFront:
@@ -82,8 +72,8 @@ class TlsFront:
         backend = socket.create_connection(("127.0.0.1", self.backend_port), timeout=30)
         backend.settimeout(None)
         self._open += [tls, backend]
-        threading.Thread(target=_relay, args=(tls, backend), daemon=True).start()
-        _relay(backend, tls)
+        threading.Thread(target=pipe, args=(tls, backend), daemon=True).start()
+        pipe(backend, tls)
 
     def close(self) -> None:
         self.server.close()

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loopback import pipe
+
 from fb_graph.spool import Spool
 
 BIN = Path(sys.executable).parent / "fb-leads-receiver"
@@ -330,21 +332,7 @@ class TcpRelay:
             with self._lock:
                 self._sockets += [near, far]
             for a, b in ((near, far), (far, near)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     def stop(self) -> None:
         """Refuse new connections and cut every open one."""
