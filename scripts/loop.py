@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Helpers of the main job (scripts/run.sh): sandbox set-up, new leads, and the summary.
 
+    python scripts/loop.py install-plugins                   # `meltano install`, when needed
     python scripts/loop.py page-ids READY_JSON               # the sandbox's Page IDs as JSON
     python scripts/loop.py webhooks URL RECEIVER_URL         # the sandbox delivers leadgen
                                                              # webhooks there ($WEBHOOK_SECRET)
@@ -19,9 +20,12 @@ No personal data is printed: counts, form names, stage names and reasons only.
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -35,6 +39,34 @@ ADDITIONS = OUTPUT / "sandbox-additions.jsonl"
 REJECTS = Path(os.environ.get("TARGET_FB_CONVERSIONS_REJECTS_PATH") or OUTPUT / "rejects.jsonl")
 API_VERSION = "v26.0"
 TIMEOUT = 30
+# The Meltano plugins of the loop: what `install-plugins` installs.
+PLUGINS = ("tap-fb-leads", "tap-fb-leads--webhooks", "target-postgres", "tap-postgres",
+           "target-fb-conversions", "fb-leads-receiver")
+
+
+def install_plugins() -> bool:
+    """`meltano install` of the loop's plugins, only when meltano.yml or pyproject.toml changed
+    since the last install (True when it installed). Concurrent callers wait for one install
+    (a lock), and an unchanged project is not reinstalled: a reinstall rewrites the plugins'
+    environments under any run that is using them."""
+    home = PROJECT_ROOT / ".meltano"
+    home.mkdir(mode=0o700, exist_ok=True)
+    # Meltano writes each run's config, secrets included, under .meltano/run/: keep it private.
+    home.chmod(0o700)
+    digest = hashlib.sha256(" ".join(PLUGINS).encode())
+    for name in ("meltano.yml", "pyproject.toml"):
+        digest.update((PROJECT_ROOT / name).read_bytes())
+    stamp = home / ".fb-leads-installed"
+    with (home / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+            return False
+        stamp.unlink(missing_ok=True)
+        meltano = Path(sys.executable).parent / "meltano"
+        if subprocess.run([str(meltano), "install", *PLUGINS], cwd=PROJECT_ROOT).returncode:
+            raise LoopError("`meltano install` failed (its messages are above).")
+        stamp.write_text(digest.hexdigest())
+    return True
 
 
 def _warehouse():
@@ -246,6 +278,7 @@ def summary(url: str, before: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("install-plugins")
     p = sub.add_parser("page-ids")
     p.add_argument("ready")
     p.add_argument("--seed", type=int, default=1)
@@ -276,7 +309,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "page-ids":
+    if args.command == "install-plugins":
+        if not install_plugins():
+            print("already installed (meltano.yml and pyproject.toml unchanged)", file=sys.stderr)
+    elif args.command == "page-ids":
         print(json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages,
                                   args.forms_per_page)))
     elif args.command == "add-leads":

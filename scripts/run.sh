@@ -6,7 +6,7 @@
 #   bash scripts/run.sh --force    # after a run was killed: Meltano otherwise refuses to start
 #                                  # a job it still believes running (for 5 minutes)
 #
-# 1. creates .venv if missing and installs the project, 2. installs the four Meltano plugins the
+# 1. creates .venv if missing and installs the project, 2. installs the Meltano plugins the
 # loop uses into .meltano/, 3. starts the Graph API sandbox, fb-leads-receiver (the sandbox
 # delivers signed leadgen webhooks to it for the new leads) and the embedded PostgreSQL,
 # 4. meltano run webhook-leads-to-warehouse (the leads the webhooks announced, read by id), then
@@ -79,11 +79,9 @@ export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
 
 step "Meltano plugins (into .meltano/)"
-meltano install tap-fb-leads tap-fb-leads--webhooks target-postgres tap-postgres \
-  target-fb-conversions
-# Meltano writes each run's plugin config, secrets included, under .meltano/run/ (and a killed
-# run can leave it behind): keep the directory private.
-chmod 700 .meltano
+# Only when meltano.yml or pyproject.toml changed; .meltano/ is kept private (Meltano writes each
+# run's plugin config, secrets included, under .meltano/run/, and a killed run can leave it).
+python scripts/loop.py install-plugins
 
 mkdir -p "$OUT"
 SANDBOX_PID=""

@@ -191,7 +191,9 @@ def test_killed_at_random_points_and_resumed_loses_nothing(make_sandbox, spool, 
     assert emitted == set(everything)
     assert kills == 5
     assert max(re_emitted) <= 50  # at most the chunk after the last STATE
-    assert len(id_reads(sb)) <= 60 + kills
+    # A kill wastes the read in flight, and the records still in the pipe (64 KiB, about one
+    # chunk of 50 leads) which this reader never saw, with the STATE after them.
+    assert len(id_reads(sb)) <= 60 + 2 * kills
 
 
 def test_an_announced_lead_that_is_gone_is_skipped_and_counted(make_sandbox, spool, run_tap):
