@@ -20,7 +20,7 @@ from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
 from fb_graph.fields import LEAD_FIELDS
 from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
-from fb_graph.sandbox import apps, conversions, failures
+from fb_graph.sandbox import apps, conversions, failures, messenger
 from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.data import (
     FORM_DEFAULT_FIELDS,
@@ -121,6 +121,7 @@ class GraphApp:
         self.webhooks = Webhooks(config, self.data)
         self.data.on_added = self.webhooks.leads_added
         self.no_leads_access: set[str] = set(config.no_leads_access_pages)
+        self.messenger = messenger.Messenger(config, self.data)
 
     def close(self) -> None:
         self.webhooks.close()
@@ -171,6 +172,7 @@ class GraphApp:
         self.quotas.reset()
         self.data.reset_added()
         self.webhooks.reset()
+        self.messenger.reset()
         self.no_leads_access = set(self.config.no_leads_access_pages)
 
     # -- entry point --------------------------------------------------------------------
@@ -293,6 +295,8 @@ class GraphApp:
                 return self._many(call, permissions)
             raise failures.invalid_parameter("(#100) Missing object id in the request path.")
         answer = apps.route(self, call, version, parts, token, permissions)
+        if answer is None:
+            answer = messenger.route(self, call, version, parts, permissions)
         if answer is not None:
             return answer
         object_id = self.data.owner()["id"] if parts[0] == "me" else parts[0]

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fb_graph.limits import WEBHOOK_MAX_CHANGES
+from fb_graph.sandbox.failures import UNAVAILABLE_KINDS
 
 DEFAULT_TOKEN = "EAASandboxAccessToken0000000000000000000000000000ZZ"
 EXPIRED_TOKEN = "EAASandboxExpiredToken000000000000000000000000000ZZ"
@@ -26,6 +27,8 @@ ALL_PERMISSIONS: frozenset[str] = frozenset(
         "pages_show_list",
         "ads_management",
         "pages_manage_metadata",
+        "pages_messaging",
+        "page_events",
     }
 )
 
@@ -84,6 +87,15 @@ class SandboxConfig:
     webhook_timeout: float = 10
     webhook_verify: bool = True
     webhook_options: Mapping[str, object] | None = None
+    webhook_fields: tuple[str, ...] = ("leadgen",)  # what webhook_url / set_webhook subscribe
+    # Messenger Lead Ads (docs/sandbox.md, "Messenger Lead Ads"); 0 flows: none generated.
+    messenger_forms_per_page: int = 0
+    messenger_flows_per_page: int = 0
+    messenger_days: float = 2  # generated flows end evenly over the days before now
+    messenger_send_rate: int = 300  # Send API calls per Page per rate window
+    messenger_conversations_rate: int = 2  # Conversations API calls per Page per rate window
+    messenger_rate_window: float = 1.0  # seconds
+    messenger_unavailable: Mapping[str, str] | None = None  # PSID -> error kind
 
     def __post_init__(self) -> None:
         WebhookOptions(**(self.webhook_options or {}))  # type: ignore[arg-type]
@@ -95,6 +107,7 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be 0 or more.")
         if self.webhook_timeout <= 0:
             raise ValueError("webhook_timeout must be more than 0.")
+        self._check_messenger()
         if self.order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}.")
         for name in ("pages", "forms_per_page", "leads_per_form"):
@@ -110,6 +123,19 @@ class SandboxConfig:
             raise ValueError("max_limit must be at least 1.")
         if self.call_budget is not None and self.call_budget < 1:
             raise ValueError("call_budget must be at least 1 (or None for no budget).")
+
+    def _check_messenger(self) -> None:
+        for name in ("messenger_forms_per_page", "messenger_flows_per_page"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be 0 or more.")
+        for name in ("messenger_send_rate", "messenger_conversations_rate"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1.")
+        if self.messenger_days <= 0 or self.messenger_rate_window <= 0:
+            raise ValueError("messenger_days and messenger_rate_window must be more than 0.")
+        for kind in (self.messenger_unavailable or {}).values():
+            if kind not in UNAVAILABLE_KINDS:
+                raise ValueError(f"messenger_unavailable kinds are {', '.join(UNAVAILABLE_KINDS)}.")
 
     def token_permissions(self) -> dict[str, frozenset[str]]:
         if self.tokens is None:

@@ -185,3 +185,43 @@ def offline_conversions_gone() -> GraphFailure:
         user_msg="Create a dataset in Events Manager and send CRM events to "
         "/{dataset_id}/events with action_source system_generated.",
     )
+
+
+# -- Messenger Platform (Send API, Conversations API) --------------------------------------
+OUTSIDE_WINDOW_MESSAGE = (
+    "(#10) This message is sent outside of allowed window. Learn more about the new policy "
+    "here: https://developers.facebook.com/docs/messenger-platform/policy-overview"
+)
+# Which error a PSID marked unavailable produces (the kinds ``messenger_unavailable`` takes).
+UNAVAILABLE_KINDS: dict[str, tuple[int, int | None, str]] = {
+    "551": (551, 1545041, "(#551) This person isn't available right now."),
+    "1545041": (200, 1545041, "(#200) Message Not Sent: This person isn't available right now."),
+    "2018108": (
+        10,
+        2018108,
+        "(#10) This person isn't receiving messages from you right now.",
+    ),
+    "2534022": (10, 2534022, "(#10) This message is sent outside of allowed window."),
+}
+
+
+def outside_window() -> GraphFailure:
+    return GraphFailure(400, OUTSIDE_WINDOW_MESSAGE, 10, subcode=2018278)
+
+
+def no_matching_user() -> GraphFailure:
+    return GraphFailure(400, "(#100) No matching user found", 100, subcode=2018001)
+
+
+def recipient_unavailable(kind: str) -> GraphFailure:
+    code, subcode, message = UNAVAILABLE_KINDS[kind]
+    return GraphFailure(400, message, code, subcode=subcode)
+
+
+def messenger_rate_limited(regain_minutes: float) -> GraphFailure:
+    return GraphFailure(
+        400,
+        "(#613) Calls to this api have exceeded the rate limit.",
+        613,
+        regain_minutes=regain_minutes,
+    )

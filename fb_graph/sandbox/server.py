@@ -14,6 +14,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from fb_graph.sandbox import messenger
 from fb_graph.sandbox.api import Call, GraphApp
 from fb_graph.sandbox.config import (
     APP_ID,
@@ -191,6 +192,11 @@ class _Handler(BaseHTTPRequestHandler):
             elif method == "POST" and what == "reset":
                 app.reset()
                 result = {"ok": True}
+            elif (
+                what.startswith("messenger")
+                and (found := messenger.inspect(app, method, what, params, args)) is not None
+            ):
+                result = found
             else:
                 self._send(
                     404, json.dumps({"error": f"no inspection endpoint {method} {what}"}).encode()
@@ -346,6 +352,28 @@ class Sandbox:
     def leads_access(self, page_id: str, allowed: bool) -> None:
         """Leads Access Manager: ``False`` makes reading the Page's leads answer 100/33."""
         self.app.set_leads_access(page_id, allowed)
+
+    # -- Messenger ------------------------------------------------------------------------
+    def set_last_message(
+        self, page_id: str, psid: str, at: float | None = None, ago: float | None = None
+    ) -> dict:
+        """The person's last message was at Unix time ``at`` (or ``ago`` seconds before now;
+        default now): the Send API's window counts from it. Makes the person when new."""
+        when = at if at is not None else self.app.messenger.clock() - (ago or 0)
+        return self.app.messenger.set_last_message(page_id, psid, when)
+
+    def messenger_unavailable(self, psid: str, kind: str | None = "551") -> dict[str, str]:
+        """Sending to ``psid`` fails with that error kind (``551``, ``1545041``, ``2018108``,
+        ``2534022``); None makes it available again. Returns every unavailable PSID."""
+        return self.app.messenger.set_unavailable(psid, kind)
+
+    def sent_messages(self, page_id: str | None = None, psid: str | None = None) -> list[dict]:
+        """Every message sent through the Send API, in order."""
+        return self.app.messenger.sent_messages(page_id, psid)
+
+    def messenger(self) -> dict:
+        """People (PSID, last message time), counters of sent and rate-limited calls."""
+        return self.app.messenger.state()
 
     def open_connections(self) -> int:
         """Client connections the server holds open now (keep-alive)."""

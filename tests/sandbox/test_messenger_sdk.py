@@ -1,0 +1,50 @@
+"""Meta's Python SDK (``facebook_business``) against the sandbox's Messenger calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from facebook_business.adobjects.page import Page
+from facebook_business.api import FacebookAdsApi
+from facebook_business.exceptions import FacebookRequestError
+from facebook_business.session import FacebookSession
+
+from fb_graph.sandbox import Sandbox
+
+PSID = "7100000000000001"
+
+
+@pytest.fixture
+def sdk(sandbox: Sandbox) -> Iterator[FacebookAdsApi]:
+    previous = FacebookAdsApi.get_default_api()
+    session = FacebookSession(access_token=sandbox.token)
+    session.GRAPH = sandbox.url
+    api = FacebookAdsApi(session, api_version="v26.0")
+    FacebookAdsApi.set_default_api(api)
+    yield api
+    FacebookAdsApi.set_default_api(previous)
+
+
+def test_send_api_through_the_sdk(sdk, sandbox):
+    page = sandbox.data.page_ids[0]
+    sandbox.set_last_message(page, PSID, ago=3600)
+    answer = Page(page).create_message(
+        params={
+            "recipient": {"id": PSID},
+            "message": {"text": "Thanks, we will call you today."},
+            "messaging_type": Page.MessagingType.response,
+        }
+    )
+    assert answer["recipient_id"] == PSID and answer["message_id"].startswith("m_")
+    assert sandbox.sent_messages()[0]["text"] == "Thanks, we will call you today."
+    sandbox.set_last_message(page, PSID, ago=2 * 86400)
+    with pytest.raises(FacebookRequestError) as raised:
+        Page(page).create_message(
+            params={
+                "recipient": {"id": PSID},
+                "message": {"text": "Still there?"},
+                "messaging_type": Page.MessagingType.update,
+            }
+        )
+    assert (raised.value.api_error_code(), raised.value.api_error_subcode()) == (10, 2018278)
