@@ -156,13 +156,20 @@ class GraphApp:
             if dataset_id is not None and batch["dataset_id"] != str(dataset_id):
                 continue
             for event in batch["data"]:
-                if unique and isinstance(event, Mapping) and event.get("event_id"):
+                if conversions.is_messaging(event):
+                    pass  # Meta does not deduplicate business-messaging events
+                elif unique and isinstance(event, Mapping) and event.get("event_id"):
                     key = (event.get("event_id"), event.get("event_name"))
                     if key in seen:
                         continue
                     seen.add(key)
                 out.append(event)
         return out
+
+    def messaging_events(self, dataset_id: str | None = None) -> dict:
+        """Business-messaging events received, every copy, with per-event counts."""
+        events = [e for e in self.events(dataset_id) if conversions.is_messaging(e)]
+        return conversions.messaging_summary(events)
 
     def reset(self) -> None:
         with self._lock:
@@ -347,7 +354,7 @@ class GraphApp:
         if edge == "events" and call.method == "POST":
             if object_id in self.config.dataset_ids:
                 self.need(permissions, "ads_management")
-                return self._events(call, object_id)
+                return self._events(call, object_id, permissions)
             if object_id in self.config.offline_event_set_ids:
                 self.need(permissions, "ads_management")
                 return self._legacy_events(call, object_id)
@@ -550,9 +557,11 @@ class GraphApp:
             raise failures.invalid_parameter(f"(#100) param {name} must be a {kind.__name__}.")
         return value
 
-    def _events(self, call: Call, dataset_id: str) -> bytes:
+    def _events(self, call: Call, dataset_id: str, permissions: frozenset[str]) -> bytes:
         data = self._json_param(call, "data", list)
         events = conversions.validate_events(data)
+        if any(conversions.is_messaging(event) for event in events):
+            self.need(permissions, "page_events")
         body = call.json_body or {}
         batch = {
             "dataset_id": dataset_id,

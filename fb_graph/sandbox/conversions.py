@@ -44,6 +44,18 @@ LEGACY_EVENT_NAMES = (
     "AddPaymentInfo", "Purchase", "Lead", "CompleteRegistration", "Other",
 )  # fmt: skip
 
+BUSINESS_MESSAGING = "business_messaging"
+MESSAGING_CHANNELS = ("messenger",)
+MESSAGING_USER_KEYS = ("page_id", "page_scoped_user_id")
+# Events the Conversions API for Business Messaging takes (Meta's list, and the standard ones).
+MESSAGING_EVENT_NAMES = (
+    "LeadSubmitted", "QualifiedLead", "Purchase", "InitiateCheckout", "AddToCart",
+    "ViewContent", "OrderCreated", "OrderShipped", "OrderDelivered", "OrderCanceled",
+    "OrderReturned", "CartAbandoned", "RatingProvided", "ReviewProvided", "Lead",
+    "CompleteRegistration", "Contact", "Schedule", "SubmitApplication", "Subscribe",
+    "StartTrial", "AddPaymentInfo", "AddToWishlist", "Search",
+)  # fmt: skip
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ANY_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _LEAD_ID = re.compile(r"[0-9]{15,17}")
@@ -121,9 +133,57 @@ def _lead_id(index: int, value: object, where: str) -> None:
         raise EventRejected(index, f"{where} must be a 15 to 17 digit lead ID.")
 
 
+def is_messaging(event: object) -> bool:
+    """A Conversions API for Business Messaging event (``action_source: business_messaging``)."""
+    return isinstance(event, Mapping) and event.get("action_source") == BUSINESS_MESSAGING
+
+
+def _plain_id(index: int, value: object, where: str) -> None:
+    """A Page id or PSID: digits, as a string or a number, never hashed."""
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    if _ANY_HEX64.fullmatch(text):
+        raise EventRejected(index, f"{where} must not be hashed: send the raw id.")
+    if not text.isdigit():
+        raise EventRejected(index, f"{where} is required: the numeric id, not hashed.")
+
+
+def validate_messaging_event(index: int, event: Mapping[str, object], now: float) -> None:
+    """A Messenger business-messaging event: ``user_data`` is the Page and the PSID, plain."""
+    name = event.get("event_name")
+    if name not in MESSAGING_EVENT_NAMES:
+        raise EventRejected(
+            index, f"event_name {name!r} is not supported for business_messaging events."
+        )
+    _event_time(index, event.get("event_time"), now, MAX_AGE_DAYS)
+    if event.get("messaging_channel") not in MESSAGING_CHANNELS:
+        raise EventRejected(
+            index, "messaging_channel must be messenger for business_messaging events."
+        )
+    user_data = event.get("user_data")
+    if not isinstance(user_data, Mapping):
+        raise EventRejected(index, "user_data is required.")
+    for key in user_data:
+        if key not in MESSAGING_USER_KEYS:
+            raise EventRejected(
+                index,
+                f"user_data.{key} is not accepted in business_messaging events: send only "
+                "page_id and page_scoped_user_id, not hashed.",
+            )
+    for key in MESSAGING_USER_KEYS:
+        _plain_id(index, user_data.get(key), f"user_data.{key}")
+    custom = event.get("custom_data")
+    if custom is not None and not isinstance(custom, Mapping):
+        raise EventRejected(index, "custom_data must be an object.")
+    if name == "Purchase" and (custom is None or "value" not in custom or "currency" not in custom):
+        raise EventRejected(index, "Purchase events need custom_data.value and currency.")
+
+
 def validate_event(index: int, event: object, now: float) -> None:
     if not isinstance(event, Mapping):
         raise EventRejected(index, "each event must be a JSON object.")
+    if is_messaging(event):
+        validate_messaging_event(index, event, now)
+        return
     name = event.get("event_name")
     if not isinstance(name, str) or not name.strip():
         raise EventRejected(index, "event_name is required.")
@@ -151,6 +211,38 @@ def validate_event(index: int, event: object, now: float) -> None:
     source = custom.get("lead_event_source")
     if not isinstance(source, str) or not source.strip():
         raise EventRejected(index, "custom_data.lead_event_source (the CRM's name) is required.")
+
+
+def messaging_summary(events: list[dict]) -> dict:
+    """Business-messaging events as kept (Meta does not deduplicate them), with how many times
+    each (page_id, page_scoped_user_id, event_name, event_time, event_id) arrived."""
+    counts: dict[tuple[object, ...], int] = {}
+    for event in events:
+        counts[_messaging_key(event)] = counts.get(_messaging_key(event), 0) + 1
+    groups = [
+        {
+            "page_id": key[0],
+            "page_scoped_user_id": key[1],
+            "event_name": key[2],
+            "event_time": key[3],
+            "event_id": key[4],
+            "count": count,
+        }
+        for key, count in counts.items()
+    ]
+    return {"events": events, "groups": groups, "duplicates": len(events) - len(counts)}
+
+
+def _messaging_key(event: Mapping[str, object]) -> tuple[object, ...]:
+    user = event.get("user_data")
+    user = user if isinstance(user, Mapping) else {}
+    return (
+        str(user.get("page_id")),
+        str(user.get("page_scoped_user_id")),
+        event.get("event_name"),
+        int(str(event.get("event_time"))),
+        event.get("event_id"),
+    )
 
 
 def validate_events(data: object, now: float | None = None) -> list[dict]:

@@ -297,6 +297,8 @@ def inspect(
     messenger = app.messenger
     if (method, what) == ("GET", "messenger"):
         return messenger.state()
+    if (method, what) == ("GET", "messenger/events"):
+        return app.messaging_events(params.get("dataset_id") or None)
     if (method, what) == ("GET", "messenger/sent"):
         return messenger.sent_messages(params.get("page_id"), params.get("psid"))
     if (method, what) == ("POST", "messenger/last_message"):

@@ -367,6 +367,12 @@ class Sandbox:
         ``2534022``); None makes it available again. Returns every unavailable PSID."""
         return self.app.messenger.set_unavailable(psid, kind)
 
+    def messaging_events(self, dataset_id: str | None = None) -> dict:
+        """Business-messaging events received (never deduplicated): ``{"events", "groups":
+        [{page_id, page_scoped_user_id, event_name, event_time, event_id, count}],
+        "duplicates"}``."""
+        return self.app.messaging_events(dataset_id)
+
     def sent_messages(self, page_id: str | None = None, psid: str | None = None) -> list[dict]:
         """Every message sent through the Send API, in order."""
         return self.app.messenger.sent_messages(page_id, psid)

@@ -48,3 +48,29 @@ def test_send_api_through_the_sdk(sdk, sandbox):
             }
         )
     assert (raised.value.api_error_code(), raised.value.api_error_subcode()) == (10, 2018278)
+
+
+def test_the_sdk_cannot_send_messenger_stage_events(sdk, sandbox):
+    """The SDK's MessagingChannel knows only WHATSAPP and its UserData has no
+    page_scoped_user_id: what it can send is refused (send Messenger events as plain JSON)."""
+    import time
+
+    from facebook_business.adobjects.serverside.action_source import ActionSource
+    from facebook_business.adobjects.serverside.event import Event
+    from facebook_business.adobjects.serverside.event_request import EventRequest
+    from facebook_business.adobjects.serverside.messaging_channel import MessagingChannel
+    from facebook_business.adobjects.serverside.user_data import UserData
+
+    assert [c.value for c in MessagingChannel] == ["whatsapp"]
+    event = Event(
+        event_name="LeadSubmitted",
+        event_time=int(time.time()),
+        action_source=ActionSource.BUSINESS_MESSAGING,
+        messaging_channel=MessagingChannel.WHATSAPP,
+        user_data=UserData(page_id=sandbox.data.page_ids[0]),
+    )
+    with pytest.raises(FacebookRequestError) as raised:
+        EventRequest(pixel_id=sandbox.dataset_id, events=[event]).execute()
+    assert raised.value.api_error_code() == 100
+    assert "messaging_channel must be messenger" in raised.value.body()["error"]["error_user_msg"]
+    assert sandbox.events() == []
