@@ -121,7 +121,7 @@ class GraphApp:
         self.webhooks = Webhooks(config, self.data)
         self.data.on_added = self.webhooks.leads_added
         self.no_leads_access: set[str] = set(config.no_leads_access_pages)
-        self.messenger = messenger.Messenger(config, self.data)
+        self.messenger = messenger.Messenger(config, self.data, self.webhooks)
 
     def close(self) -> None:
         self.webhooks.close()
@@ -303,7 +303,7 @@ class GraphApp:
             raise failures.invalid_parameter("(#100) Missing object id in the request path.")
         answer = apps.route(self, call, version, parts, token, permissions)
         if answer is None:
-            answer = messenger.route(self, call, version, parts, permissions)
+            answer = messenger.route(self, call, version, parts, token, permissions)
         if answer is not None:
             return answer
         object_id = self.data.owner()["id"] if parts[0] == "me" else parts[0]

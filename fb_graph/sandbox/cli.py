@@ -46,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--webhook-ids-as-numbers", action="store_true")
     parser.add_argument(
+        "--webhook-fields",
+        default="leadgen",
+        help="comma-separated fields --webhook-url subscribes (e.g. "
+        "leadgen,messages,messaging_handovers,messaging_referrals)",
+    )
+    parser.add_argument("--messenger-forms-per-page", type=int, default=0)
+    parser.add_argument(
+        "--messenger-flows-per-page", type=int, default=0, help="Messenger lead flows per Page"
+    )
+    parser.add_argument(
+        "--messenger-days", type=float, default=2, help="generated flows end over these days"
+    )
+    parser.add_argument(
         "--no-webhook-verify",
         action="store_true",
         help="POST /{app_id}/subscriptions skips the callback handshake",
@@ -74,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             webhook_retry_seconds=args.webhook_retry_seconds,
             webhook_verify=not args.no_webhook_verify,
             webhook_options={"ids_as_numbers": args.webhook_ids_as_numbers},
+            webhook_fields=tuple(f.strip() for f in args.webhook_fields.split(",") if f.strip()),
+            messenger_forms_per_page=args.messenger_forms_per_page,
+            messenger_flows_per_page=args.messenger_flows_per_page,
+            messenger_days=args.messenger_days,
         )
     except ValueError as exc:
         print(f"fb-graph-sandbox: {exc}", file=sys.stderr)

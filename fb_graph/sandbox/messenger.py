@@ -12,8 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -21,8 +23,9 @@ from typing import TYPE_CHECKING
 
 from fb_graph.sandbox import failures
 from fb_graph.sandbox.apps import _param as param
-from fb_graph.sandbox.config import SandboxConfig
-from fb_graph.sandbox.data import FIRST_NAMES, LAST_NAMES, SandboxData
+from fb_graph.sandbox.config import APP_ID, SandboxConfig
+from fb_graph.sandbox.data import FIRST_NAMES, LAST_NAMES, SandboxData, time_string
+from fb_graph.sandbox.webhooks import MessagingEvent, Webhooks
 
 if TYPE_CHECKING:
     from fb_graph.sandbox.api import Call, GraphApp
@@ -41,6 +44,25 @@ TAG_WINDOWS: dict[str, float | None] = {
     "POST_PURCHASE_UPDATE": None,
 }
 MAX_TEXT = 2000
+MESSAGING_FIELDS = ("messages", "messaging_handovers", "messaging_referrals")
+FORM_FIELDS = ("id", "name", "status", "questions", "created_time", "locale")
+FORM_DEFAULT_FIELDS = ("id", "name", "status", "questions")
+
+# The questions of every Messenger lead form (a form asks them in a form-specific rotation),
+# and the answers people give: colons, line breaks, Unicode and empty answers on purpose.
+QUESTIONS = (
+    ("full_name", "What is your full name?", "FULL_NAME"),
+    ("email", "What is your email?", "EMAIL"),
+    ("phone_number", "Phone number", "PHONE"),
+    ("best_time", "Best time to call: morning or evening?", "CUSTOM"),
+    ("budget", "¿Cuál es tu presupuesto?", "CUSTOM"),
+    ("notes", "Anything else we should know?", "CUSTOM"),
+)
+CUSTOM_ANSWERS = {
+    "best_time": ("Morning", "evening: after 6 pm", "Abends 🌙"),
+    "budget": ("más de 5.000 €", "1000-5000", "menos de 1.000"),
+    "notes": ("", "Call me first.\nThen email: details", "ok", "Line 1\nLine 2: über"),
+}
 
 
 def _dumps(value: object) -> bytes:
@@ -105,6 +127,66 @@ class SendArgs:
     tag: str | None
 
 
+@dataclass
+class MessengerForm:
+    id: str
+    page_id: str
+    name: str
+    status: str
+    created: int
+    questions: list[dict[str, str]]
+    ads: list[dict[str, str]]  # {"ad_id", "ad_title", "post_id", "photo_url"}
+
+    def public(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "locale": "en_US",
+            "created_time": time_string(self.created),
+            "questions": [dict(q) for q in self.questions],
+        }
+
+
+@dataclass
+class Flow:
+    """One person's Messenger lead flow and what Meta tells the advertiser's app about it."""
+
+    flow_id: str
+    page_id: str
+    psid: str
+    form_id: str
+    complete: bool
+    summary: bool  # the ad sends the summary message (complete flows only)
+    referral: bool  # the messaging_referrals event is sent
+    ad: dict[str, str]
+    answers: list[tuple[str, str]]  # (question, answer), in the order asked
+    completed_at: int  # Unix seconds: the person's last answer
+
+    def expected(self) -> dict:
+        """The lead a receiver should merge from this flow's webhooks."""
+        return {
+            "flow_id": self.flow_id,
+            "page_id": self.page_id,
+            "psid": self.psid,
+            "form_id": self.form_id,
+            "status": "complete" if self.complete else "incomplete",
+            "ad_id": self.ad["ad_id"],
+            "ad_title": self.ad["ad_title"],
+            "answers": [{"question": q, "answer": a} for q, a in self.answers],
+            "completed_at": self.completed_at,
+            "summary": self.summary,
+            "referral": self.referral,
+        }
+
+    @property
+    def metadata(self) -> str:
+        return "messenger_lead_gen_" + ("complete" if self.complete else "incomplete")
+
+    def summary_text(self) -> str:
+        return "Lead summary:\n" + "\n".join(f"{q}: {a}" for q, a in self.answers)
+
+
 def _object(call: Call, name: str) -> Mapping[str, object] | None:
     """A JSON object parameter: in a JSON body, or a JSON string in the query or form."""
     value = param(call, name)
@@ -150,9 +232,11 @@ def parse_send(call: Call) -> SendArgs:
 class Messenger:
     """The people each Page talks to, their threads, sent messages and rate limits."""
 
-    def __init__(self, config: SandboxConfig, data: SandboxData) -> None:
+    def __init__(self, config: SandboxConfig, data: SandboxData, webhooks: Webhooks) -> None:
         self.config = config
         self.data = data
+        self.webhooks = webhooks
+        self.now = data.now
         self.clock: Callable[[], float] = time.time  # the window rule's clock
         self._lock = threading.Lock()
         self._start()
@@ -167,10 +251,200 @@ class Messenger:
         self.send_limit = RateLimiter(config.messenger_send_rate, window)
         self.conversations_limit = RateLimiter(config.messenger_conversations_rate, window)
         self._mids = 0
+        self.forms: dict[str, list[MessengerForm]] = {}
+        self.flows: dict[str, Flow] = {}  # flow_id -> flow, in the order made
+        self._flows_made: dict[str, int] = {}  # Page -> flows made (the next one's index)
+        forms = config.messenger_forms_per_page
+        if config.messenger_flows_per_page and not forms:
+            forms = 1
+        span = config.messenger_days * DAY
+        count = config.messenger_flows_per_page
+        for page_id in self.data.page_ids:
+            self.forms[page_id] = [self._form(page_id, n) for n in range(forms)]
+            for i in range(count):
+                end = self.now - span * (count - i) / count
+                end += random.Random(f"{config.seed}:end:{page_id}:{i}").uniform(0, span / count)
+                self._add_flow(page_id, int(min(end, self.now - 1)), {})
 
     def reset(self) -> None:
         with self._lock:
             self._start()
+
+    # -- forms and flows --------------------------------------------------------------------
+    def _rng(self, *key: object) -> random.Random:
+        return random.Random(":".join(map(str, (self.config.seed, "messenger", *key))))
+
+    def _form(self, page_id: str, n: int) -> MessengerForm:
+        rng = self._rng("form", page_id, n)
+        form_id = str(rng.randrange(3 * 10**15, 4 * 10**15))
+        shift = n % len(QUESTIONS)
+        order = QUESTIONS[:1] + (QUESTIONS[1:][shift:] + QUESTIONS[1:][:shift])
+        ads = []
+        for k in range(2):
+            ad_id = str(rng.randrange(23_860 * 10**12, 23_870 * 10**12))
+            ads.append(
+                {
+                    "ad_id": ad_id,
+                    "ad_title": f"Messenger ad {k + 1} \u2013 form {n + 1}",
+                    "post_id": f"{page_id}_{rng.randrange(10**15, 2 * 10**15)}",
+                    "photo_url": f"https://scontent.example.com/v/t45.1600-4/{ad_id}.jpg",
+                }
+            )
+        return MessengerForm(
+            id=form_id,
+            page_id=page_id,
+            name=f"Messenger lead form {n + 1}",
+            status="ARCHIVED" if n % 3 == 2 else "ACTIVE",
+            created=int(self.now - self.config.messenger_days * DAY - 86400 * (n + 1)),
+            questions=[{"key": k, "label": label, "type": t} for k, label, t in order],
+            ads=ads,
+        )
+
+    @staticmethod
+    def _answers(form: MessengerForm, rng: random.Random, i: int) -> list[tuple[str, str]]:
+        """A person's answers; custom ones cycle with the flow's index, so every few flows
+        bring each awkward case (colons, line breaks, Unicode, an empty answer)."""
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        plain = unicodedata.normalize("NFKD", f"{first}.{last}").encode("ascii", "ignore")
+        local = plain.decode().lower().replace("'", "")
+        made = {
+            "full_name": f"{first} {last}",
+            "email": f"{local}{rng.randrange(100)}@example.com",
+            "phone_number": f"+1650555{rng.randrange(10000):04d}",
+        }
+        answers = []
+        for q in form.questions:
+            options = CUSTOM_ANSWERS.get(q["key"], ("",))
+            answers.append((q["label"], made.get(q["key"]) or options[i % len(options)]))
+        return answers
+
+    def _add_flow(self, page_id: str, completed_at: int, given: Mapping[str, object]) -> Flow:
+        """Make the Page's next flow (``given`` overrides its choices); call with the lock."""
+        i = self._flows_made.get(page_id, 0)
+        self._flows_made[page_id] = i + 1
+        rng = self._rng("flow", page_id, i)
+        forms = self.forms[page_id]
+        if not forms:
+            raise ValueError("the Page has no Messenger lead form (messenger_forms_per_page)")
+        form = forms[i % len(forms)]
+        answers = self._answers(form, rng, i)
+        complete = bool(given.get("complete", i % 4 != 3))
+        if not complete:
+            answers = answers[: 1 + i % (len(answers) - 1)]
+        if given.get("answers") is not None:
+            answers = _answer_pairs(given["answers"])
+        psid = str(given.get("psid") or rng.randrange(7 * 10**15, 8 * 10**15))
+        flow = Flow(
+            flow_id=f"mflow-{page_id}-{i}",
+            page_id=page_id,
+            psid=psid,
+            form_id=form.id,
+            complete=complete,
+            summary=complete and bool(given.get("summary", i % 3 != 1)),
+            referral=bool(given.get("referral", i % 5 != 4)),
+            ad=form.ads[i % len(form.ads)],
+            answers=answers,
+            completed_at=completed_at,
+        )
+        self.flows[flow.flow_id] = flow
+        person = self.person(page_id, psid)
+        person.last_message = max(person.last_message or 0.0, float(completed_at))
+        thread = self.threads[(page_id, psid)]
+        for j, (question, answer) in enumerate(answers):
+            at = completed_at - 20 * (len(answers) - 1 - j)
+            thread.append(ThreadMessage(self.new_mid(), True, question, at - 10))
+            thread.append(ThreadMessage(self.new_mid(), False, answer, at))
+        thread.sort(key=lambda m: m.time)
+        return flow
+
+    def add_flows(
+        self, page_id: str, count: int = 1, deliver: Mapping[str, object] | None = None,
+        **given: object,
+    ) -> list[dict]:  # fmt: skip
+        """Flows that end now (or at ``completed_at``), delivered as webhooks with the
+        ``deliver`` options; returns their expected leads. ``given``: ``complete``,
+        ``summary``, ``referral``, ``psid``, ``answers``, ``completed_at``."""
+        at = given.get("completed_at")
+        with self._lock:
+            self._page(page_id)
+            end = int(float(at) if at is not None else max(self.clock(), self.now))  # type: ignore[arg-type]
+            flows = [self._add_flow(page_id, end, given) for _ in range(int(count))]
+            events = [e for flow in flows for e in self._flow_events(flow)]
+        self.webhooks.announce_messaging(events, **(deliver or {}))
+        return [flow.expected() for flow in flows]
+
+    def deliver_flows(self, flow_ids: list[str] | None = None, **options: object) -> int:
+        """Deliver these flows' webhooks (again); all flows without ids. Returns deliveries."""
+        with self._lock:
+            ids = list(self.flows) if flow_ids is None else [str(i) for i in flow_ids]
+            missing = [i for i in ids if i not in self.flows]
+            if missing:
+                raise ValueError(f"no flow with id {missing[0]!r}")
+            events = [e for i in ids for e in self._flow_events(self.flows[i])]
+        return self.webhooks.announce_messaging(events, **options)
+
+    def _flow_events(self, flow: Flow) -> list[MessagingEvent]:
+        """The flow's webhooks in Meta's order: referral, handover, then the summary."""
+        base = {"sender": {"id": flow.psid}, "recipient": {"id": flow.page_id}}
+        ms = flow.completed_at * 1000
+        events = []
+        if flow.referral:
+            referral = {
+                "source": "ADS",
+                "type": "LEAD_COMPLETE" if flow.complete else "LEAD_INCOMPLETE",
+                "ad_id": flow.ad["ad_id"],
+                "ads_context_data": {k: flow.ad[k] for k in ("ad_title", "post_id", "photo_url")},
+            }
+            lead = {"data": [{"question": q, "answer": a} for q, a in flow.answers]}
+            event = {**base, "timestamp": ms + 100, "referral": referral, "lead": lead}
+            events.append(MessagingEvent(flow.page_id, flow.psid, "messaging_referrals", event))
+        control = {
+            "previous_owner_app_id": LEADGEN_APP_ID,
+            "new_owner_app_id": APP_ID,
+            "metadata": flow.metadata,
+        }
+        event = {**base, "timestamp": ms + 200, "pass_thread_control": control}
+        events.append(MessagingEvent(flow.page_id, flow.psid, "messaging_handovers", event))
+        if flow.summary:
+            event = {
+                **base,
+                "timestamp": ms + 300,
+                "message": {"mid": self.new_mid(), "text": flow.summary_text()},
+                "hop_context": {"app_id": LEADGEN_APP_ID, "metadata": flow.metadata},
+            }
+            events.append(MessagingEvent(flow.page_id, flow.psid, "messages", event))
+        return events
+
+    def user_message(
+        self, page_id: str, psid: str, text: str, at: float | None = None, **options: object
+    ) -> dict:
+        """The person writes to the Page: joins the thread, moves the window's start and is
+        delivered as a ``messages`` webhook. Returns ``{"mid", "page_id", "psid", "time"}``."""
+        with self._lock:
+            when = self.clock() if at is None else float(at)
+            person = self.person(page_id, psid)
+            person.last_message = max(person.last_message or 0.0, when)
+            mid = self.new_mid()
+            thread = self.threads[(person.page_id, person.psid)]
+            thread.append(ThreadMessage(mid, False, str(text), when))
+            thread.sort(key=lambda m: m.time)
+        event = {
+            "sender": {"id": person.psid},
+            "recipient": {"id": person.page_id},
+            "timestamp": int(when * 1000),
+            "message": {"mid": mid, "text": str(text)},
+        }
+        self.webhooks.announce_messaging(
+            [MessagingEvent(person.page_id, person.psid, "messages", event)], **options
+        )
+        return {"mid": mid, "page_id": person.page_id, "psid": person.psid, "time": when}
+
+    def flow_list(self, page_id: str | None = None) -> list[dict]:
+        with self._lock:
+            return [f.expected() for f in self.flows.values() if page_id in (None, f.page_id)]
+
+    def form_list(self, page_id: str) -> list[dict]:
+        return [form.public() for form in self.forms[self._page(page_id)]]
 
     # -- people ---------------------------------------------------------------------------
     def _page(self, page_id: str) -> str:
@@ -268,13 +542,24 @@ class Messenger:
 
 # -- Graph routes ---------------------------------------------------------------------------
 def route(
-    app: GraphApp, call: Call, version: str, parts: list[str], permissions: frozenset[str]
-) -> bytes | None:
+    app: GraphApp, call: Call, version: str, parts: list[str], token: str,
+    permissions: frozenset[str],
+) -> bytes | None:  # fmt: skip
     """The answer when the call is a Messenger route, else None."""
     messenger = app.messenger
     if len(parts) != 2 or parts[0] not in app.data.pages:
         return None
     page_id, edge = parts
+    if edge == "messenger_lead_forms" and call.method == "GET":
+        from fb_graph.sandbox.api import parse_fields  # api imports this module
+
+        app.need(permissions, "pages_manage_ads")
+        fields = parse_fields(
+            call.params.get("fields"), FORM_FIELDS, FORM_DEFAULT_FIELDS, "MessengerLeadForm"
+        )
+        path = f"{version}/{page_id}/messenger_lead_forms"
+        forms = messenger.forms[page_id]
+        return app._listing(call, path, token, forms, MessengerForm.public, fields)
     if edge == "messages" and call.method == "POST":
         app.need(permissions, "pages_messaging")
         messenger.send_limit.check(page_id)
@@ -299,6 +584,23 @@ def inspect(
         return messenger.state()
     if (method, what) == ("GET", "messenger/events"):
         return app.messaging_events(params.get("dataset_id") or None)
+    if (method, what) == ("GET", "messenger/flows"):
+        return messenger.flow_list(params.get("page_id") or None)
+    if (method, what) == ("GET", "messenger/forms"):
+        return messenger.form_list(params["page_id"])
+    if (method, what) == ("POST", "messenger/flows"):
+        given = {k: v for k, v in args.items() if k not in ("page_id", "count", "options")}
+        count = int(args.get("count", 1))  # type: ignore[call-overload]
+        return messenger.add_flows(str(args["page_id"]), count, _options(args), **given)
+    if (method, what) == ("POST", "messenger/flows/deliver"):
+        ids = args.get("flow_ids")
+        if ids is not None and not isinstance(ids, list):
+            raise ValueError("flow_ids must be a list")
+        return {"queued": messenger.deliver_flows(ids, **_options(args))}
+    if (method, what) == ("POST", "messenger/user_message"):
+        at = _when(args, messenger.clock)
+        page_id, psid, text = str(args["page_id"]), str(args["psid"]), str(args["text"])
+        return messenger.user_message(page_id, psid, text, at, **_options(args))
     if (method, what) == ("GET", "messenger/sent"):
         return messenger.sent_messages(params.get("page_id"), params.get("psid"))
     if (method, what) == ("POST", "messenger/last_message"):
@@ -308,6 +610,26 @@ def inspect(
         kind = args.get("kind")
         return {"unavailable": messenger.set_unavailable(str(args["psid"]), _opt_str(kind))}
     return None
+
+
+def _options(args: Mapping[str, object]) -> dict[str, object]:
+    options = args.get("options") or {}
+    if not isinstance(options, dict):
+        raise ValueError("options must be an object")
+    return options
+
+
+def _answer_pairs(value: object) -> list[tuple[str, str]]:
+    """``[[question, answer], ...]`` or ``[{"question", "answer"}, ...]`` as pairs."""
+    if not isinstance(value, list):
+        raise ValueError("answers must be a list")
+    pairs = []
+    for item in value:
+        if isinstance(item, Mapping):
+            item = (item.get("question"), item.get("answer"))
+        question, answer = item
+        pairs.append((str(question), str(answer)))
+    return pairs
 
 
 def _opt_str(value: object) -> str | None:

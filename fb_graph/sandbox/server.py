@@ -211,9 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
 def set_webhooks(app: GraphApp, args: dict) -> dict:
     """``POST /__sandbox__/webhooks``: ``url`` (null unsubscribes), ``secret``, ``options``."""
     webhooks = app.webhooks
-    if "url" in args or "secret" in args:
+    if "url" in args or "secret" in args or "fields" in args:
         url = args["url"] if "url" in args else webhooks.url
-        webhooks.set_url(url, args.get("secret"))
+        webhooks.set_url(url, args.get("secret"), args.get("fields"))
     options = args.get("options") or {}
     if not isinstance(options, dict):
         raise ValueError("options must be an object")
@@ -327,10 +327,13 @@ class Sandbox:
         return self.app.requests()
 
     # -- webhooks -------------------------------------------------------------------------
-    def set_webhook(self, url: str | None, secret: str | None = None) -> None:
-        """Subscribe the app (leadgen, include_values) and every Page to ``url``; ``None``
-        unsubscribes. ``secret``, when given, signs deliveries (and makes the app token)."""
-        self.app.webhooks.set_url(url, secret)
+    def set_webhook(
+        self, url: str | None, secret: str | None = None, fields: list[str] | None = None
+    ) -> None:
+        """Subscribe the app (``fields``, default the config's ``webhook_fields``: leadgen;
+        include_values) and every Page to ``url``; ``None`` unsubscribes. ``secret``, when
+        given, signs deliveries (and makes the app token)."""
+        self.app.webhooks.set_url(url, secret, fields)
 
     def webhook_options(self, **options: object) -> dict:
         """Change delivery options (see ``WebhookOptions``); returns them all."""
@@ -366,6 +369,38 @@ class Sandbox:
         """Sending to ``psid`` fails with that error kind (``551``, ``1545041``, ``2018108``,
         ``2534022``); None makes it available again. Returns every unavailable PSID."""
         return self.app.messenger.set_unavailable(psid, kind)
+
+    def messenger_forms(self, page_id: str) -> list[dict]:
+        """The Page's Messenger lead forms, as ``messenger_lead_forms`` serves them."""
+        return self.app.messenger.form_list(page_id)
+
+    def messenger_flows(self, page_id: str | None = None) -> list[dict]:
+        """Every Messenger lead flow (generated, then added), as its expected lead."""
+        return self.app.messenger.flow_list(page_id)
+
+    def add_flows(
+        self,
+        page_id: str,
+        count: int = 1,
+        deliver: dict[str, object] | None = None,
+        **given: object,
+    ) -> list[dict]:
+        """Messenger lead flows ending now (or at ``completed_at``), delivered as webhooks
+        (``deliver``: delivery options for these); ``given``: ``complete``, ``summary``,
+        ``referral``, ``psid``, ``answers``, ``completed_at``. Returns the expected leads."""
+        return self.app.messenger.add_flows(page_id, count, deliver, **given)
+
+    def deliver_flows(self, flow_ids: list[str] | None = None, **options: object) -> int:
+        """Deliver these flows' webhooks (again; every flow without ids); returns the number
+        of deliveries queued."""
+        return self.app.messenger.deliver_flows(flow_ids, **options)
+
+    def user_message(
+        self, page_id: str, psid: str, text: str, at: float | None = None, **options: object
+    ) -> dict:
+        """The person writes ``text`` (now or at ``at``): thread, window start, and a
+        ``messages`` webhook. Returns ``{"mid", "page_id", "psid", "time"}``."""
+        return self.app.messenger.user_message(page_id, psid, text, at, **options)
 
     def messaging_events(self, dataset_id: str | None = None) -> dict:
         """Business-messaging events received (never deduplicated): ``{"events", "groups":

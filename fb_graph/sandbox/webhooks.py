@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from urllib.parse import urlencode, urlsplit
 
@@ -101,18 +101,30 @@ def change(form: Form, lead_id: str, created: int, ad_id: str | None) -> Change:
     return Change(form.page_id, value)
 
 
+@dataclass(frozen=True)
+class MessagingEvent:
+    """One Messenger webhook event (``entry[].messaging[]``) of a Page, and its field."""
+
+    page_id: str
+    psid: str
+    field: str  # messages | messaging_handovers | messaging_referrals
+    event: dict[str, object]
+
+
 @dataclass
 class Delivery:
     number: int
     body: bytes
     signature: str
     signed: bool
-    changes: int
-    entries: int
-    leadgen_ids: list[str]
     duplicate: bool
-    changed_fields_only: bool
     generation: int
+    entries: int
+    changes: int = 0
+    leadgen_ids: list[str] = field(default_factory=list)
+    changed_fields_only: bool = False
+    field_name: str = FIELD  # the webhook field it carries
+    psids: list[str] = field(default_factory=list)
     first: float | None = None  # monotonic time of the first attempt
     attempts: int = 0
 
@@ -180,9 +192,13 @@ class Webhooks:
         return f"{APP_ID}|{self.secret}"
 
     # -- settings -----------------------------------------------------------------------
-    def set_url(self, url: str | None, secret: str | None = None) -> None:
-        """Subscribe the app (``leadgen``, include_values) and every Page to ``url``; None
-        unsubscribes the app. ``secret`` (when given) signs from now on."""
+    def set_url(
+        self, url: str | None, secret: str | None = None, fields: Iterable[str] | None = None
+    ) -> None:
+        """Subscribe the app (``fields``, default the config's ``webhook_fields``, with
+        include_values) and every Page to ``url``; None unsubscribes the app. ``secret`` (when
+        given) signs from now on."""
+        names = list(self.config.webhook_fields if fields is None else fields)
         with self._cond:
             if secret:
                 self.secret = secret
@@ -191,14 +207,13 @@ class Webhooks:
                 return
             self.app_subscriptions["page"] = {
                 "callback_url": str(url),
-                "fields": {FIELD: DEFAULT_API_VERSION},
+                "fields": dict.fromkeys(names, DEFAULT_API_VERSION),
                 "include_values": True,
                 "verify_token": None,
             }
             for page_id in self.data.page_ids:
-                fields = self.page_fields.setdefault(page_id, [])
-                if FIELD not in fields:
-                    fields.append(FIELD)
+                page_fields = self.page_fields.setdefault(page_id, [])
+                page_fields.extend(name for name in names if name not in page_fields)
 
     def set_options(self, **changes: object) -> dict:
         with self._cond:
@@ -239,36 +254,73 @@ class Webhooks:
             if options.out_of_order:
                 self._rng.shuffle(wanted)
             fields_only = options.changed_fields_only or not subscription["include_values"]
-            due = time.monotonic()
             queued = 0
             for start in range(0, len(wanted), options.batch_size):
                 chunk = wanted[start : start + options.batch_size]
-                body = json.dumps(payload(chunk, options, fields_only), separators=(",", ":"))
-                raw = body.encode("ascii")
-                key = self.secret + "-wrong" if options.bad_signature else self.secret
-                for duplicate in (False, True) if options.duplicates else (False,):
-                    self._numbers += 1
-                    delivery = Delivery(
-                        number=self._numbers,
-                        body=raw,
-                        signature=signature(raw, key),
-                        signed=not options.bad_signature,
-                        changes=0 if fields_only else len(chunk),
-                        entries=len({c.page_id for c in chunk}),
-                        leadgen_ids=[] if fields_only else [c.leadgen_id for c in chunk],
-                        duplicate=duplicate,
-                        changed_fields_only=fields_only,
-                        generation=self._generation,
-                    )
-                    heapq.heappush(self._heap, (due, delivery.number, delivery))
-                    queued += 1
-            if queued and self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="fb-graph-sandbox-webhooks", daemon=True
+                queued += self._enqueue(
+                    payload(chunk, options, fields_only),
+                    options,
+                    changes=0 if fields_only else len(chunk),
+                    entries=len({c.page_id for c in chunk}),
+                    leadgen_ids=[] if fields_only else [c.leadgen_id for c in chunk],
+                    changed_fields_only=fields_only,
                 )
-                self._thread.start()
-            self._cond.notify_all()
+            self._wake(queued)
             return queued
+
+    def announce_messaging(self, events: list[MessagingEvent], **overrides: object) -> int:
+        """Queue one delivery per Messenger event (``entry[].messaging[]``) for the events whose
+        field is subscribed at app and Page level; returns how many deliveries were queued."""
+        with self._cond:
+            options = replace(self.options, **overrides) if overrides else self.options  # type: ignore[arg-type]
+            subscription = self.app_subscriptions.get("page") or {"fields": {}}
+            wanted = [
+                e
+                for e in events
+                if e.field in subscription["fields"]
+                and e.field in self.page_fields.get(e.page_id, ())
+            ]
+            self.not_subscribed += len(events) - len(wanted)
+            if options.out_of_order:
+                self._rng.shuffle(wanted)
+            queued = 0
+            for event in wanted:
+                entry = {"id": event.page_id, "time": int(time.time() * 1000)}
+                body = {"object": "page", "entry": [{**entry, "messaging": [event.event]}]}
+                queued += self._enqueue(
+                    body, options, entries=1, field_name=event.field, psids=[event.psid]
+                )
+            self._wake(queued)
+            return queued
+
+    def _enqueue(self, body: dict, options: WebhookOptions, **facts: object) -> int:
+        """Sign ``body`` and queue it (twice with ``duplicates``); call with the lock held."""
+        raw = json.dumps(body, separators=(",", ":")).encode("ascii")
+        key = self.secret + "-wrong" if options.bad_signature else self.secret
+        due = time.monotonic()
+        copies = (False, True) if options.duplicates else (False,)
+        for duplicate in copies:
+            self._numbers += 1
+            delivery = Delivery(
+                number=self._numbers,
+                body=raw,
+                signature=signature(raw, key),
+                signed=not options.bad_signature,
+                duplicate=duplicate,
+                generation=self._generation,
+                **facts,  # type: ignore[arg-type]
+            )
+            heapq.heappush(self._heap, (due, delivery.number, delivery))
+        return len(copies)
+
+    def _wake(self, queued: int) -> None:
+        """Start the sender when needed and tell it there is work; call with the lock held."""
+        if queued and self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="fb-graph-sandbox-webhooks", daemon=True
+            )
+            self._thread.start()
+        self._cond.notify_all()
 
     # -- the sender ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -331,6 +383,8 @@ class Webhooks:
                 "signed": delivery.signed,
                 "duplicate": delivery.duplicate,
                 "changed_fields_only": delivery.changed_fields_only,
+                "field": delivery.field_name,
+                "psids": list(delivery.psids),
             }
         )
         if status is not None and 200 <= status < 300:
