@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -69,8 +70,17 @@ def sandbox(*args: str) -> Iterator[dict]:
         server.wait(timeout=30)
 
 
+CPU: dict[Path, list[float]] = {}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(tree: Path, code: str, config: dict, stdin: Path | None, work: Path) -> float:
-    """Wall seconds of one plugin run from ``tree``'s code; stdout to /dev/null."""
+    """Wall seconds of one plugin run from ``tree``'s code; stdout to /dev/null. Its CPU
+    seconds (user + system) are added to ``CPU[tree]``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(tree / d) for d in CODE_DIRS)}
     config_path = work / "config.json"
     config_path.write_text(json.dumps(config))
@@ -78,6 +88,7 @@ def timed(tree: Path, code: str, config: dict, stdin: Path | None, work: Path) -
     with open(os.devnull, "w") as devnull, log.open("w") as err:
         source = stdin.open() if stdin else subprocess.DEVNULL
         started = time.perf_counter()
+        cpu_before = _children_cpu()
         done = subprocess.run(
             [sys.executable, "-c", code, "--config", str(config_path)],
             stdin=source,
@@ -87,6 +98,7 @@ def timed(tree: Path, code: str, config: dict, stdin: Path | None, work: Path) -
             cwd=work,
         )
         seconds = time.perf_counter() - started
+        CPU.setdefault(tree, []).append(_children_cpu() - cpu_before)
         if stdin:
             source.close()  # type: ignore[union-attr]
     if done.returncode != 0:
@@ -95,7 +107,11 @@ def timed(tree: Path, code: str, config: dict, stdin: Path | None, work: Path) -
 
 
 def compare(
-    label: str, rounds: int, run_a: Callable[[], float], run_b: Callable[[], float]
+    label: str,
+    rounds: int,
+    run_a: Callable[[], float],
+    run_b: Callable[[], float],
+    trees: tuple[Path, Path],
 ) -> None:
     a_times: list[float] = []
     b_times: list[float] = []
@@ -105,7 +121,12 @@ def compare(
         a, b = (x, y) if n % 2 == 0 else (y, x)
         a_times.append(a)
         b_times.append(b)
-        print(f"  round {n + 1}: A {a:7.2f} s   B {b:7.2f} s   B/A {b / a:.3f}", flush=True)
+        cpu_a, cpu_b = CPU[trees[0]][-1], CPU[trees[1]][-1]
+        print(
+            f"  round {n + 1}: A {a:7.2f} s ({cpu_a:.2f} s CPU)   B {b:7.2f} s "
+            f"({cpu_b:.2f} s CPU)   B/A {b / a:.3f} (CPU {cpu_b / cpu_a:.3f})",
+            flush=True,
+        )
     ratios = sorted(b / a for a, b in zip(a_times, b_times, strict=True))
     print(
         f"{label}: median A {statistics.median(a_times):.2f} s, median B "
@@ -113,6 +134,8 @@ def compare(
         f"range {ratios[0]:.3f}-{ratios[-1]:.3f} over {rounds} paired rounds "
         "(below 1: B is faster)"
     )
+    cpu = sorted(b / a for a, b in zip(CPU[trees[0]], CPU[trees[1]], strict=True))
+    print(f"{label}: CPU B/A median {statistics.median(cpu):.3f}, range {cpu[0]:.3f}-{cpu[-1]:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.rounds,
                     lambda: timed(tree_a, TAP, config, None, work),
                     lambda: timed(tree_b, TAP, config, None, work),
+                    (tree_a, tree_b),
                 )
         else:
             records = work / "records.jsonl"
@@ -166,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.rounds,
                     lambda: timed(tree_a, TARGET, config, records, work),
                     lambda: timed(tree_b, TARGET, config, records, work),
+                    (tree_a, tree_b),
                 )
     return 0
 

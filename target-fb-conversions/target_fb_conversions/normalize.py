@@ -62,7 +62,7 @@ def _cached(func):  # type: ignore[no-untyped-def]
 
 def is_hashed(value: str) -> bool:
     """True when ``value`` already is a SHA-256 hex digest (64 hex characters)."""
-    return bool(_HEX64.match(value))
+    return len(value) == 64 and _HEX64.match(value) is not None
 
 
 def sha256_hex(normalised: str) -> str:
@@ -70,6 +70,9 @@ def sha256_hex(normalised: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
+# Names, cities, states, countries and a lead's own email and phone repeat from record to
+# record: their hashes are remembered (about 2.5 MB at most).
+@functools.lru_cache(maxsize=16_384)
 def hash_value(normalised: str) -> str:
     """Hash a normalised value; a value that already is a hash is lowercased, not re-hashed."""
     if is_hashed(normalised):
