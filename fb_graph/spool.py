@@ -14,6 +14,12 @@ receivers). Tables:
 - ``fb_leads_spool_readers``: how far each reader (the tap) has read, for the status page and
   ``prune``. The tap's own position is in its STATE; this copy is only informational.
 
+Messenger Lead Ads events (:mod:`fb_graph.messenger`) are changes of their own kinds
+(``messenger_referral``, ``messenger_handover``, ``messenger_summary``, ``messenger_message``)
+with the person's PSID in the ``psid`` column and the event time (Unix seconds) in
+``created_time``, indexed for :meth:`Spool.last_user_message_times` and the tap's flow merge.
+A spool made before that column existed gets it when it is opened (:func:`_migrate`).
+
 No personal data is ever counted or shown: only ids, counts and times.
 """
 
@@ -21,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +35,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fb_graph.database import open_engine
+from fb_graph.messenger import KINDS as MESSENGER_KINDS
+from fb_graph.messenger import MESSAGE
 
 CHANGES = "fb_leads_spool_changes"
 COUNTERS = "fb_leads_spool_counters"
@@ -36,6 +44,9 @@ PAGES = "fb_leads_spool_pages"
 READERS = "fb_leads_spool_readers"
 LEADGEN = "leadgen"
 TAP_READER = "tap-fb-leads"
+MESSENGER_READER = "tap-fb-leads:messenger_leads"
+"""The position of the tap's ``messenger_leads`` stream: the Messenger kinds are pruned up to
+it, every other kind up to :data:`TAP_READER`'s."""
 _LOCK_KEY = 0x6662_6C65_6164  # "fbleads": serialises stores on Postgres
 
 
@@ -56,6 +67,9 @@ class Change:
     form_id: str | None = None
     lead_id: str | None = None
     created_time: int | None = None
+    """Unix seconds: a leadgen change's creation time, a Messenger event's time."""
+    psid: str | None = None
+    """The person's page-scoped id of a Messenger event."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class SpooledChange:
     created_time: int | None
     received_at: float
     raw: str
+    psid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +105,12 @@ changes_table = sa.Table(
     sa.Column("created_time", sa.BigInteger),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("psid", sa.String(64)),
     sa.UniqueConstraint("kind", "key", name="uq_fb_leads_spool_changes_kind_key"),
     sa.Index("ix_fb_leads_spool_changes_kind_seq", "kind", "seq"),
 )
+PSID_INDEX = "ix_fb_leads_spool_changes_psid"
+"""(psid, kind, created_time): a person's events and latest message time."""
 counters_table = sa.Table(
     COUNTERS,
     metadata,
@@ -122,13 +140,14 @@ class Spool:
         self.location = location
         try:
             self.engine = open_engine(location, pool_pre_ping=True)
+            self._postgres = self.engine.dialect.name == "postgresql"
             metadata.create_all(self.engine)
+            _migrate(self.engine, self._postgres)
         except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
             raise SpoolError(
                 "The spool setting does not point to a usable database: give a writable "
                 f"SQLite file path or a SQLAlchemy URL ({type(exc).__name__})."
             ) from None
-        self._postgres = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -240,16 +259,84 @@ class Spool:
     # -- reading (the tap) -------------------------------------------------------------------
 
     def changes_after(
-        self, seq: int, kind: str = LEADGEN, limit: int = 1000
+        self, seq: int, kind: str | Collection[str] = LEADGEN, limit: int = 1000
     ) -> list[SpooledChange]:
-        """Up to ``limit`` changes of ``kind`` stored after ``seq``, in order."""
+        """Up to ``limit`` changes of ``kind`` (one kind, or several) stored after ``seq``, in
+        order."""
         c = changes_table.c
+        kinds = c.kind == kind if isinstance(kind, str) else c.kind.in_(sorted(kind))
         query = (
             sa.select(changes_table)
-            .where(c.kind == kind, c.seq > seq)
+            .where(kinds, c.seq > seq)
             .order_by(c.seq)
             .limit(limit)
         )
+        return self._rows(query)
+
+    def person_changes(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        kinds: Collection[str],
+        up_to_seq: int | None = None,
+    ) -> list[SpooledChange]:
+        """Every change of ``kinds`` of the people ``pairs`` (Page id, PSID), up to
+        ``up_to_seq`` when given, in ``seq`` order."""
+        c = changes_table.c
+        wanted = set(pairs)
+        found: list[SpooledChange] = []
+        psids = sorted({psid for _, psid in wanted})
+        for start in range(0, len(psids), 500):
+            query = sa.select(changes_table).where(
+                c.psid.in_(psids[start : start + 500]), c.kind.in_(sorted(kinds))
+            )
+            if up_to_seq is not None:
+                query = query.where(c.seq <= up_to_seq)
+            found += [r for r in self._rows(query) if (r.page_id, r.psid) in wanted]
+        return sorted(found, key=lambda row: row.seq)
+
+    def last_user_message_times(
+        self, pairs: Iterable[tuple[str, str]], up_to_seq: int | None = None
+    ) -> dict[tuple[str, str], int]:
+        """Each person's latest message time, Unix seconds, by (Page id, PSID); people
+        without a message in the spool are left out. Only ordinary messages of the person
+        count (not the Page's echoes, not the lead summary Meta sends)."""
+        c = changes_table.c
+        wanted = set(pairs)
+        psids = sorted({psid for _, psid in wanted})
+        times: dict[tuple[str, str], int] = {}
+        try:
+            with self.engine.connect() as conn:
+                for start in range(0, len(psids), 500):
+                    query = (
+                        sa.select(c.page_id, c.psid, sa.func.max(c.created_time))
+                        .where(c.kind == MESSAGE, c.psid.in_(psids[start : start + 500]))
+                        .group_by(c.page_id, c.psid)
+                    )
+                    if up_to_seq is not None:
+                        query = query.where(c.seq <= up_to_seq)
+                    for page_id, psid, latest in conn.execute(query):
+                        if (page_id, psid) in wanted and latest is not None:
+                            times[(page_id, psid)] = int(latest)
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be read ({type(exc).__name__}).") from None
+        return times
+
+    def people(self, kinds: Collection[str] = MESSENGER_KINDS) -> list[tuple[str, str]]:
+        """Every (Page id, PSID) with a change of ``kinds`` in the spool, sorted."""
+        c = changes_table.c
+        query = (
+            sa.select(c.page_id, c.psid)
+            .where(c.kind.in_(sorted(kinds)), c.psid.is_not(None))
+            .distinct()
+            .order_by(c.page_id, c.psid)
+        )
+        try:
+            with self.engine.connect() as conn:
+                return [(str(page), str(psid)) for page, psid in conn.execute(query)]
+        except sa.exc.SQLAlchemyError as exc:
+            raise SpoolError(f"The spool could not be read ({type(exc).__name__}).") from None
+
+    def _rows(self, query: Any) -> list[SpooledChange]:
         try:
             with self.engine.connect() as conn:
                 return [SpooledChange(**row._mapping) for row in conn.execute(query)]
@@ -285,7 +372,8 @@ class Spool:
     # -- status and housekeeping -------------------------------------------------------------
 
     def status(self, reader: str = TAP_READER) -> dict[str, Any]:
-        """Counts and times only: counters, the last delivery per Page, unread leads."""
+        """Counts and times only: counters, the last delivery per Page, unread leads and
+        unread Messenger events."""
         c = changes_table.c
         now = time.time()
         with self.engine.connect() as conn:
@@ -303,25 +391,43 @@ class Spool:
                     c.kind == LEADGEN, c.seq > position
                 )
             ).one()
+            messenger_position = conn.execute(
+                sa.select(readers_table.c.seq).where(readers_table.c.reader == MESSENGER_READER)
+            ).scalar() or 0
+            unread_messenger = conn.execute(
+                sa.select(sa.func.count()).where(
+                    c.kind.in_(MESSENGER_KINDS), c.seq > messenger_position
+                )
+            ).scalar()
         return {
             "counters": counters,
             "pages": pages,
             "reader_position": position,
             "unread_leads": unread,
             "oldest_unread_age_seconds": (now - oldest) if oldest is not None else None,
+            "messenger_position": messenger_position,
+            "unread_messenger_events": unread_messenger or 0,
         }
 
     def prune(self, older_than_seconds: float, reader: str = TAP_READER) -> int:
-        """Delete changes ``reader`` has read that are older than ``older_than_seconds``."""
+        """Delete changes the tap has read that are older than ``older_than_seconds``: the
+        Messenger kinds up to the position of its ``messenger_leads`` stream
+        (:data:`MESSENGER_READER`), every other kind up to ``reader``'s."""
         c = changes_table.c
         position = self.read_position(reader)
-        if position is None:
+        messenger = self.read_position(MESSENGER_READER)
+        read = []
+        if position is not None:
+            read.append(sa.and_(c.kind.not_in(MESSENGER_KINDS), c.seq <= position))
+        if messenger is not None:
+            read.append(sa.and_(c.kind.in_(MESSENGER_KINDS), c.seq <= messenger))
+        if not read:
             return 0
         cutoff = time.time() - older_than_seconds
         try:
             with self.engine.begin() as conn:
                 done = conn.execute(
-                    sa.delete(changes_table).where(c.seq <= position, c.received_at < cutoff)
+                    sa.delete(changes_table).where(sa.or_(*read), c.received_at < cutoff)
                 )
         except sa.exc.SQLAlchemyError as exc:
             raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
@@ -338,4 +444,24 @@ def _row(change: Change, now: float) -> dict[str, Any]:
         "created_time": change.created_time,
         "received_at": now,
         "raw": change.raw,
+        "psid": change.psid,
     }
+
+
+def _migrate(engine: sa.Engine, postgres: bool) -> None:
+    """Bring a spool made by an older receiver up to date: the ``psid`` column and its index
+    (new spools get both from ``create_all``). Safe when several receivers start at once: on
+    Postgres under the stores' advisory lock, on SQLite in an immediate transaction."""
+    with engine.connect() as conn:
+        if postgres:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))
+            conn.exec_driver_sql(f"ALTER TABLE {CHANGES} ADD COLUMN IF NOT EXISTS psid VARCHAR(64)")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            columns = {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({CHANGES})")}
+            if "psid" not in columns:
+                conn.exec_driver_sql(f"ALTER TABLE {CHANGES} ADD COLUMN psid VARCHAR(64)")
+        conn.exec_driver_sql(
+            f"CREATE INDEX IF NOT EXISTS {PSID_INDEX} ON {CHANGES} (psid, kind, created_time)"
+        )
+        conn.commit()

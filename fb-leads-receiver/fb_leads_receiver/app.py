@@ -121,6 +121,12 @@ class Receiver:
             return _text("Bad Request", 400)
         for page_id in delivery.changed_fields_only:
             log.warning("A delivery for Page %s %s", page_id, INCLUDE_VALUES_HINT)
+        if delivery.malformed:
+            log.warning(
+                "A delivery from %s held %d messaging events that could not be read (first: "
+                "%s); they are stored raw as messaging_malformed, its other events as usual.",
+                _client(request), len(delivery.malformed), delivery.malformed[0],
+            )
         try:
             await self.writer.store(delivery.changes, delivery.counts())
         except SpoolError as exc:

@@ -3,8 +3,16 @@
 ``{"object": "page", "entry": [{"id": <page>, "time": .., "changes": [{"field": "leadgen",
 "value": {"leadgen_id": .., "form_id": .., "created_time": ..}}]}]}``: every change of every
 entry becomes one :class:`~fb_graph.spool.Change`. A leadgen change is keyed by its
-``leadgen_id``; any other change (another field, another object, a Messenger ``messaging``
-event) is kept too, keyed by a hash of its content, so a new kind needs no schema change.
+``leadgen_id``; any other change (another field, another object) is kept too, keyed by a hash
+of its content, so a new kind needs no schema change.
+
+``messaging[]`` events of Pages (Messenger Lead Ads, :mod:`fb_graph.messenger`): a lead
+referral, a handover from Meta's Leadgen app, a lead summary message, or an ordinary message of
+the person become changes of their own kinds, keyed by ``mid`` (messages) or by Page, PSID and
+time; an ordinary message is stored without its text. Echoes of the Page's own messages are
+counted, not stored. Other messaging events are kept raw as kind ``messaging``. A messaging
+event that cannot be read is kept raw as kind ``messaging_malformed`` and counted: it never
+costs the delivery (Meta would resend it, with its valid events, for 36 hours).
 
 Ids may arrive as JSON numbers of 15-17 digits: ``json.loads`` reads them as exact Python
 integers (never floats) and they are kept as their decimal text. Error messages name the
@@ -18,13 +26,24 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
 
+from fb_graph import messenger
 from fb_graph.spool import LEADGEN, Change
 
 _ID = re.compile(r"^[0-9]{1,32}$")
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MESSAGING = "messaging"
+MALFORMED = "messaging_malformed"
+ECHOES = "messaging_echoes"
+COUNTED = {
+    messenger.REFERRAL: "messenger_referrals",
+    messenger.HANDOVER: "messenger_handovers",
+    messenger.SUMMARY: "messenger_summaries",
+    messenger.MESSAGE: "messenger_messages",
+    MESSAGING: "messaging_other",
+    MALFORMED: MALFORMED,
+}
+"""The counter of each messaging kind (counted as received, duplicates included)."""
 
 
 class DeliveryError(ValueError):
@@ -42,6 +61,10 @@ class Delivery:
     """Changes of Pages outside ``page_ids``: acknowledged, counted, not stored."""
     changed_fields_only: list[str] = field(default_factory=list)
     """Pages of entries with ``changed_fields`` but no ``changes`` (no include_values)."""
+    messaging: dict[str, int] = field(default_factory=dict)
+    """Messaging events per counter name (:data:`COUNTED`, echoes)."""
+    malformed: list[str] = field(default_factory=list)
+    """Where each messaging event that could not be read is, and why (no values)."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -49,6 +72,7 @@ class Delivery:
             "changes": self.received,
             "ignored_pages": self.ignored_pages,
             "changed_fields_only": len(self.changed_fields_only),
+            **self.messaging,
         }
 
 
@@ -94,10 +118,10 @@ def _read_entry(
         delivery.ignored_pages += len(items)
         return
     for place, item in items:
-        is_change = ".changes[" in place
-        delivery.changes.append(
-            _change(obj, page_id, item, place) if is_change else _event(obj, page_id, item, place)
-        )
+        if ".changes[" in place:
+            delivery.changes.append(_change(obj, page_id, item, place))
+        else:
+            _event(delivery, obj, page_id, item, place)
 
 
 def _change(obj: str, page_id: str, change: object, where: str) -> Change:
@@ -125,20 +149,56 @@ def _change(obj: str, page_id: str, change: object, where: str) -> Change:
     return Change(kind=kind[:32], key=_content_key(change), page_id=page_id, raw=raw)
 
 
-def _event(obj: str, page_id: str, event: object, where: str) -> Change:
-    if not isinstance(event, dict):
-        raise DeliveryError(f"{where} is not a JSON object")
-    kind = MESSAGING if obj == "page" else f"{obj}:{MESSAGING}"
-    return Change(kind=kind[:32], key=_content_key(event), page_id=page_id, raw=_text(event))
+def _event(delivery: Delivery, obj: str, page_id: str, event: object, where: str) -> None:
+    """A messaging event: a Messenger change of its own kind, a raw ``messaging`` change, or a
+    raw ``messaging_malformed`` one (counted, told by place only)."""
+    if obj != "page":
+        if not isinstance(event, dict):
+            raise DeliveryError(f"{where} is not a JSON object")
+        kind = f"{obj}:{MESSAGING}"[:32]
+        delivery.changes.append(Change(kind, _content_key(event), page_id, _text(event)))
+        return
+    try:
+        read = messenger.read_event(event, page_id)
+    except messenger.MalformedEvent as exc:
+        delivery.malformed.append(f"{where}: {exc}")
+        _count(delivery, MALFORMED)
+        delivery.changes.append(Change(MALFORMED, _content_key(event), page_id, _text(event)))
+        return
+    if read is None:
+        assert isinstance(event, dict)
+        if isinstance(event.get("message"), dict):  # an echo of the Page's own message
+            _count(delivery, ECHOES)
+            return
+        _count(delivery, MESSAGING)
+        delivery.changes.append(Change(MESSAGING, _content_key(event), page_id, _text(event)))
+        return
+    _count(delivery, read.kind)
+    raw = messenger.message_raw(read) if read.kind == messenger.MESSAGE else _text(event)
+    delivery.changes.append(
+        Change(
+            kind=read.kind,
+            key=read.key,
+            page_id=read.page_id,
+            raw=raw,
+            created_time=read.time_seconds,
+            psid=read.psid,
+        )
+    )
 
 
-def _text(item: dict[str, Any]) -> str:
+def _count(delivery: Delivery, kind: str) -> None:
+    name = COUNTED.get(kind, kind)
+    delivery.messaging[name] = delivery.messaging.get(name, 0) + 1
+
+
+def _text(item: object) -> str:
     """The item as compact JSON text, ASCII with escapes as Meta sends it; ids stay the exact
     numbers or strings they were."""
     return json.dumps(item, separators=(",", ":"))
 
 
-def _content_key(item: dict[str, Any]) -> str:
+def _content_key(item: object) -> str:
     """A stable key for a change without an id: the same content (in any key order) gives the
     same key, so Meta's retries of it are stored once."""
     canonical = json.dumps(item, separators=(",", ":"), sort_keys=True)

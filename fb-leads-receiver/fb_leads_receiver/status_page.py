@@ -19,8 +19,21 @@ COUNTERS = (
     ("bad_signatures", "Bad signatures", "Refused: X-Hub-Signature-256 missing or wrong"),
     ("bad_requests", "Malformed", "Refused: not a webhook delivery"),
     ("too_large", "Too large", "Refused: over max_body_bytes"),
+    ("messenger_referrals", "Messenger referrals",
+     "Messenger Lead Ads referrals (LEAD_COMPLETE or LEAD_INCOMPLETE)"),
+    ("messenger_handovers", "Messenger handovers",
+     "Threads passed on by Meta's Leadgen app at the end of a lead flow"),
+    ("messenger_summaries", "Lead summaries", "Lead summary messages of complete flows"),
+    ("messenger_messages", "Messages",
+     "People's own messages (their time is kept, not their text)"),
+    ("messaging_echoes", "Echoes", "The Page's own messages: counted, not stored"),
+    ("messaging_other", "Other messaging",
+     "Other messaging events (reads, postbacks...): kept raw"),
+    ("messaging_malformed", "Malformed messaging",
+     "Messaging events that could not be read: kept raw, the delivery still stored"),
 )
-_ALERTS = {"bad_signatures", "bad_requests", "too_large", "changed_fields_only"}
+_ALERTS = {"bad_signatures", "bad_requests", "too_large", "changed_fields_only",
+           "messaging_malformed"}
 REFRESH_SECONDS = 10
 
 
@@ -36,6 +49,8 @@ def status_document(spool_status: dict[str, Any], receiver: dict[str, Any]) -> d
         "unread_leads": int(spool_status["unread_leads"]),
         "oldest_unread_age_seconds": round(oldest, 1) if oldest is not None else None,
         "tap_position": int(spool_status["reader_position"]),
+        "unread_messenger_events": int(spool_status.get("unread_messenger_events", 0)),
+        "messenger_position": int(spool_status.get("messenger_position", 0)),
         "pages": [
             {
                 "page_id": page["page_id"],
@@ -101,6 +116,8 @@ webhook path {_e(receiver["path"])} · refreshes every {REFRESH_SECONDS} s ·
 <a href="/status.json">JSON</a></div>
 <h2>Leads waiting for the tap</h2>
 <div class="backlog">{backlog}</div>
+<div class="muted">Messenger Lead Ads events not yet read by the tap's messenger_leads stream:
+<b>{doc["unread_messenger_events"]:,}</b></div>
 <h2>Counters (all receivers on this spool)</h2>
 <div class="grid">{tiles}</div>
 <h2>Last delivery per Page</h2>
