@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from fb_graph.sandbox import failures
+from fb_graph.sandbox import failures, threads
 from fb_graph.sandbox.apps import _param as param
 from fb_graph.sandbox.config import APP_ID, SandboxConfig
 from fb_graph.sandbox.data import FIRST_NAMES, LAST_NAMES, SandboxData, time_string
@@ -439,6 +439,31 @@ class Messenger:
         )
         return {"mid": mid, "page_id": person.page_id, "psid": person.psid, "time": when}
 
+    # -- threads (Conversations API) ------------------------------------------------------
+    def recent(self, person: Person, count: int) -> list[ThreadMessage]:
+        """The person's ``count`` most recent thread messages, newest first."""
+        with self._lock:
+            thread = self.threads.get((person.page_id, person.psid), [])
+            return sorted(thread, key=lambda m: m.time, reverse=True)[:count]
+
+    def message_count(self, person: Person) -> int:
+        with self._lock:
+            return len(self.threads.get((person.page_id, person.psid), []))
+
+    def people_of(self, page_id: str) -> list[Person]:
+        """The Page's people with a thread, most recently active first."""
+        with self._lock:
+            people = [
+                (max(m.time for m in thread), person)
+                for key, person in self.persons.items()
+                if key[0] == page_id and (thread := self.threads[key])
+            ]
+        return [person for _, person in sorted(people, key=lambda p: -p[0])]
+
+    def person_of_thread(self, thread_id: str, id_of: Callable[[str, str], str]) -> Person | None:
+        with self._lock:
+            return next((p for k, p in self.persons.items() if id_of(*k) == thread_id), None)
+
     def flow_list(self, page_id: str | None = None) -> list[dict]:
         with self._lock:
             return [f.expected() for f in self.flows.values() if page_id in (None, f.page_id)]
@@ -547,6 +572,9 @@ def route(
 ) -> bytes | None:  # fmt: skip
     """The answer when the call is a Messenger route, else None."""
     messenger = app.messenger
+    thread_answer = threads.route(app, call, version, parts, token, permissions)
+    if thread_answer is not None:
+        return _dumps(thread_answer)
     if len(parts) != 2 or parts[0] not in app.data.pages:
         return None
     page_id, edge = parts

@@ -74,3 +74,22 @@ def test_the_sdk_cannot_send_messenger_stage_events(sdk, sandbox):
     assert raised.value.api_error_code() == 100
     assert "messaging_channel must be messenger" in raised.value.body()["error"]["error_user_msg"]
     assert sandbox.events() == []
+
+
+@pytest.mark.filterwarnings("ignore:conversations does not allow field:UserWarning")
+def test_conversations_and_messenger_lead_forms_through_the_sdk(sdk, make_sandbox):
+    from facebook_business.adobjects.unifiedthread import UnifiedThread
+
+    sb = make_sandbox(messenger_flows_per_page=1, messenger_conversations_rate=100)
+    sdk._session.GRAPH = sb.url
+    page = sb.data.page_ids[0]
+    flow = sb.messenger_flows()[0]
+    threads = Page(page).get_conversations(
+        fields=["participants", "messages{message,created_time,from}"],
+        params={"platform": UnifiedThread.Platform.messenger, "user_id": flow["psid"]},
+    )
+    [thread] = list(threads)
+    assert thread["participants"]["data"][0]["id"] == flow["psid"]
+    assert thread["messages"]["data"][0]["message"] == flow["answers"][-1]["answer"]
+    forms = list(Page(page).get_messenger_lead_forms())
+    assert [f["id"] for f in forms] == [f["id"] for f in sb.messenger_forms(page)]
