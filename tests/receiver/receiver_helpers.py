@@ -83,6 +83,74 @@ def leadgen_delivery(leads: Iterable[tuple[str, int | str, int | str]]) -> bytes
     return delivery_of(entries)
 
 
+LEADGEN_APP_ID = "413038776280800"
+OUR_APP_ID = "263902037430900"
+AD_ID = "120210000000000001"
+
+
+def _messaging(psid: str, page: str, t: int) -> dict[str, Any]:
+    return {"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": t}
+
+
+def lead_referral(psid: str, page: str = "111", t: int = 1_795_000_000_000,
+                  complete: bool = True,
+                  answers: Iterable[tuple[str, str]] = (("Full name", "Zoë Ångström"),),
+                  ad_id: str = AD_ID, ad_title: str = "Spring offer") -> dict[str, Any]:
+    """A ``messaging_referrals`` event of a Messenger lead flow (``t`` in ms or seconds)."""
+    return {**_messaging(psid, page, t), "referral": {
+        "source": "ADS", "type": "LEAD_COMPLETE" if complete else "LEAD_INCOMPLETE",
+        "ad_id": ad_id, "ads_context_data": {"ad_title": ad_title, "post_id": "1_2",
+                                             "photo_url": "https://example.com/p.jpg"}},
+        "lead": {"data": [{"question": q, "answer": a} for q, a in answers]}}
+
+
+def lead_handover(psid: str, page: str = "111", t: int = 1_795_000_000_400,
+                  complete: bool = True, new_owner: str = OUR_APP_ID) -> dict[str, Any]:
+    """A ``messaging_handovers`` event: Meta's Leadgen app passes the thread on."""
+    meta = "messenger_lead_gen_complete" if complete else "messenger_lead_gen_incomplete"
+    return {**_messaging(psid, page, t), "pass_thread_control": {
+        "previous_owner_app_id": LEADGEN_APP_ID, "new_owner_app_id": new_owner,
+        "metadata": meta}}
+
+
+def lead_summary(psid: str, page: str = "111", t: int = 1_795_000_000_900,
+                 answers: Iterable[tuple[str, str]] = (("Full name", "Zoë Ångström"),),
+                 mid: str | None = None) -> dict[str, Any]:
+    """The lead summary message Meta sends for a complete flow."""
+    text = "Lead summary:\n" + "".join(f"{q}: {a}\n" for q, a in answers)
+    return {**_messaging(psid, page, t),
+            "message": {"mid": mid or f"m_summary_{psid}_{t}", "text": text},
+            "hop_context": {"app_id": LEADGEN_APP_ID,
+                            "metadata": "messenger_lead_gen_complete"}}
+
+
+def user_message(psid: str, page: str = "111", t: int = 1_795_000_060_000,
+                 mid: str | None = None, text: str = "Is it still available?") -> dict[str, Any]:
+    """An ordinary message of the person."""
+    return {**_messaging(psid, page, t),
+            "message": {"mid": mid or f"m_{psid}_{t}", "text": text}}
+
+
+def messaging_delivery(events: Iterable[object], page: str | None = None,
+                       changes: Mapping[str, list[dict[str, Any]]] | None = None) -> bytes:
+    """A delivery of ``messaging[]`` events, one entry per Page (``page``, else each event's
+    ``recipient.id``), with ``changes`` (Page: changes) in the same entries when given; Meta
+    escapes non-ASCII as ``\\u00e4``."""
+    entries: dict[str, dict[str, Any]] = {}
+    for event in events:
+        recipient = event.get("recipient") if isinstance(event, dict) else None
+        entry_page = page or (str(recipient.get("id")) if isinstance(recipient, dict)
+                              else "111")
+        entry = entries.setdefault(entry_page, {"id": entry_page, "time": 1_795_000_001_000,
+                                                "messaging": []})
+        entry["messaging"].append(event)
+    for entry_page, page_changes in (changes or {}).items():
+        entries.setdefault(entry_page, {"id": entry_page, "time": 1_795_000_001_000})
+        entries[entry_page]["changes"] = page_changes
+    payload = {"object": "page", "entry": list(entries.values())}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
 @dataclass
 class Reply:
     status: int
