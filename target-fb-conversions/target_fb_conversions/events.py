@@ -53,6 +53,8 @@ INPUT_COLUMNS = (
     "event_id",
     "value",
     "currency",
+    "page_id",
+    "psid",
 )
 
 # Input column -> (Conversions API user_data key, legacy offline match_keys key).
@@ -78,7 +80,8 @@ _MAX_VALUE = decimal.Decimal(10) ** 15  # a value (money) above this is a mistak
 
 
 # Reasons that a setting causes, not the record: they stop the run (see SettingProblem).
-SETTING_REASONS = frozenset({"missing_lead_event_source", "unknown_stage"})
+SETTING_REASONS = frozenset({"missing_lead_event_source", "unknown_stage", "no_page_dataset",
+                             "messenger_needs_ledger"})
 # Reasons a column that is missing or named differently causes in every record: a full batch of
 # records in a row all rejected for one of these stops the run (field_mapping is likely wrong).
 COLUMN_REASONS = frozenset({"missing_stage", "missing_stage_changed_at", "no_match_key"})
@@ -177,6 +180,9 @@ def _plain_number(value: object) -> int | float:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
+plain_number = _plain_number
+
+
 class EventBuilder:
     """Turns records into events; counts dropped fields and unmapped stages for the summary."""
 
@@ -215,13 +221,18 @@ class EventBuilder:
 
     # -- pieces ----------------------------------------------------------------------------
 
+    def funnel_stage(self, stage: str) -> str | None:
+        """Meta's funnel stage of a CRM stage in ``stage_mapping`` (exact, then case-insensitive),
+        or ``None`` when the stage is not mapped."""
+        return self._mapping.get(stage) or self._mapping_folded.get(stage.strip().casefold())
+
     def _lifecycle(self, stage: str, given: object) -> str:
         if isinstance(given, str) and given.strip().upper() in LIFECYCLE_STAGES:
             return given.strip().upper()
         if given not in (None, ""):
             self._drop("facebook_lifecycle_stage_name",
                        "not one of " + ", ".join(LIFECYCLE_STAGES) + "; stage_mapping used")
-        mapped = self._mapping.get(stage) or self._mapping_folded.get(stage.strip().casefold())
+        mapped = self.funnel_stage(stage)
         if mapped is not None:
             return mapped
         shown = safe_text(stage)
@@ -237,7 +248,8 @@ class EventBuilder:
         self.unmapped_stages[shown] += 1
         return "NOT_ASSIGNED"
 
-    def _event_time(self, value: object) -> int:
+    def event_time(self, value: object) -> int:
+        """Unix seconds of ``stage_changed_at``, or :class:`Rejected`."""
         if value is None or value == "":
             raise Rejected("missing_stage_changed_at", "The record has no stage_changed_at.")
         try:
@@ -248,7 +260,7 @@ class EventBuilder:
                 "stage_changed_at is not a time (ISO 8601 string, datetime or Unix seconds).",
             ) from exc
 
-    def _check_window(self, built: BuiltEvent) -> BuiltEvent:
+    def check_window(self, built: BuiltEvent) -> BuiltEvent:
         """The event, or :class:`Rejected` (holding it) when it is outside Meta's window."""
         now = self.now()
         max_age = self.settings.max_event_age_days * 86400
@@ -333,7 +345,7 @@ class EventBuilder:
         if not isinstance(stage_raw, str) or not stage_raw.strip():
             raise Rejected("missing_stage", "The record has no stage (the CRM stage name).")
         stage = stage_raw.strip()
-        event_time = self._event_time(columns.get("stage_changed_at"))
+        event_time = self.event_time(columns.get("stage_changed_at"))
         lifecycle = self._lifecycle(stage, columns.get("facebook_lifecycle_stage_name"))
 
         source = columns.get("lead_event_source")
@@ -412,7 +424,7 @@ class EventBuilder:
                 "custom_data": custom,
             }
             event_name = stage
-        return self._check_window(
+        return self.check_window(
             BuiltEvent(
                 event=event,
                 event_id=event_id,

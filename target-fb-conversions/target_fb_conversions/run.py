@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from target_fb_conversions import normalize
+from target_fb_conversions.business_messaging import MessagingEvent
 from target_fb_conversions.events import (
     COLUMN_REASONS,
     SETTING_REASONS,
@@ -26,7 +27,9 @@ from target_fb_conversions.events import (
     EventBuilder,
     Rejected,
 )
+from target_fb_conversions.followups import Followup, read_followup
 from target_fb_conversions.ledger import Ledger
+from target_fb_conversions.messenger_sending import MessengerParts
 from target_fb_conversions.privacy import safe_text
 from target_fb_conversions.rejects import RejectsFile, event_facts, safe_record_facts
 from target_fb_conversions.sender import Sender, SendOutcome
@@ -76,8 +79,10 @@ class ConversionsRun:
         ledger: Ledger | None,
         logger: logging.Logger,
         dry_run_file: IO[str] | None = None,
+        messenger: MessengerParts | None = None,
     ) -> None:
         self.builder = builder
+        self.messenger = messenger
         self.sender = sender
         self.rejects = rejects
         self.ledger = ledger
@@ -125,6 +130,60 @@ class ConversionsRun:
                 self.summary.duplicates += 1
                 return None
         return built
+
+    def _messenger(self, stream: str, position: int) -> MessengerParts:
+        """The Messenger parts; a run without a ledger stops at its first Messenger record."""
+        parts = self.messenger
+        assert parts is not None
+        if not parts.has_ledger and self.dry_run_file is None:
+            raise SettingProblem(
+                f"Record {position} of stream {stream!r} cannot be sent because of a setting: "
+                "Messenger follow-ups and business-messaging events are sent at most once, "
+                "which needs the ledger: set ledger (a SQLite path or SQLAlchemy URL); no "
+                "STATE went past this record, so running again after the fix loses nothing."
+            )
+        return parts
+
+    def accept_messaging_record(
+        self, stream: str, record: Mapping[str, object], position: int = 0
+    ) -> MessagingEvent | None:
+        """A Messenger lead's stage change as a business-messaging event, or ``None``
+        (rejected, not mapped to an event, or already seen in this run)."""
+        parts = self._messenger(stream, position)
+        try:
+            event = parts.builder.build(self.builder.columns(record))
+        except Rejected as exc:
+            self.reject_record(stream, record, exc.reason, exc.detail, position, exc.built)
+            return None
+        if event is None:
+            return None
+        key = hashlib.blake2b(
+            f"bm\x1f{event.dataset_id}\x1f{event.built.event_name}\x1f{event.built.event_id}"
+            .encode(), digest_size=12).digest()
+        with self._lock:
+            if not self._seen.add(key):
+                self.summary.duplicates += 1
+                return None
+        return event
+
+    def accept_followup(
+        self, stream: str, record: Mapping[str, object], position: int = 0
+    ) -> Followup | None:
+        """A follow-up message, or ``None`` (rejected, or already seen in this run)."""
+        parts = self._messenger(stream, position)
+        try:
+            message = read_followup(record)
+        except Rejected as exc:
+            parts.followups.reject(stream, None, exc.reason, exc.detail, columns=record)
+            return None
+        key = hashlib.blake2b(
+            f"msg\x1f{message.page_id}\x1f{message.message_id}".encode(), digest_size=12
+        ).digest()
+        with self._lock:
+            if not self._seen.add(key):
+                self.summary.duplicates += 1
+                return None
+        return message
 
     def reject_record(
         self,
@@ -177,7 +236,13 @@ class ConversionsRun:
 
     # -- batches ---------------------------------------------------------------------------
 
-    def submit(self, stream: str, events: Sequence[BuiltEvent]) -> Future:
+    def submit(
+        self,
+        stream: str,
+        events: Sequence[BuiltEvent],
+        messaging: Sequence[MessagingEvent] = (),
+        followups: Sequence[Followup] = (),
+    ) -> Future:
         """Deliver a batch on the sending thread while the next one is being built.
 
         At most one batch is in flight: submitting waits for the previous one first (and
@@ -185,7 +250,9 @@ class ConversionsRun:
         """
         with self._submit_lock:
             self.wait_all()
-            future = self._executor.submit(self.deliver, stream, list(events))
+            future = self._executor.submit(
+                self.deliver, stream, list(events), list(messaging), list(followups)
+            )
             self._inflight = future
             return future
 
@@ -195,8 +262,22 @@ class ConversionsRun:
         if future is not None:
             future.result()
 
-    def deliver(self, stream: str, events: Sequence[BuiltEvent]) -> None:
-        """Send one batch; return only when every event is acknowledged or rejected."""
+    def deliver(
+        self,
+        stream: str,
+        events: Sequence[BuiltEvent],
+        messaging: Sequence[MessagingEvent] = (),
+        followups: Sequence[Followup] = (),
+    ) -> None:
+        """Send one batch; return only when every event is acknowledged, rejected or (a
+        Messenger send) unconfirmed."""
+        self._deliver_crm(stream, events)
+        if (messaging or followups) and self.messenger is not None:
+            with self._send_lock:
+                self.messenger.events.deliver(stream, messaging)
+                self.messenger.followups.deliver(stream, followups)
+
+    def _deliver_crm(self, stream: str, events: Sequence[BuiltEvent]) -> None:
         if not events:
             return
         with self._send_lock:
@@ -257,7 +338,12 @@ class ConversionsRun:
         self.summary.unmapped_stages.update(self.builder.unmapped_stages)
         if failed:
             self.logger.error("The run stopped early; counts so far follow.")
-        for line in self.summary.lines():
+        lines = self.summary.lines()
+        if self.messenger is not None:
+            counts = self.messenger.counts
+            counts.not_mapped.update(self.messenger.builder.not_mapped)
+            lines += counts.lines(dry_run=self.dry_run_file is not None)
+        for line in lines:
             self.logger.info(line)
         if self.rejects.count:
             self.logger.warning(
@@ -267,6 +353,8 @@ class ConversionsRun:
             )
         self.rejects.close()
         self.sender.close()
+        if self.messenger is not None:
+            self.messenger.close()
         if self.ledger is not None:
             self.ledger.close()
         if self.dry_run_file is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from fb_graph.client import GraphClient
+from fb_graph.client import Shape as AnswerShape
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.limits import TOO_OLD_SUBCODE
 from target_fb_conversions.events import OFFLINE_CONVERSIONS, BuiltEvent
@@ -87,8 +88,12 @@ class Sender:
         client: GraphClient,
         logger: logging.Logger,
         dry_run_file: IO[str] | None = None,
+        shape: AnswerShape | None = None,
     ) -> None:
         self.settings = settings
+        # How an answer is checked: ``acknowledgement`` (a bad one is retried by the client);
+        # business-messaging events use a strict one that never lets a call be retried.
+        self.shape: AnswerShape = shape or acknowledgement
         self.client = client
         self.logger = logger
         self.dry_run_file = dry_run_file
@@ -148,7 +153,7 @@ class Sender:
             outcome.accepted.extend(events)
             return
         try:
-            answer = self.client.post(self.path, json_body=body, shape=acknowledgement)
+            answer = self.client.post(self.path, json_body=body, shape=self.shape)
         except GraphError as error:
             if error.reduce_data and len(events) > 1:
                 middle = len(events) // 2

@@ -17,7 +17,9 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
 
+from target_fb_conversions.business_messaging import MessagingEvent, is_messenger_record
 from target_fb_conversions.events import BuiltEvent
+from target_fb_conversions.followups import Followup
 
 if t.TYPE_CHECKING:
     from target_fb_conversions.target import TargetFbConversions
@@ -213,13 +215,101 @@ class ConversionsSink(BatchSink):
         """Hand the batch to the sending thread; its STATEs wait until Meta has answered."""
         events: list[BuiltEvent] = context.get("events", [])
         settled: Future | None = context.get("settled")
-        self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
+        self._log_batch(context)
         # Wait for the batch in flight (and raise its failure) WITHOUT state_lock: its
         # done-callback (batch_settled, on the sending thread) needs that lock.
-        future = self.run.submit(self.stream_name, events)
+        future = self.run.submit(
+            self.stream_name, events, context.get("messaging", ()), context.get("followups", ())
+        )
         if settled is not None:
             future.add_done_callback(lambda done: _settle(settled, done))
         context["events"] = []
+
+    def _log_batch(self, context: dict) -> None:
+        events = context.get("events", [])
+        self.logger.info("Sending %d events from stream '%s'.", len(events), self.stream_name)
+
+
+class MessengerStageSink(ConversionsSink):
+    """A CRM stage stream whose schema has a ``psid`` column: a record with ``psid`` and
+    ``page_id`` and no ``lead_id`` is a Messenger lead's stage change, sent as a
+    business-messaging event (:mod:`.business_messaging`); the others as CRM events.
+
+    Streams without a ``psid`` column get :class:`ConversionsSink`, which never looks."""
+
+    @property
+    def is_full(self) -> bool:
+        pending = self._pending_batch or {}
+        size = len(pending.get("events", ())) + len(pending.get("messaging", ()))
+        return size >= self.max_size
+
+    def process_record(self, record: dict, context: dict) -> None:
+        if not is_messenger_record(self.run.builder.columns(record)):
+            super().process_record(record, context)
+            return
+        context.setdefault("first_seq", self._target.record_seq)
+        messaging: list[MessagingEvent] = context.setdefault("messaging", [])
+        self.run.count_record()
+        problem, self._problem = self._problem, None
+        position = self._target.record_seq
+        if problem is not None:
+            self.run.reject_record(self.stream_name, record, "invalid_record", problem, position)
+            return
+        event = self.run.accept_messaging_record(self.stream_name, record, position)
+        if event is not None:
+            messaging.append(event)
+
+    def _log_batch(self, context: dict) -> None:
+        self.logger.info(
+            "Sending %d events and %d business-messaging events from stream '%s'.",
+            len(context.get("events", [])), len(context.get("messaging", [])), self.stream_name,
+        )
+
+
+FOLLOWUP_BATCH = 100
+
+
+class FollowupSink(ConversionsSink):
+    """A follow-up stream: each record is a message (:mod:`.followups`), sent on the sending
+    thread in batches of up to :data:`FOLLOWUP_BATCH` (STATE waits for each batch)."""
+
+    @property
+    def max_size(self) -> int:
+        return FOLLOWUP_BATCH
+
+    @property
+    def is_full(self) -> bool:
+        pending = self._pending_batch or {}
+        return len(pending.get("followups", ())) >= self.max_size
+
+    def process_record(self, record: dict, context: dict) -> None:
+        context.setdefault("first_seq", self._target.record_seq)
+        followups: list[Followup] = context.setdefault("followups", [])
+        self.run.count_record()
+        problem, self._problem = self._problem, None
+        position = self._target.record_seq
+        messenger = self.run.messenger
+        if problem is not None:
+            assert messenger is not None
+            messenger.followups.reject(self.stream_name, None, "invalid_record", problem,
+                                       columns=record)
+            return
+        message = self.run.accept_followup(self.stream_name, record, position)
+        if message is not None:
+            followups.append(message)
+
+    def _log_batch(self, context: dict) -> None:
+        self.logger.info("Sending %d follow-up messages from stream '%s'.",
+                         len(context.get("followups", [])), self.stream_name)
+
+
+def has_psid_column(schema: dict, field_mapping: t.Mapping[str, str]) -> bool:
+    """Whether a stream's records may be Messenger leads (a ``psid`` column, or one mapped to
+    ``psid``): decided once per stream, so other streams pay nothing per record."""
+    properties = schema.get("properties") or {}
+    return "psid" in properties or any(
+        field_mapping.get(name) == "psid" for name in properties
+    )
 
 
 def _settle(settled: Future, done: Future) -> None:

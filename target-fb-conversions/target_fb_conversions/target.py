@@ -22,6 +22,7 @@ from singer_sdk.exceptions import (
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
 )
+from singer_sdk.sinks import Sink
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
 from fb_graph.client import GraphClient
@@ -49,17 +50,29 @@ from target_fb_conversions.events import (
     EventSettings,
 )
 from target_fb_conversions.ledger import Ledger, LedgerError
+from target_fb_conversions.messenger_sending import resend_unconfirmed
+from target_fb_conversions.messenger_settings import (
+    make_messenger_parts,
+    messenger_setting_problems,
+)
 from target_fb_conversions.reader import PrivateSingerReader
 from target_fb_conversions.rejects import RejectsFile
 from target_fb_conversions.replay import Replay, ReplayError
 from target_fb_conversions.run import ConversionsRun, SettingProblem
 from target_fb_conversions.sender import Sender, SendError, SenderSettings
-from target_fb_conversions.sink import ConversionsSink, schema_problem
+from target_fb_conversions.sink import (
+    ConversionsSink,
+    FollowupSink,
+    MessengerStageSink,
+    has_psid_column,
+    schema_problem,
+)
 
 NAME = "target-fb-conversions"
 MAX_BATCH = {CONVERSIONS_API: CAPI_MAX_EVENTS, OFFLINE_CONVERSIONS: OFFLINE_MAX_EVENTS}
 MAX_AGE_DAYS = {CONVERSIONS_API: CAPI_MAX_AGE_DAYS, OFFLINE_CONVERSIONS: OFFLINE_MAX_AGE_DAYS}
 DEFAULT_REJECTS_PATH = "output/target-fb-conversions-rejects.jsonl"
+DEFAULT_FOLLOWUP_STREAM = "messenger_followups"
 
 # Errors that end the run with one sentence (and the summary), never a traceback.
 FATAL_ERRORS = (
@@ -74,6 +87,15 @@ FATAL_ERRORS = (
     RecordsWithoutSchemaException,
     OSError,
 )
+
+
+def _secrets(config: t.Mapping[str, t.Any]) -> list[str]:
+    """Every token of the settings (cut out of any message)."""
+    found = [config.get("access_token"), config.get("app_secret")]
+    pages = config.get("page_access_tokens")
+    if isinstance(pages, dict):
+        found += list(pages.values())
+    return [str(secret) for secret in found if secret not in (None, "")]
 
 
 def _version() -> str:
@@ -150,6 +172,30 @@ class TargetFbConversions(Target):
                     "event_ids, so reruns never resend."),
         th.Property("partner_agent", th.StringType,
                     description=f"Sent as partner_agent; default {NAME}/<version>."),
+        th.Property("followup_streams", th.ArrayType(th.StringType),
+                    default=[DEFAULT_FOLLOWUP_STREAM],
+                    description="Streams whose records are Messenger follow-up messages "
+                    "(page_id, psid, text, last_user_message_at, message_id), sent with the "
+                    "Send API inside Meta's messaging window, once (needs ledger)."),
+        th.Property("human_agent_followups", th.BooleanType, default=False,
+                    description="Send follow-ups 24 hours to 7 days after the person's last "
+                    "message with the HUMAN_AGENT tag: needs Meta's approval of the tag, and "
+                    "only for a human's reply, never automated or promotional text."),
+        th.Property("page_access_tokens", th.ObjectType(additional_properties=th.StringType),
+                    secret=True,
+                    description="Page id -> Page access token (MESSAGING task, "
+                    "pages_messaging) for the Send API; a Page not listed uses access_token."),
+        th.Property("messenger_stage_mapping",
+                    th.ObjectType(additional_properties=th.StringType),
+                    description="CRM stage -> business-messaging event name (LeadSubmitted, "
+                    "QualifiedLead, Purchase, ...) for Messenger leads (psid and page_id, no "
+                    "lead_id); default: stage_mapping's LEAD -> LeadSubmitted, "
+                    "MARKETING_QUALIFIED_LEAD -> QualifiedLead, CONVERTED -> Purchase, other "
+                    "stages not sent."),
+        th.Property("messenger_datasets", th.ObjectType(additional_properties=th.StringType),
+                    description="Page id -> the Page's dataset id for business-messaging "
+                    "events; when unset every Page's events go to dataset_id, when set a "
+                    "Page not listed stops the run."),
     ).to_dict()
     config_jsonschema["properties"].update(TRANSPORT_PROPERTIES)
 
@@ -161,6 +207,7 @@ class TargetFbConversions(Target):
         self._unsettled: list[tuple[int, Future]] = []
         self._last_written_state: str | None = None
         self.replay: Replay | None = None
+        self._schema_read: dict = {}
         super().__init__(*args, **kwargs)
         TargetFbConversions._current = self
         self.run = self._make_run()
@@ -171,6 +218,8 @@ class TargetFbConversions(Target):
     _current: TargetFbConversions | None = None
     # The file of ``--replay-rejects`` (the CLI sets it before the target is made).
     _replay_path: str | None = None
+    # "list" or "resend" for --list-unconfirmed / --resend-unconfirmed.
+    _unconfirmed_command: str | None = None
 
     # -- settings --------------------------------------------------------------------------
 
@@ -193,11 +242,7 @@ class TargetFbConversions(Target):
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's schema check (with secrets cut out of its messages) plus ours."""
         errors = super()._validate_config(raise_errors=False)
-        secrets = [
-            str(self._config[key])
-            for key in ("access_token", "app_secret")
-            if self._config.get(key) not in (None, "")
-        ]
+        secrets = [str(secret) for secret in _secrets(self._config) if secret]
         errors = [redact(error, secrets) for error in errors]
         if not errors:
             errors = self._setting_problems()
@@ -249,6 +294,7 @@ class TargetFbConversions(Target):
                 problems.append("default_phone_country is not an ISO country code such as US.")
         if c.get("dry_run") and not c.get("dry_run_path"):
             problems.append("dry_run needs dry_run_path: the file for the request bodies.")
+        problems += messenger_setting_problems(c)
         return problems
 
     def _make_run(self) -> ConversionsRun:
@@ -305,14 +351,37 @@ class TargetFbConversions(Target):
             dry_run_file=dry_run_file,
         )
         ledger = Ledger(c["ledger"], str(destination)) if c.get("ledger") else None
+        rejects = RejectsFile(c.get("rejects_path") or DEFAULT_REJECTS_PATH)
+        messenger = make_messenger_parts(
+            c,
+            events=builder,
+            ledger=ledger,
+            sender_settings=sender.settings,
+            rejects=rejects,
+            logger=self.logger,
+            user_agent=f"{NAME}/{_version()}",
+            dry_run_file=dry_run_file,
+        )
         return ConversionsRun(
             builder=builder,
             sender=sender,
-            rejects=RejectsFile(c.get("rejects_path") or DEFAULT_REJECTS_PATH),
+            rejects=rejects,
             ledger=ledger,
             logger=self.logger,
             dry_run_file=dry_run_file,
+            messenger=messenger,
         )
+
+    # -- sinks -----------------------------------------------------------------------------
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """The sink class by the stream's name and schema (the SCHEMA message being read):
+        follow-up streams, CRM streams with a ``psid`` column, the others (see :mod:`.sink`)."""
+        if stream_name in (self.config.get("followup_streams") or [DEFAULT_FOLLOWUP_STREAM]):
+            return FollowupSink
+        if has_psid_column(self._schema_read, self.config.get("field_mapping") or {}):
+            return MessengerStageSink
+        return ConversionsSink
 
     # -- messages --------------------------------------------------------------------------
 
@@ -333,6 +402,7 @@ class TargetFbConversions(Target):
                 f"The SCHEMA message of stream {str(message_dict['stream'])[:100]!r} {problem}: "
                 "the tap's output is not valid Singer."
             )
+        self._schema_read = message_dict["schema"]
         super()._process_schema_message(message_dict)
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
@@ -421,7 +491,28 @@ class TargetFbConversions(Target):
         super().process_endofpipe()
         self.run.wait_all()
         self.batch_settled()
+        if self._unconfirmed_command is not None:
+            self._unconfirmed(self._unconfirmed_command)
         self._finish(failed=False)
+
+    # -- unconfirmed Messenger sends -------------------------------------------------------
+
+    def _unconfirmed(self, command: str) -> None:
+        """``--list-unconfirmed`` (JSON lines on stdout) or ``--resend-unconfirmed``."""
+        parts = self.run.messenger
+        outbox = parts.events.outbox if parts is not None else None
+        if parts is None or outbox is None:
+            raise SettingProblem(f"--{command}-unconfirmed reads the ledger: set ledger to the "
+                                 "ledger of the runs that sent the Messenger messages and events.")
+        if command == "list":
+            rows = outbox.unconfirmed()
+            for row in rows:
+                sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+            sys.stdout.flush()
+            self.logger.info("%d Messenger sends are unconfirmed (in flight when a run "
+                             "stopped).", len(rows))
+            return
+        resend_unconfirmed(parts, outbox, self.logger)
 
     def _finish(self, *, failed: bool) -> None:
         """The summary, files closed; a replay's rejects file put in place (or dropped)."""
@@ -452,6 +543,26 @@ class TargetFbConversions(Target):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
+        command.params.append(
+            click.Option(
+                ["--list-unconfirmed", "list_unconfirmed"],
+                is_flag=True,
+                default=False,
+                help="Print (JSON lines) the Messenger messages and business-messaging events "
+                "the ledger holds in flight: sent when a run stopped, Meta's answer unknown. "
+                "No Singer input is read.",
+            )
+        )
+        command.params.append(
+            click.Option(
+                ["--resend-unconfirmed", "resend_unconfirmed"],
+                is_flag=True,
+                default=False,
+                help="Once checked that Meta does not have them, send the business-messaging "
+                "events the ledger holds in flight again (at most once); unconfirmed messages "
+                "are dropped from the ledger (their text is not kept). No Singer input is read.",
+            )
+        )
         command.params.append(
             click.Option(
                 ["--replay-rejects", "replay_rejects"],
@@ -489,8 +600,13 @@ class TargetFbConversions(Target):
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
         replay_rejects: str | None = None,
+        list_unconfirmed: bool = False,
+        resend_unconfirmed: bool = False,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
+        if list_unconfirmed or resend_unconfirmed:
+            cls._unconfirmed_command = "list" if list_unconfirmed else "resend"
+            file_input = iter(())  # type: ignore[assignment]
         if replay_rejects is not None:
             cls._replay_path = replay_rejects
             file_input = cls._replayed_lines()  # type: ignore[assignment]
@@ -502,7 +618,7 @@ class TargetFbConversions(Target):
             current = cls._current
             secrets = ()
             if current is not None:
-                secrets = (current.config.get("access_token"), current.config.get("app_secret"))
+                secrets = tuple(_secrets(current.config))
                 if getattr(current, "run", None) is not None:
                     current._finish(failed=True)
             message = str(exc.args[0]) if exc.args else type(exc).__name__
