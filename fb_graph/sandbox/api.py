@@ -186,12 +186,17 @@ class GraphApp:
     def handle(self, call: Call) -> Reply:
         batch_log: list[dict] = []
         reply = self._handle(call, batch_log)
+        self.record(call, 0 if reply.drop else reply.status, batch_log)
+        return reply
+
+    def record(self, call: Call, status: int, batch_log: list[dict] | None = None) -> None:
+        """Add a call to the request log (without the parameters that hold a token)."""
         params = {k: v for k, v in call.params.items() if k not in _TOKEN_PARAMS}
         entry: dict[str, object] = {
             "method": call.method,
             "path": call.path,
             "params": params,
-            "status": 0 if reply.drop else reply.status,
+            "status": status,
             "token_in_url": call.token_in_url,
             "time": time.time(),
         }
@@ -199,7 +204,6 @@ class GraphApp:
             entry["batch"] = batch_log
         with self._lock:
             self._log.append(entry)
-        return reply
 
     def _token(self, call: Call) -> str | None:
         if call.bearer:

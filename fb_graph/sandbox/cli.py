@@ -12,20 +12,26 @@ from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.server import Sandbox
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fb-graph-sandbox",
-        description="A local Graph API sandbox for Lead Ads and the Conversions API. Prints "
-        "one JSON line with its url, token and dataset_id when ready.",
-    )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The settings the data derives from (shared with ``fb-graph-sandbox export``)."""
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pages", type=int, default=1)
     parser.add_argument("--forms-per-page", type=int, default=3)
     parser.add_argument("--leads-per-form", type=int, default=1000)
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--now", type=int, default=None, help="Unix seconds (default: now)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fb-graph-sandbox",
+        description="A local Graph API sandbox for Lead Ads and the Conversions API. Prints "
+        "one JSON line with its url, token and dataset_id when ready. "
+        "`fb-graph-sandbox export --help`: write its leads as export files instead.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    add_data_arguments(parser)
     parser.add_argument("--max-limit", type=int, default=1000)
     parser.add_argument("--order", choices=("newest", "shuffled"), default="newest")
     parser.add_argument("--app-secret", default=None)
@@ -67,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given[:1] == ["export"]:
+        from fb_graph.sandbox.export_cli import main as export_main
+
+        return export_main(given[1:])
+    args = _parser().parse_args(given)
     try:
         config = SandboxConfig(
             seed=args.seed,

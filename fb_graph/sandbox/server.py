@@ -11,10 +11,12 @@ import json
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from fb_graph.sandbox import messenger
+from fb_graph.sandbox import exports, messenger
 from fb_graph.sandbox.api import Call, GraphApp
 from fb_graph.sandbox.config import (
     APP_ID,
@@ -141,6 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
                 bearer = value.strip() or None
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]  # noqa: UP031
         call = Call(method, split.path, params, f"http://{host}", bearer, json_body, token_in_url)
+        if split.path.rstrip("/") == exports.EXPORT_PATH and method == "GET":
+            self._export(call)
+            return
         reply = self.server.app.handle(call)
         if reply.drop:
             self.close_connection = True
@@ -153,6 +158,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply.status, reply.body, reply.content_type, reply.headers)
         except (ConnectionError, TimeoutError):
             self.close_connection = True  # the client gave up (timeout) or was killed
+
+    def _export(self, call: Call) -> None:
+        """``GET /ads/lead_gen/export_csv/``: the TSV streamed with chunked encoding."""
+        answer = exports.export_endpoint(
+            self.server.app, call.params, call.bearer, call.base_url, self.path
+        )
+        self.server.app.record(call, answer.status)
+        try:
+            if answer.chunks is None:
+                self._send(answer.status, answer.body, answer.content_type, answer.headers)
+            else:
+                self._send_chunked(
+                    answer.status, answer.chunks, answer.content_type, answer.headers
+                )
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+
+    def _send_chunked(
+        self, status: int, chunks: Iterator[bytes], content_type: str, headers: dict[str, str]
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        for chunk in chunks:
+            if chunk:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
 
     def _inspect(self, method: str, what: str, query: str, raw: bytes) -> None:
         app = self.server.app
@@ -311,6 +346,13 @@ class Sandbox:
     # -- control and inspection ---------------------------------------------------------------
     def add_leads(self, form_id: str, count: int = 1, created_time: int | None = None):
         return self.app.data.add_leads(form_id, count, created_time)
+
+    def export(
+        self, path: str | Path, format: str = exports.DEFAULT_FORMAT, **options: object
+    ) -> exports.ExportResult:
+        """Write this sandbox's leads (added ones too) as an export file; ``options`` are
+        :class:`~fb_graph.sandbox.exports.ExportOptions` fields. See docs/sandbox.md."""
+        return exports.write_export(path, self.data, format, **options)
 
     def fault(
         self,
