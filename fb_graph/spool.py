@@ -451,7 +451,14 @@ def _row(change: Change, now: float) -> dict[str, Any]:
 def _migrate(engine: sa.Engine, postgres: bool) -> None:
     """Bring a spool made by an older receiver up to date: the ``psid`` column and its index
     (new spools get both from ``create_all``). Safe when several receivers start at once: on
-    Postgres under the stores' advisory lock, on SQLite in an immediate transaction."""
+    Postgres under the stores' advisory lock, on SQLite in an immediate transaction. A spool
+    already up to date gets no DDL at all (a reader that does not own the tables can open it).
+    """
+    inspector = sa.inspect(engine)
+    columns = {column["name"] for column in inspector.get_columns(CHANGES)}
+    indexes = {index["name"] for index in inspector.get_indexes(CHANGES)}
+    if "psid" in columns and PSID_INDEX in indexes:
+        return
     with engine.connect() as conn:
         if postgres:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))

@@ -39,6 +39,7 @@ from fb_leads_receiver.graph_setup import (
     need,
     page_ids,
     show_url,
+    wanted_fields,
 )
 from fb_leads_receiver.settings import ReceiverSettings, load_settings
 
@@ -192,7 +193,8 @@ def _int(raw: object) -> int:
 
 
 def _installed(g: Graph, lines: Lines, page: str) -> bool:
-    step = f"Page {page}: app installed with {LEADGEN}"
+    wanted = wanted_fields(g.settings)
+    step = f"Page {page}: app installed with {', '.join(wanted)}"
     try:
         fields = g.installed_fields(page)
     except GraphError as exc:
@@ -202,8 +204,9 @@ def _installed(g: Graph, lines: Lines, page: str) -> bool:
     if fields is None:
         lines.fail(f"Page {page}: the app is not installed on it: {RUN_SUBSCRIBE}.")
         return False
-    if LEADGEN not in fields:
-        lines.fail(f"Page {page}: the app is installed without {LEADGEN} "
+    missing = [f for f in wanted if f not in fields]
+    if missing:
+        lines.fail(f"Page {page}: the app is installed without {', '.join(missing)} "
                    f"({', '.join(fields) or 'no field'}): {RUN_SUBSCRIBE}.")
         return False
     lines.ok(step)
@@ -222,6 +225,11 @@ def _subscription(g: Graph, lines: Lines) -> bool:
         lines.fail(f"app subscription: {app} is not subscribed to {LEADGEN} webhooks of Pages: "
                    f"{RUN_SUBSCRIBE}.")
         return False
+    missing = [f for f in wanted_fields(g.settings) if f not in current.fields]
+    if missing:
+        lines.fail(f"app subscription: {app} is not subscribed to the Messenger fields "
+                   f"{', '.join(missing)} of Pages (messenger is true): {RUN_SUBSCRIBE}.")
+        return False
     if current.callback_url != expected:
         lines.fail(
             f"app subscription: {app} sends {LEADGEN} to {show_url(current.callback_url)}, not "
@@ -229,7 +237,8 @@ def _subscription(g: Graph, lines: Lines) -> bool:
             "(or fix callback_url)."
         )
         return False
-    lines.ok(f"app subscription: {LEADGEN} to {show_url(expected)} (include_values: see the "
+    shown = ", ".join(wanted_fields(g.settings))
+    lines.ok(f"app subscription: {shown} to {show_url(expected)} (include_values: see the "
              "self-test)")
     return True
 

@@ -22,6 +22,8 @@ from fb_graph.settings import SettingsError
 from fb_leads_receiver.settings import ENV_PREFIX, ReceiverSettings
 
 LEADGEN = "leadgen"
+MESSENGER_FIELDS = ("messages", "messaging_referrals", "messaging_handovers")
+"""The Page fields of Messenger Lead Ads (with the setting ``messenger``)."""
 OK, FAIL = "✔", "✘"
 RUN_SUBSCRIBE = "run fb-leads-receiver subscribe"
 
@@ -41,6 +43,11 @@ def need(settings: ReceiverSettings, *names: str) -> None:
                 f"{name} is not set: put {_WHAT[name]} in the config file or in "
                 f"{ENV_PREFIX}{name.upper()}."
             )
+
+
+def wanted_fields(settings: ReceiverSettings) -> tuple[str, ...]:
+    """The Page fields to subscribe: leadgen, and the Messenger fields with ``messenger``."""
+    return (LEADGEN, *MESSENGER_FIELDS) if settings.messenger else (LEADGEN,)
 
 
 def app_token(settings: ReceiverSettings) -> str:

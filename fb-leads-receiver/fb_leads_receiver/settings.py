@@ -44,6 +44,8 @@ class ReceiverSettings:
     callback_url: str | None = None
     api_url: str = DEFAULT_API_URL
     api_version: str = DEFAULT_API_VERSION
+    messenger: bool = False
+    """subscribe and doctor: the Messenger fields too (Messenger Lead Ads)."""
 
 
 KNOWN = (
@@ -60,6 +62,7 @@ KNOWN = (
     "callback_url",
     "api_url",
     "api_version",
+    "messenger",
 )
 
 
@@ -141,7 +144,22 @@ def check(config: Mapping[str, Any], *, need_secrets: bool = True) -> ReceiverSe
         callback_url=_callback_url(config.get("callback_url")),
         api_url=_api_url(config.get("api_url")),
         api_version=_api_version(config.get("api_version")),
+        messenger=_boolean(config, "messenger"),
     )
+
+
+def _boolean(config: Mapping[str, Any], name: str) -> bool:
+    raw = config.get(name)
+    if raw is None or raw == "":
+        return False
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower() if isinstance(raw, str) else ""
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {str(raw)[:20]!r}.")
 
 
 def _secret(config: Mapping[str, Any], name: str, what: str, needed: bool) -> str:

@@ -1,5 +1,7 @@
-"""``fb-leads-receiver subscribe``: the app subscribed to ``leadgen`` with this receiver's
-callback URL, and installed on each Page, changing only what is missing.
+"""``fb-leads-receiver subscribe``: the app subscribed to ``leadgen`` (with the setting
+``messenger`` or ``--messenger`` also ``messages``, ``messaging_referrals`` and
+``messaging_handovers``) with this receiver's callback URL, and installed on each Page,
+changing only what is missing.
 
 App level: ``POST /{app_id}/subscriptions`` (object=page, fields=leadgen, include_values=true,
 callback_url, verify_token) with the app token; Meta first calls the callback URL with the
@@ -14,7 +16,6 @@ import argparse
 
 from fb_graph.errors import GraphError
 from fb_leads_receiver.graph_setup import (
-    LEADGEN,
     Graph,
     Lines,
     Stop,
@@ -25,6 +26,7 @@ from fb_leads_receiver.graph_setup import (
     need,
     page_ids,
     show_url,
+    wanted_fields,
 )
 from fb_leads_receiver.settings import ReceiverSettings, load_settings
 
@@ -48,10 +50,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--replace", action="store_true",
                         help="replace the app's callback URL when it is a different one (an "
                         "app has one for all its Pages), and write the subscription again")
+    parser.add_argument("--messenger", action="store_true",
+                        help="also subscribe the Messenger fields messages, "
+                        "messaging_referrals and messaging_handovers (Messenger Lead Ads; the "
+                        "messenger setting does the same)")
 
 
 def run(args: argparse.Namespace) -> int:
-    settings, _ = load_settings(args.config, overrides={"callback_url": args.callback_url})
+    settings, _ = load_settings(
+        args.config,
+        overrides={
+            "callback_url": args.callback_url,
+            "messenger": True if args.messenger else None,
+        },
+    )
     return subscribe(settings, replace=args.replace)
 
 
@@ -72,7 +84,8 @@ def subscribe(settings: ReceiverSettings, *, replace: bool = False) -> int:
 def _app_level(g: Graph, lines: Lines, replace: bool) -> None:
     settings = g.settings
     wanted = str(settings.callback_url)
-    step = f"app {settings.app_id} subscribed to {LEADGEN} at {show_url(wanted)}"
+    fields = wanted_fields(settings)
+    step = f"app {settings.app_id} subscribed to {','.join(fields)} at {show_url(wanted)}"
     try:
         current = g.app_subscription()
     except GraphError as exc:
@@ -86,7 +99,8 @@ def _app_level(g: Graph, lines: Lines, replace: bool) -> None:
             "--replace to send them here instead."
         )
         return
-    if current is not None and same_url and LEADGEN in current.fields and not replace:
+    has_all = current is not None and all(f in current.fields for f in fields)
+    if current is not None and same_url and has_all and not replace:
         lines.ok(f"already: {step}")
         return
     try:
@@ -95,7 +109,7 @@ def _app_level(g: Graph, lines: Lines, replace: bool) -> None:
             form={
                 "object": "page",
                 "callback_url": wanted,
-                "fields": LEADGEN,
+                "fields": ",".join(fields),
                 "include_values": "true",
                 "verify_token": settings.verify_token,
             },
@@ -115,16 +129,17 @@ def _app_level(g: Graph, lines: Lines, replace: bool) -> None:
 
 
 def _page_level(g: Graph, lines: Lines, page_id: str) -> None:
-    step = f"app installed on Page {page_id} with {LEADGEN}"
+    wanted = wanted_fields(g.settings)
+    step = f"app installed on Page {page_id} with {','.join(wanted)}"
     try:
         fields = g.installed_fields(page_id)
-        if fields is not None and LEADGEN in fields:
+        if fields is not None and all(f in fields for f in wanted):
             lines.ok(f"already: {step}")
             return
-        keep = [f for f in fields or () if f != LEADGEN]
+        keep = [f for f in fields or () if f not in wanted]
         g.page.post(
             f"{page_id}/subscribed_apps",
-            form={"subscribed_fields": ",".join([*keep, LEADGEN])},
+            form={"subscribed_fields": ",".join([*keep, *wanted])},
         )
     except GraphError as exc:
         lines.fail(f"{step}: {fix_for(exc, needs=MANAGE_METADATA)}.")

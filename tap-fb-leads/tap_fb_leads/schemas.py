@@ -115,3 +115,68 @@ DISCLAIMER_RESPONSES_SCHEMA = th.PropertiesList(
     th.Property("is_checked", th.BooleanType),
     th.Property("created_time", th.DateTimeType, description="The lead's creation time."),
 ).to_dict()
+
+_ANSWER = th.ObjectType(
+    th.Property("question", th.StringType),
+    th.Property("answer", th.StringType),
+)
+
+MESSENGER_LEADS_SCHEMA = th.PropertiesList(
+    th.Property(
+        "id",
+        th.StringType,
+        required=True,
+        description=(
+            "<page_id>-<psid>-<Unix seconds of the flow's first event>: the same for every "
+            "version of the flow."
+        ),
+    ),
+    th.Property("page_id", th.StringType, required=True),
+    th.Property("psid", th.StringType, required=True, description="The page-scoped user id."),
+    th.Property("status", th.StringType, description="complete or incomplete."),
+    th.Property("ad_id", th.StringType, description="From the referral."),
+    th.Property("ad_title", th.StringType, description="From the referral."),
+    th.Property(
+        "answers",
+        th.CustomType({"type": ["object", "null"], "additionalProperties": True}),
+        description="Question to answer (the referral's answers win over the summary's).",
+    ),
+    th.Property("answer_list", th.ArrayType(_ANSWER), description="The answers in order."),
+    th.Property(
+        "source",
+        th.ArrayType(th.StringType),
+        description="The events the record was built from: referral, handover, summary.",
+    ),
+    th.Property("completed_at", th.DateTimeType, description="RFC 3339, UTC."),
+    th.Property(
+        "last_user_message_at",
+        th.DateTimeType,
+        description="The person's latest message when the record was built (RFC 3339, UTC).",
+    ),
+    th.Property(
+        "thread_owner_app_id",
+        th.StringType,
+        description="The app the Leadgen app passed the thread to (from the handover).",
+    ),
+).to_dict()
+
+_CONVERSATION_MESSAGE = th.ObjectType(
+    th.Property("id", th.StringType),
+    th.Property("message", th.StringType),
+    th.Property("created_time", th.DateTimeType),
+    th.Property("from", th.CustomType({"type": ["object", "null"]})),
+    additional_properties=True,
+)
+
+MESSENGER_CONVERSATIONS_SCHEMA = th.PropertiesList(
+    th.Property("id", th.StringType, required=True, description="The conversation's id."),
+    th.Property("page_id", th.StringType, required=True),
+    th.Property("psid", th.StringType, required=True),
+    th.Property("participants", th.CustomType({"type": ["object", "array", "null"]})),
+    th.Property(
+        "messages",
+        th.ArrayType(_CONVERSATION_MESSAGE),
+        description="The thread's most recent messages (Meta returns at most 20).",
+    ),
+    th.Property("updated_time", th.DateTimeType, description="The newest message's time."),
+).to_dict()

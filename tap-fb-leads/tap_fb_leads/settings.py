@@ -16,6 +16,8 @@ __all__ = ["CONFIG_SCHEMA", "Settings", "SettingsError", "parse_time", "read_set
 
 DEFAULT_PAGE_SIZE = 500
 DEFAULT_LOOKBACK_MINUTES = 10
+DEFAULT_CONVERSATIONS_PER_SECOND = 2.0
+"""Meta allows 2 Conversations API calls per second per Page."""
 RETENTION_DAYS = 90
 """Meta appears to keep leads for about this many days: the default start and the warning."""
 
@@ -124,6 +126,16 @@ CONFIG_SCHEMA = th.PropertiesList(
             "minute)."
         ),
     ),
+    th.Property(
+        "conversations_calls_per_second",
+        th.NumberType,
+        default=DEFAULT_CONVERSATIONS_PER_SECOND,
+        title="Conversations calls per second",
+        description=(
+            "messenger_conversations: at most this many Conversations API calls per second per "
+            "Page (Meta allows 2)."
+        ),
+    ),
 ).to_dict()
 CONFIG_SCHEMA["properties"].update(TRANSPORT_PROPERTIES)
 
@@ -150,6 +162,7 @@ class Settings:
     start_date_defaulted: bool
     webhook_spool: str | None = None
     poll_forms: bool = True
+    conversations_calls_per_second: float = DEFAULT_CONVERSATIONS_PER_SECOND
 
 
 def parse_time(value: object, name: str) -> dt.datetime:
@@ -274,7 +287,24 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
         start_date_defaulted=not raw_start,
         webhook_spool=webhook_spool,
         poll_forms=poll_forms,
+        conversations_calls_per_second=_rate(config, "conversations_calls_per_second"),
     )
+
+
+def _rate(config: Mapping[str, object], name: str) -> float:
+    raw = config.get(name)
+    if raw is None or raw == "":
+        return DEFAULT_CONVERSATIONS_PER_SECOND
+    try:
+        value = float(raw) if not isinstance(raw, bool) else 0.0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = 0.0
+    if not 0 < value <= 1000:
+        raise SettingsError(
+            f"{name} must be a number of calls per second above 0 (Meta allows 2), not "
+            f"{str(raw)[:20]!r}."
+        )
+    return value
 
 
 def _webhook_spool(config: Mapping[str, object]) -> str | None:

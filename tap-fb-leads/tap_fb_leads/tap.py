@@ -18,6 +18,10 @@ from fb_graph.errors import GraphError
 from fb_graph.redact import redact
 from fb_graph.settings import unknown_settings
 from tap_fb_leads.failures import RUN_FAILURES, AppSecretRejected
+from tap_fb_leads.messenger_streams import (
+    MessengerConversationsStream,
+    MessengerLeadsStream,
+)
 from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.run import GraphRun
 from tap_fb_leads.settings import (
@@ -103,9 +107,18 @@ class TapFbLeads(Tap):
     # Streams
 
     def discover_streams(self) -> list[Stream]:
+        messenger: list[Stream] = [
+            MessengerLeadsStream(self),
+            MessengerConversationsStream(self),
+        ]
         if self.config.get("ad_ids"):
-            return [FormsStream(self), AdLeadsStream(self), AdDisclaimerResponsesStream(self)]
-        return [FormsStream(self), LeadsStream(self), DisclaimerResponsesStream(self)]
+            return [
+                FormsStream(self),
+                AdLeadsStream(self),
+                AdDisclaimerResponsesStream(self),
+                *messenger,
+            ]
+        return [FormsStream(self), LeadsStream(self), DisclaimerResponsesStream(self), *messenger]
 
     def sync_all(self) -> None:
         try:

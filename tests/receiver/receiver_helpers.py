@@ -18,6 +18,10 @@ process in ``workdir``, and waits (bounded) for its JSON ready line: ``.url`` (t
 ``.terminate()`` (SIGTERM, returns the exit code), ``.kill()`` (SIGKILL), ``.logs()`` (stderr so
 far), ``.status()`` (``/status.json``), ``.spool_keys()``. :func:`run_cli` runs any other
 ``fb-leads-receiver`` command to completion.
+
+Messenger Lead Ads: :func:`lead_referral`, :func:`lead_handover`, :func:`lead_summary` and
+:func:`user_message` build the events of a flow, :func:`messaging_delivery` a delivery of them
+(``receiver.post(messaging_delivery([lead_referral("765"), lead_handover("765")]))``).
 """
 
 from __future__ import annotations

@@ -219,3 +219,37 @@ def test_an_older_postgres_spool_gets_the_psid_column_with_two_receivers(receive
     assert second.post(messaging_delivery([first_flow])).status == 200
     assert [r.psid for r in rows(pg_url, REFERRAL)] == [PSID, "1234"]
     assert OUR_APP_ID in rows(pg_url, HANDOVER)[0].raw
+
+
+def test_subscribe_messenger_fields_and_the_doctor_checks_them(make_sandbox, receivers,
+                                                                tmp_path):
+    from test_receiver_subscribe import FAIL, OK, cli, graph_sandbox, lines, write_config
+
+    sb = graph_sandbox(make_sandbox)
+    receiver = receivers()
+    page = sb.data.page_ids[0]
+    plain = write_config(tmp_path, sb, receiver)
+    cli("subscribe", "--config", str(plain), expect=0)
+    assert sb.webhooks()["pages"] == {page: ["leadgen"]}
+
+    config = tmp_path / "messenger.json"
+    config.write_text(json.dumps({**json.loads(plain.read_text()), "messenger": True}))
+    missing = cli("doctor", "--config", str(config), "--wait", "20", expect=1)
+    failed = lines(missing, FAIL)
+    assert any("installed without messages, messaging_referrals, messaging_handovers" in line
+               for line in failed), missing.stdout
+    assert any("not subscribed to the Messenger fields" in line for line in failed)
+
+    done = cli("subscribe", "--config", str(plain), "--messenger", expect=0)
+    fields = "leadgen,messages,messaging_referrals,messaging_handovers"
+    assert all(line.startswith(f"{OK} done: ") for line in done.stdout.splitlines())
+    assert f"subscribed to {fields} at" in done.stdout
+    state = sb.webhooks()
+    assert state["pages"] == {page: fields.split(",")}
+    assert sorted(state["subscriptions"][0]["fields"]) == sorted(fields.split(","))
+    again = cli("subscribe", "--config", str(config), expect=0)  # the setting does the same
+    assert all(line.startswith(f"{OK} already: ") for line in again.stdout.splitlines())
+
+    well = cli("doctor", "--config", str(config), "--wait", "20", expect=0).stdout
+    assert f"{OK} Page {page}: app installed with {fields.replace(',', ', ')}" in well
+    assert f"{OK} app subscription: {fields.replace(',', ', ')} to {receiver.url}" in well

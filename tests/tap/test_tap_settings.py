@@ -117,6 +117,7 @@ SETTING_NAMES = (
     "lookback_window_minutes",
     "webhook_spool",
     "poll_forms",
+    "conversations_calls_per_second",
     *TRANSPORT_PROPERTIES,
 )
 
