@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import time
 import typing as t
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import IO
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
 from fb_graph.client import GraphClient
 from fb_graph.settings import read_transport
+from fb_graph.spool import Spool, SpoolError
 from target_fb_conversions.at_most_once import at_most_once_client
 from target_fb_conversions.business_messaging import EVENT_NAMES, MessagingEventBuilder
 from target_fb_conversions.events import EventBuilder
@@ -26,7 +27,7 @@ from target_fb_conversions.messenger_sending import (
 )
 from target_fb_conversions.outbox import Outbox
 from target_fb_conversions.rejects import RejectsFile
-from target_fb_conversions.sender import SenderSettings
+from target_fb_conversions.sender import SendError, SenderSettings
 
 
 def _digits(value: object) -> bool:
@@ -57,6 +58,23 @@ def messenger_setting_problems(c: Mapping[str, t.Any]) -> list[str]:
         elif not isinstance(token, str) or not token.strip():
             problems.append(f"page_access_tokens has no token for Page {page}.")
     return problems
+
+
+def spool_last_message_times(location: str) -> LastMessageTimes:
+    """The receiver's spool as the source of each person's last message time (opened at the
+    first follow-up batch; it is read, never written)."""
+    spool: list[Spool] = []
+
+    def times(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        try:
+            if not spool:
+                spool.append(Spool(location))
+            return spool[0].last_user_message_times(pairs)
+        except SpoolError as exc:
+            raise SendError(f"{exc} Check the webhook_spool setting: the receiver's spool "
+                            "(SQLite path or SQLAlchemy URL).") from None
+
+    return times
 
 
 def make_messenger_parts(
@@ -96,6 +114,8 @@ def make_messenger_parts(
     def client_for_page(page_id: str) -> GraphClient:
         return client(page_tokens.get(page_id) or c["access_token"])
 
+    if last_message_times is None and c.get("webhook_spool"):
+        last_message_times = spool_last_message_times(str(c["webhook_spool"]))
     outbox = Outbox(ledger.engine) if ledger is not None else None
     counts = MessengerCounts()
     builder = MessagingEventBuilder(

@@ -185,6 +185,10 @@ class TargetFbConversions(Target):
                     secret=True,
                     description="Page id -> Page access token (MESSAGING task, "
                     "pages_messaging) for the Send API; a Page not listed uses access_token."),
+        th.Property("webhook_spool", th.StringType,
+                    description="The webhook receiver's spool (SQLite path or SQLAlchemy URL): "
+                    "a person's last message there, when later than the record's "
+                    "last_user_message_at, opens the messaging window; read only."),
         th.Property("messenger_stage_mapping",
                     th.ObjectType(additional_properties=th.StringType),
                     description="CRM stage -> business-messaging event name (LeadSubmitted, "

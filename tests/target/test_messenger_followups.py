@@ -146,3 +146,27 @@ def test_page_access_tokens_and_a_bad_setting(make_sandbox, tmp_path):
     assert result.returncode == 1
     assert "EAAnot-a-valid-token" not in result.stderr
     assert sb.sent_messages(page) == []
+
+
+def test_the_webhook_spool_knows_a_later_message(make_sandbox, tmp_path):
+    """The record's last_user_message_at is 2 days old, but the receiver's spool holds a
+    message from an hour ago: the message goes as RESPONSE."""
+    from fb_graph.messenger import MESSAGE
+    from fb_graph.spool import Change, Spool
+
+    sb = make_sandbox(leads_per_form=1)
+    page = page_of(sb)
+    psid = str(PSID)
+    at = int(time.time() - 3600)
+    sb.set_last_message(page, psid, at=at)
+    spool_path = tmp_path / "spool.sqlite"
+    spool = Spool(str(spool_path))
+    spool.store([Change(kind=MESSAGE, key="m_1", page_id=page, raw="{}", created_time=at,
+                        psid=psid)], {})
+    spool.close()
+    config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"),
+                          webhook_spool=str(spool_path))
+    result = run_target(config, lines([followup(page, 0, 2 * 86400)]))
+    assert result.returncode == 0, result.stderr[-3000:]
+    [sent] = sb.sent_messages(page)
+    assert sent["messaging_type"] == "RESPONSE"
