@@ -26,7 +26,7 @@ import backoff
 import requests
 
 from fb_graph.auth import auth_headers, auth_params
-from fb_graph.errors import ErrorKind, GraphError, parse_error
+from fb_graph.errors import ErrorKind, GraphError, classify, parse_error
 from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
 from fb_graph.redact import redact
 from fb_graph.settings import Transport
@@ -39,6 +39,8 @@ FORM = "application/x-www-form-urlencoded"
 Shape = Callable[[Any], "str | None"]
 """Checks a successful answer: ``None`` when it is what the caller asked for, else what is wrong.
 Without one, any JSON object is an answer."""
+StreamCheck = Callable[[requests.Response], "str | None"]
+"""Checks the headers of a streamed 2xx answer (:meth:`GraphClient.open_stream`)."""
 
 _NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,
@@ -277,9 +279,33 @@ class GraphClient:
         query = {**(params or {}), **self._proof}
         headers = {"Content-Type": content_type} if content_type else None
         where = f"{method} /{_path_only(path)}"
+        return self._retrying(
+            where, lambda: self._attempt(method, url, where, query, data, headers, shape)
+        )
+
+    def open_stream(
+        self, url: str, params: Mapping[str, Any] | None = None, *, accept: StreamCheck
+    ) -> requests.Response:
+        """``GET`` an absolute URL whose answer is a file, not JSON (a lead export), with the
+        token in the header and the same retries and error table as :meth:`call`.
+
+        Returns the response with its body unread (``stream=True``); the caller reads it
+        (``iter_content``) and closes it. A redirect is not followed: it is an error (a login
+        page). ``accept`` checks a 2xx answer's headers and returns what is wrong, or ``None``;
+        a wrong answer is not retried (the same URL would answer the same). An error after the
+        body has started is the caller's: nothing here reads the body of a 2xx answer.
+        """
+        where = f"GET /{_path_only(url.split('://', 1)[-1].partition('/')[2])}"
+        return self._retrying(  # type: ignore[no-any-return]
+            where, lambda: self._attempt_stream(url, where, dict(params or {}), accept)
+        )
+
+    def _retrying(self, where: str, attempt: Callable[[], tuple[Any, Usage]]) -> Any:
+        """Make ``attempt`` until it answers, retrying temporary errors and waiting out
+        rate limits (the one retry loop of fb-leads)."""
         retries = 0
         while True:
-            outcome, usage = self._attempt(method, url, where, query, data, headers, shape)
+            outcome, usage = attempt()
             if not isinstance(outcome, GraphError):
                 return outcome
             error = outcome
@@ -360,6 +386,51 @@ class GraphClient:
             )
             self.sleep(pause)
         return body, usage
+
+    def _attempt_stream(
+        self, url: str, where: str, query: Mapping[str, Any], accept: StreamCheck
+    ) -> tuple[Any, Usage]:
+        self.stats.calls += 1
+        try:
+            response = self.session.get(
+                url,
+                params=query,
+                stream=True,
+                allow_redirects=False,
+                timeout=self.transport.request_timeout,
+            )
+        except _NETWORK_ERRORS as exc:
+            message = self.redact(f"network error: {type(exc).__name__}")
+            return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT), Usage()
+        usage = parse_usage(response.headers)
+        status = response.status_code
+        self.logger.debug("%s -> HTTP %d (streamed)", where, status)
+        if 300 <= status < 400:
+            response.close()
+            target = _path_only(response.headers.get("Location", "").split("://", 1)[-1])
+            return (
+                GraphError(
+                    status=status,
+                    message=f"a redirect (HTTP {status}) to {target.partition('/')[2] or '/'}",
+                    kind=ErrorKind.INVALID,
+                ),
+                usage,
+            )
+        if status >= 400:
+            try:
+                error = parse_error(status, response.content, self._secrets)
+            except _NETWORK_ERRORS:
+                error = None
+            response.close()
+            return error or GraphError(
+                status=status, message=f"HTTP {status}", kind=classify(status, None, None)
+            ), usage
+        problem = accept(response)
+        if problem is not None:
+            response.close()
+            message = self.redact(f"the answer to {where} was {problem}")
+            return GraphError(status=status, message=message, kind=ErrorKind.INVALID), usage
+        return response, usage
 
     def _batch_item(self, item: object, call: BatchCall) -> dict[str, Any] | GraphError:
         where = f"{call.method} /{_path_only(call.relative_url)} (in a batch)"

@@ -186,3 +186,93 @@ def test_a_throttle_with_no_retry_left_says_so(make_sandbox):
     with pytest.raises(ThrottleWaitTooLong, match="max_retries is 0"):
         client.get(f"{_form(sb)}/leads", shape=page_shape)
     assert waits == []
+
+
+# -- open_stream: a file answer (the lead export), same retries and error table -------------
+
+
+def _tsv(response) -> str | None:
+    kind = response.headers.get("Content-Type", "")
+    ok = kind.startswith("text/") and not kind.startswith("text/html")
+    return None if ok else f"{kind or 'no content type'}, not a file"
+
+
+def _export_url(sb) -> str:
+    return f"{sb.url}/ads/lead_gen/export_csv/"
+
+
+def test_open_stream_sends_the_token_in_the_header_and_leaves_the_body_unread(sandbox):
+    client, _ = _client(sandbox)
+    response = client.open_stream(
+        _export_url(sandbox), {"id": _form(sandbox), "type": "form"}, accept=_tsv
+    )
+    try:
+        body = b"".join(response.iter_content(65536)).decode()
+    finally:
+        response.close()
+    assert body.startswith("id\tcreated_time\t") and body.count("\n") == 61
+    [entry] = sandbox.requests()
+    assert entry["token_in_url"] is False and "access_token" not in entry["params"]
+
+
+def test_open_stream_takes_a_redirect_as_an_error_not_a_page(sandbox):
+    client = GraphClient(
+        access_token="not-a-session", api_url=sandbox.url, api_version="v26.0", sleep=print
+    )
+    with pytest.raises(GraphError) as caught:
+        client.open_stream(_export_url(sandbox), {"id": _form(sandbox), "type": "form"},
+                           accept=_tsv)  # fmt: skip
+    assert caught.value.status == 302 and "redirect" in caught.value.message
+    assert "not-a-session" not in str(caught.value)
+    assert client.stats.calls == 1  # not retried
+
+
+def test_open_stream_classifies_meta_errors_with_the_one_table(sandbox):
+    client, waits = _client(sandbox)
+    with pytest.raises(GraphError) as caught:
+        client.open_stream(_export_url(sandbox), {"id": "999", "type": "form"}, accept=_tsv)
+    assert caught.value.kind is ErrorKind.NOT_FOUND and waits == []
+
+
+def test_open_stream_retries_temporary_errors_then_refuses_a_wrong_answer():
+    import http.server
+    import threading
+
+    answers = [
+        (500, "text/plain", b"busy"),
+        (503, "text/plain", b"busy"),
+        (200, "text/tab-separated-values", b"id\n1\n"),
+        (200, "text/html", b"<html>"),
+    ]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, kind, body = answers.pop(0)
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/export"
+        waits: list[float] = []
+        transport = Transport(retry_backoff_seconds=1.0)
+        client = GraphClient(
+            access_token="a-test-token", api_url=url, api_version="v26.0", transport=transport,
+            sleep=waits.append,
+        )  # fmt: skip
+        response = client.open_stream(url, accept=_tsv)
+        assert response.content == b"id\n1\n" and len(waits) == 2
+        with pytest.raises(GraphError) as caught:
+            client.open_stream(url, accept=_tsv)
+        assert "text/html, not a file" in caught.value.message
+        assert len(waits) == 2  # a wrong answer is not retried
+    finally:
+        server.shutdown()
+        server.server_close()
