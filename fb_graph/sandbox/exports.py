@@ -382,7 +382,8 @@ def write_export(
     **settings: object,
 ) -> ExportResult:
     """Write the leads of ``source`` (a ``Sandbox``, its ``data``, or a ``SandboxConfig``) to
-    ``path`` as an export file; ``settings`` are :class:`ExportOptions` fields.
+    ``path`` as an export file; ``settings`` are :class:`ExportOptions` fields. With
+    ``options`` given, its own format is used (``settings`` still override its fields).
 
     ``write_export(p, sb, "utf8", forms=(form_id,), utc_offset="+05:30", organic="TRUE")``
     """
