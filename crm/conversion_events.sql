@@ -10,6 +10,10 @@
 -- the warehouse only to the target, which normalises and hashes them before anything is sent or
 -- written.  The CRM's name (lead_event_source) comes from the target's setting (CRM_NAME in the
 -- prod environment); add the column only if your stage changes come from several CRMs.
+--
+-- Messenger Lead Ads leads (crm.messenger_contacts) have no lead id: their rows carry page_id
+-- and psid instead, and the target sends them as business-messaging events (Meta matches them
+-- by the Page and the person, so no contact details are sent for them).
 -- (DROP first: CREATE OR REPLACE cannot drop a column an earlier version of the view had.)
 DROP VIEW IF EXISTS crm.conversion_events;
 CREATE VIEW crm.conversion_events AS
@@ -30,7 +34,9 @@ SELECT
     a.answers ->> 'gender'                                            AS gender,
     s.contact_id                                                      AS external_id,
     s.stage                                                           AS stage,
-    s.stage_changed_at                                                AS stage_changed_at
+    s.stage_changed_at                                                AS stage_changed_at,
+    NULL::text                                                        AS page_id,
+    NULL::text                                                        AS psid
 FROM crm.stage_changes AS s
 JOIN fb_leads.leads AS l
   ON l.id = regexp_replace(s.lead_id, '^l:', '')
@@ -41,4 +47,11 @@ CROSS JOIN LATERAL (
 ) AS a
 -- A change dated in the future (a CRM clock or data-entry error) waits until its time comes:
 -- read now, it would move tap-postgres's bookmark past every real change until then.
+WHERE s.stage_changed_at <= now()
+UNION ALL
+SELECT
+    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    s.contact_id, s.stage, s.stage_changed_at, c.page_id, c.psid
+FROM crm.stage_changes AS s
+JOIN crm.messenger_contacts AS c ON c.lead_id = s.lead_id
 WHERE s.stage_changed_at <= now();

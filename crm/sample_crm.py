@@ -15,7 +15,12 @@ Each run is incremental, like a daily CRM sync:
   ``stage_changed_at`` sees it), after the lead was created, and within the last 7 days, so Meta
   accepts it;
 - on the first fill only, a few leads older than 8 days get a ``raw_lead`` change from back
-  then: Meta refuses events older than 7 days, so they show the rejects path.
+  then: Meta refuses events older than 7 days, so they show the rejects path;
+- complete Messenger Lead Ads leads (``fb_leads.messenger_leads``, when the webhook job loaded
+  some) are imported into ``crm.messenger_contacts`` (Page and PSID: they have no lead id), go
+  through ``raw_lead`` and sometimes ``qualified`` (``crm.stage_changes.lead_id`` is
+  ``m:<messenger lead id>``), and each gets one welcome follow-up in
+  ``crm.messenger_followups`` (sent by the target with the Send API, inside the 24-hour window).
 
 The choice is a hash of the lead id: the same leads get the same stages on every machine.  No
 personal data is printed.
@@ -40,7 +45,10 @@ ACCEPT_WINDOW = dt.timedelta(days=6, hours=12)  # comfortably inside Meta's 7 da
 OLD_DEMO_LEADS = 3
 ADVANCE_PERCENT = 20
 MIN_SPAN_SECONDS = 30  # a lead younger than this has not reached the CRM yet
+MESSENGER_MIN_SPAN_SECONDS = 2  # a Messenger lead is in the CRM as soon as it is imported
 STALE_AFTER = dt.timedelta(days=14)  # older leads were never worked in this CRM
+MESSENGER = "m:"  # crm.stage_changes.lead_id of a Messenger lead: "m:<messenger lead id>"
+WELCOME = "Thanks for your answers! A colleague will write to you here within the hour."
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,11 @@ def _change(lead_id: str, stage: str, at: dt.datetime) -> Change:
 
 
 def _stages_for(lead_id: str) -> tuple[str, ...]:
-    """The stages a new lead goes through, or () when it never reaches the CRM (30 %)."""
+    """The stages a new lead goes through, or () when it never reaches the CRM (30 %).
+    A Messenger lead is always imported and goes no further than ``qualified`` here."""
     roll = _hash(lead_id) % 100
+    if lead_id.startswith(MESSENGER):
+        return PIPELINE[:2] if roll < 40 else PIPELINE[:1]
     if roll >= 70:
         return ()
     final = TERMINAL[_hash(lead_id, "final") % 2]
@@ -85,7 +96,7 @@ def _stages_for(lead_id: str) -> tuple[str, ...]:
 
 def _next_stage(lead_id: str, history: list[str]) -> str | None:
     last = history[-1]
-    if last in TERMINAL:
+    if last in TERMINAL or (lead_id.startswith(MESSENGER) and last != PIPELINE[0]):
         return None
     if last == PIPELINE[-1]:
         return TERMINAL[_hash(lead_id, "final") % 2]
@@ -119,7 +130,8 @@ def plan_changes(
         stages = _stages_for(lead_id)
         start = max(created + dt.timedelta(seconds=1), floor)
         span = (latest - start).total_seconds()
-        if not stages or span < MIN_SPAN_SECONDS:
+        young = MESSENGER_MIN_SPAN_SECONDS if lead_id.startswith(MESSENGER) else MIN_SPAN_SECONDS
+        if not stages or span < young:
             continue
         jitter = (_hash(lead_id, "jitter") % 1000) / 1000 * 0.04
         for i, stage in enumerate(stages):
@@ -180,13 +192,46 @@ def apply_models(conn) -> None:
     conn.execute((CRM_DIR / "conversion_events.sql").read_text())
 
 
+def import_messenger_leads(conn) -> int:
+    """Copy the complete Messenger leads not yet in crm.messenger_contacts; how many."""
+    (table,) = conn.execute("SELECT to_regclass('fb_leads.messenger_leads')").fetchone()
+    if table is None:  # no Messenger lead loaded yet
+        return 0
+    cursor = conn.execute(
+        "INSERT INTO crm.messenger_contacts "
+        "(lead_id, page_id, psid, completed_at, last_user_message_at) "
+        "SELECT %s || id, page_id, psid, completed_at, last_user_message_at "
+        "FROM fb_leads.messenger_leads WHERE status = 'complete' AND completed_at IS NOT NULL "
+        "ON CONFLICT (lead_id) DO NOTHING",
+        (MESSENGER,),
+    )
+    return cursor.rowcount
+
+
+def plan_followups(conn, now: dt.datetime) -> int:
+    """One welcome message per imported Messenger lead that has none yet; how many."""
+    cursor = conn.execute(
+        "INSERT INTO crm.messenger_followups "
+        "(message_id, page_id, psid, text, last_user_message_at, created_at) "
+        "SELECT 'welcome-' || substr(md5(c.lead_id), 1, 20), c.page_id, c.psid, %s, "
+        "coalesce(c.last_user_message_at, c.completed_at), %s "
+        "FROM crm.messenger_contacts AS c "
+        "ON CONFLICT (message_id) DO NOTHING",
+        (WELCOME, now.replace(microsecond=0)),
+    )
+    return cursor.rowcount
+
+
 def sync(conn, now: dt.datetime) -> list[Change]:
-    """Run one CRM sync: plan the new changes and insert them; return them."""
+    """Run one CRM sync: import Messenger leads, plan the new changes and follow-ups and insert
+    them; return the changes."""
     apply_models(conn)
+    import_messenger_leads(conn)
     leads = [
         (str(lead_id), _aware(created))
         for lead_id, created in conn.execute(
-            "SELECT id, created_time FROM fb_leads.leads ORDER BY id"
+            "SELECT id, created_time FROM fb_leads.leads UNION ALL "
+            "SELECT lead_id, completed_at FROM crm.messenger_contacts ORDER BY 1"
         )
     ]
     history: dict[str, list[str]] = {}
@@ -207,6 +252,7 @@ def sync(conn, now: dt.datetime) -> list[Change]:
                 for c in changes
             ],
         )
+    plan_followups(conn, now)
     conn.commit()
     return changes
 
@@ -230,15 +276,22 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             raise
         (total,) = conn.execute("SELECT count(*) FROM crm.stage_changes").fetchone()
+        (contacts, followups) = conn.execute(
+            "SELECT (SELECT count(*) FROM crm.messenger_contacts), "
+            "(SELECT count(*) FROM crm.messenger_followups)"
+        ).fetchone()
     too_old = sum(1 for c in changes if c.stage_changed_at < now - dt.timedelta(days=7))
+    messenger = sum(1 for c in changes if c.lead_id.startswith(MESSENGER))
     per_stage: dict[str, int] = {}
     for change in changes:
         per_stage[change.stage] = per_stage.get(change.stage, 0) + 1
     stages = ", ".join(f"{stage} {count}" for stage, count in sorted(per_stage.items()))
     print(
         f"crm: {len(changes)} new stage changes for {len({c.lead_id for c in changes})} leads"
-        f" ({stages or 'none'}); {too_old} older than 7 days to show the rejects path;"
-        f" {total} in crm.stage_changes",
+        f" ({stages or 'none'}), {messenger} of them for Messenger leads; {too_old} older"
+        " than 7 days to show the rejects path;"
+        f" {total} in crm.stage_changes; {contacts} Messenger leads imported,"
+        f" {followups} follow-ups in crm.messenger_followups",
         file=sys.stderr,
     )
     return 0

@@ -5,7 +5,9 @@
     python scripts/loop.py page-ids READY_JSON               # the sandbox's Page IDs as JSON
     python scripts/loop.py webhooks URL RECEIVER_URL         # the sandbox delivers leadgen
                                                              # webhooks there ($WEBHOOK_SECRET)
-    python scripts/loop.py add-leads URL PAGES [--per-form N]  # replay earlier leads, add new
+    python scripts/loop.py add-leads URL PAGES [--per-form N] [--messenger-flows N]
+                                                             # replay earlier leads, add new
+                                                             # leads and Messenger lead flows
     python scripts/loop.py wait-webhooks URL                 # until every delivery is answered
     python scripts/loop.py snapshot                         # warehouse/rejects counts, as JSON
     python scripts/loop.py webhook-latency                  # webhook leads: creation to row
@@ -39,6 +41,8 @@ ADDITIONS = OUTPUT / "sandbox-additions.jsonl"
 REJECTS = Path(os.environ.get("TARGET_FB_CONVERSIONS_REJECTS_PATH") or OUTPUT / "rejects.jsonl")
 API_VERSION = "v26.0"
 TIMEOUT = 30
+# What the sandbox's app and Pages are subscribed to: leads, and Messenger Lead Ads' events.
+WEBHOOK_FIELDS = ("leadgen", "messages", "messaging_referrals", "messaging_handovers")
 # The Meltano plugins of the loop: what `install-plugins` installs.
 PLUGINS = ("tap-fb-leads", "tap-fb-leads--webhooks", "target-postgres", "tap-postgres",
            "target-fb-conversions", "fb-leads-receiver")
@@ -49,7 +53,7 @@ def install_plugins() -> bool:
     since the last install (True when it installed). Concurrent callers wait for one install
     (a lock), and an unchanged project is not reinstalled: a reinstall rewrites the plugins'
     environments under any run that is using them."""
-    home = PROJECT_ROOT / ".meltano"
+    home = Path(os.environ.get("MELTANO_SYS_DIR_ROOT") or PROJECT_ROOT / ".meltano")
     home.mkdir(mode=0o700, exist_ok=True)
     # Meltano writes each run's config, secrets included, under .meltano/run/: keep it private.
     home.chmod(0o700)
@@ -147,11 +151,27 @@ def add_leads(url: str, token: str, pages: list[str], per_form: int) -> tuple[in
     return replayed, added
 
 
+def add_flows(url: str, pages: list[str], per_page: int) -> int:
+    """New Messenger Lead Ads flows on each Page, ending now: the sandbox delivers their
+    webhooks (referral, handover, summary). Not replayed by later runs: the spool keeps them."""
+    for page in pages:
+        answer = requests.post(
+            f"{url}/__sandbox__/messenger/flows", json={"page_id": page, "count": per_page},
+            timeout=TIMEOUT,
+        )
+        if answer.status_code != 200:
+            raise LoopError(
+                f"The sandbox refused to add Messenger lead flows (HTTP {answer.status_code})."
+            )
+    return per_page * len(pages)
+
+
 def webhooks(url: str, receiver_url: str, secret: str) -> None:
     """Subscribe the sandbox's app and Pages to the receiver, deliveries signed with
     ``secret`` (the receiver's app_secret)."""
     answer = requests.post(
-        f"{url}/__sandbox__/webhooks", json={"url": receiver_url, "secret": secret},
+        f"{url}/__sandbox__/webhooks",
+        json={"url": receiver_url, "secret": secret, "fields": list(WEBHOOK_FIELDS)},
         timeout=TIMEOUT,
     )
     if answer.status_code != 200:
@@ -187,9 +207,24 @@ def snapshot() -> dict:
             raise
     return {
         "leads": counts,
+        "messenger_leads": _count_messenger_leads(),
         "rejects_bytes": REJECTS.stat().st_size if REJECTS.exists() else 0,
         "started_at": time.time(),
     }
+
+
+def _count_messenger_leads() -> int:
+    try:
+        with _warehouse() as conn:
+            (table,) = conn.execute("SELECT to_regclass('fb_leads.messenger_leads')").fetchone()
+            if table is None:
+                return 0
+            (count,) = conn.execute("SELECT count(*) FROM fb_leads.messenger_leads").fetchone()
+            return int(count)
+    except Exception as exc:  # the warehouse is not there yet on the first run
+        if not type(exc).__module__.startswith("psycopg"):
+            raise
+        return 0
 
 
 def webhook_latency(since: float) -> list[str]:
@@ -236,6 +271,33 @@ def _reason(line: str) -> str:
     return str(reason).split(":")[0][:90]
 
 
+def _messenger_summary(url: str, before: dict) -> list[str]:
+    """Messenger Lead Ads: leads in the warehouse, follow-ups and business-messaging events the
+    sandbox received this run (counts only)."""
+    with _warehouse() as conn:
+        (table,) = conn.execute("SELECT to_regclass('fb_leads.messenger_leads')").fetchone()
+        statuses = dict(conn.execute(
+            "SELECT status, count(*) FROM fb_leads.messenger_leads GROUP BY status"
+        ).fetchall()) if table else {}
+    total = sum(statuses.values())
+    new = total - before.get("messenger_leads", 0)
+    out = [f"Messenger Lead Ads leads in the warehouse (fb_leads.messenger_leads): {total} "
+           f"({statuses.get('complete', 0)} complete, {statuses.get('incomplete', 0)} "
+           f"incomplete; {new} new this run)"]
+    sent = requests.get(f"{url}/__sandbox__/messenger/sent", timeout=TIMEOUT).json()
+    messages = sent.get("messages", sent) if isinstance(sent, dict) else sent
+    kinds = Counter(str(m.get("messaging_type")) for m in messages)
+    out.append(f"Messenger follow-ups the sandbox received this run: {len(messages)} "
+               f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})")
+    events = requests.get(f"{url}/__sandbox__/messenger/events", timeout=TIMEOUT).json()
+    per_name = Counter(str(e.get("event_name")) for e in events.get("events", []))
+    out.append(f"Business-messaging events (Messenger leads' stages) this run: "
+               f"{sum(per_name.values())}, duplicates {events.get('duplicates', 0)}")
+    for name, count in sorted(per_name.items()):
+        out.append(f"  {name:<14} {count}")
+    return out
+
+
 def summary(url: str, before: dict) -> str:
     out = ["", "== fb-leads loop summary =="]
     with _warehouse() as conn:
@@ -255,6 +317,7 @@ def summary(url: str, before: dict) -> str:
     events = requests.get(f"{url}/__sandbox__/events", timeout=TIMEOUT).json()
     if isinstance(events, dict):
         events = events.get("events") or events.get("data") or []
+    events = [e for e in events if e.get("action_source") != "business_messaging"]  # below
     per_stage = Counter(str(e.get("event_name")) for e in events)
     out.append(
         f"Conversions API events accepted by the sandbox this run: {len(events)} "
@@ -262,6 +325,7 @@ def summary(url: str, before: dict) -> str:
     )
     for stage, count in sorted(per_stage.items()):
         out.append(f"  {stage:<14} {count}")
+    out.extend(_messenger_summary(url, before))
     rejected: Counter[str] = Counter()
     if REJECTS.exists():
         with REJECTS.open() as file:
@@ -288,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     a.add_argument("url")
     a.add_argument("pages", help="JSON list of Page IDs; the token comes from $SANDBOX_TOKEN")
     a.add_argument("--per-form", type=int, default=3)
+    a.add_argument("--messenger-flows", type=int, default=2, help="new flows per Page")
     w = sub.add_parser("webhooks")
     w.add_argument("url")
     w.add_argument("receiver_url")
@@ -317,9 +382,11 @@ def _run(args: argparse.Namespace) -> int:
                                   args.forms_per_page)))
     elif args.command == "add-leads":
         token = os.environ.get("SANDBOX_TOKEN", "")
-        replayed, added = add_leads(args.url, token, json.loads(args.pages), args.per_form)
+        pages = json.loads(args.pages)
+        replayed, added = add_leads(args.url, token, pages, args.per_form)
+        flows = add_flows(args.url, pages, args.messenger_flows) if args.messenger_flows else 0
         print(f"sandbox: replayed {replayed} leads added by earlier runs, {added} new leads "
-              "arrived", file=sys.stderr)
+              f"and {flows} new Messenger lead flows arrived", file=sys.stderr)
     elif args.command == "webhooks":
         webhooks(args.url, args.receiver_url, os.environ["WEBHOOK_SECRET"])
     elif args.command == "wait-webhooks":

@@ -8,11 +8,14 @@
 #
 # 1. creates .venv if missing and installs the project, 2. installs the Meltano plugins the
 # loop uses into .meltano/, 3. starts the Graph API sandbox, fb-leads-receiver (the sandbox
-# delivers signed leadgen webhooks to it for the new leads) and the embedded PostgreSQL,
-# 4. meltano run webhook-leads-to-warehouse (the leads the webhooks announced, read by id), then
-# leads-to-warehouse (the poll, the safety net), 5. lands sample CRM stage changes (crm/),
-# 6. meltano run stages-to-meta, 7. prints a summary, and stops what it started.
-# Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), SANDBOX_PORT (free),
+# delivers signed leadgen and Messenger Lead Ads webhooks to it for the new leads) and the
+# embedded PostgreSQL, 4. meltano run webhook-leads-to-warehouse (the leads the webhooks
+# announced, read by id, and the Messenger leads), then leads-to-warehouse (the poll, the safety
+# net), 5. lands sample CRM stage changes and Messenger follow-ups (crm/), 6. meltano run
+# stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints a summary,
+# and stops what it started.
+# Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), NEW_MESSENGER_FLOWS
+# (Messenger Lead Ads flows per Page and run, 2), SANDBOX_PORT (free),
 # FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db),
 # FB_LEADS_RECEIVER_SPOOL (output/webhook-spool.db), RECEIVER_PORT (free),
 # PYTHON (python3: the interpreter that creates .venv, 3.10 or newer).
@@ -115,7 +118,7 @@ READY_FILE="$OUT/sandbox-ready.json"
 (umask 077; : > "$READY_FILE")  # holds the token until it is read below
 fb-graph-sandbox --host 127.0.0.1 --port "${SANDBOX_PORT:-0}" --seed "$SEED" --pages "$PAGES" \
   --forms-per-page "$FORMS_PER_PAGE" --leads-per-form "$LEADS_PER_FORM" --days "$DAYS" \
-  --now "$ANCHOR" > "$READY_FILE" 2> "$OUT/sandbox.log" &
+  --now "$ANCHOR" --messenger-forms-per-page 1 > "$READY_FILE" 2> "$OUT/sandbox.log" &
 SANDBOX_PID=$!
 for _ in $(seq 1 300); do
   if [ -s "$READY_FILE" ] && head -n 1 "$READY_FILE" | grep -q '"url"'; then break; fi
@@ -166,7 +169,7 @@ python scripts/loop.py webhooks "$SANDBOX_URL" "$RECEIVER_URL"
 echo "receiver at $RECEIVER_URL (status page: ${RECEIVER_URL%/webhook}/status)"
 
 python scripts/loop.py add-leads "$SANDBOX_URL" "$SANDBOX_PAGE_IDS" \
-  --per-form "${NEW_LEADS_PER_FORM:-3}"
+  --per-form "${NEW_LEADS_PER_FORM:-3}" --messenger-flows "${NEW_MESSENGER_FLOWS:-2}"
 python scripts/loop.py wait-webhooks "$SANDBOX_URL"
 
 step "Embedded PostgreSQL warehouse"

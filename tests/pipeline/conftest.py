@@ -24,6 +24,7 @@ from pipeline_support import (
     RUN_TIMEOUT,
     SANDBOX_NOW,
     crm_mod,
+    meltano_sys_dir,
     warehouse_mod,
 )
 
@@ -230,6 +231,7 @@ def loop(meltano_installed, warehouse, loop_sandbox, tmp_path):
         "MELTANO_ENVIRONMENT": "sandbox",
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir(tmp_path)),
         "SANDBOX_URL": sb.url,
         "SANDBOX_TOKEN": sb.token,
         "SANDBOX_PAGE_IDS": json.dumps(sb.data.page_ids),

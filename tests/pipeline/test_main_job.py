@@ -14,13 +14,14 @@ import urllib.error
 import urllib.request
 
 import pytest
-from pipeline_support import ROOT, warehouse_mod
+from pipeline_support import ROOT, meltano_sys_dir, warehouse_mod
 
 from fb_graph.sandbox import DEFAULT_TOKEN
 
 pytestmark = pytest.mark.pipeline
 LEADS_PER_FORM = 60
 NEW_PER_RUN = 2
+NEW_FLOWS = 2  # run.sh's NEW_MESSENGER_FLOWS default, one Page
 
 
 def main_job_env(tmp_path, warehouse_dir, leads_per_form: int = LEADS_PER_FORM) -> dict:
@@ -31,6 +32,7 @@ def main_job_env(tmp_path, warehouse_dir, leads_per_form: int = LEADS_PER_FORM) 
         "WAREHOUSE_DIR": str(warehouse_dir),
         "WAREHOUSE_PORT": str(warehouse_mod._free_port()),
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir(tmp_path)),
         "SANDBOX_LEADS_PER_FORM": str(leads_per_form),
         "NEW_LEADS_PER_FORM": str(NEW_PER_RUN),
     }  # fmt: skip
@@ -89,12 +91,20 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     # 3 forms (active, archived, deleted) of LEADS_PER_FORM, plus the new ones on the active form.
     assert number(r"total new this run: (\d+)", first) == 3 * LEADS_PER_FORM + NEW_PER_RUN
     changes = number(r"crm: (\d+) new stage changes", first)
+    messenger = number(r"(\d+) of them for Messenger leads", first)
     too_old = number(r"; (\d+) older than 7 days", first)
     assert too_old == 3
     accepted = number(r"events accepted by the sandbox this run: (\d+)", first)
-    assert accepted == changes - too_old > 0
+    assert accepted == changes - messenger - too_old > 0
     assert number(r"Records rejected this run: (\d+)", first) == too_old
     assert re.search(r"\s3\s+too_old", first)
+    # Messenger Lead Ads: the new flows' leads, one welcome follow-up each inside the window,
+    # and their stages as business-messaging events, none twice.
+    assert number(r"fb_leads.messenger_leads\): (\d+) \((\d+) complete", first) == NEW_FLOWS
+    assert number(r"follow-ups the sandbox received this run: (\d+)", first) == NEW_FLOWS
+    assert number(r"\(RESPONSE (\d+)\)", first) == NEW_FLOWS
+    assert number(r"Messenger leads' stages\) this run: (\d+)", first) == messenger > 0
+    assert number(r"this run: \d+, duplicates (\d+)", first) == 0
     assert_stopped(tmp_path, warehouse_dir)
 
     second = run_main_job(tmp_path, warehouse_dir)
@@ -103,9 +113,16 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     assert number(r"New leads announced by webhooks this run: (\d+)", second) == NEW_PER_RUN
     assert number(r"(\d+) of them in the warehouse", second) == NEW_PER_RUN
     new_changes = number(r"crm: (\d+) new stage changes", second)
+    new_messenger = number(r"(\d+) of them for Messenger leads", second)
     # Only the new stage changes are sent; nothing from the first run is sent again.
-    assert number(r"events accepted by the sandbox this run: (\d+)", second) == new_changes
+    assert number(r"events accepted by the sandbox this run: (\d+)", second) == (
+        new_changes - new_messenger
+    )
+    assert number(r"Messenger leads' stages\) this run: (\d+)", second) == new_messenger
     assert number(r"Records rejected this run: (\d+)", second) == 0
+    # The first run's follow-ups are not sent again (tap-postgres re-emits the bookmark's rows).
+    assert number(r"incomplete; (\d+) new this run\)", second) == NEW_FLOWS
+    assert number(r"follow-ups the sandbox received this run: (\d+)", second) == NEW_FLOWS
     assert_stopped(tmp_path, warehouse_dir)
 
 

@@ -144,13 +144,20 @@ def test_pins_jobs_environments_and_schedules():
                     assert str(value).startswith("$"), f"{name}.{key} holds a literal secret"
 
 
-def test_tap_postgres_reads_the_view_incrementally():
+def test_tap_postgres_reads_the_view_and_the_followups_incrementally():
     plugin = PLUGINS["tap-postgres"][1]
-    assert plugin["select"] == ["crm-conversion_events.*"]
+    assert plugin["select"] == ["crm-conversion_events.*", "crm-messenger_followups.*"]
     assert plugin["metadata"]["crm-conversion_events"] == {
         "replication-method": "INCREMENTAL",
         "replication-key": "stage_changed_at",
     }
+    assert plugin["metadata"]["crm-messenger_followups"] == {
+        "replication-method": "INCREMENTAL",
+        "replication-key": "created_at",
+    }
+    # The target sends that stream's rows as follow-ups, not as stage events.
+    target = PLUGINS["target-fb-conversions"][1]
+    assert target["config"]["followup_streams"] == ["crm-messenger_followups"]
 
 
 def test_meltano_reads_both_schedules_and_stages_go_daily(tmp_path):

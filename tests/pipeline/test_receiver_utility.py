@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 import requests
-from pipeline_support import MELTANO, ROOT
+from pipeline_support import MELTANO, ROOT, meltano_sys_dir
 
 pytestmark = pytest.mark.pipeline
 
@@ -23,6 +23,7 @@ def test_meltano_invoke_serves_stores_and_stops(meltano_installed, tmp_path):
         **{k: v for k, v in os.environ.items() if not k.startswith("FB_LEADS_RECEIVER_")},
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir(tmp_path)),
         # Meltano hands each setting to the utility as FB_LEADS_RECEIVER_<NAME>.
         "FB_LEADS_RECEIVER_APP_SECRET": secret,
         "FB_LEADS_RECEIVER_VERIFY_TOKEN": "receiver-test-verify",
