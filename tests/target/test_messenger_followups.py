@@ -170,3 +170,67 @@ def test_the_webhook_spool_knows_a_later_message(make_sandbox, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     [sent] = sb.sent_messages(page)
     assert sent["messaging_type"] == "RESPONSE"
+
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+
+
+def test_window_edges_against_the_sandbox(make_sandbox, tmp_path):
+    """23 h 59 and 24 h 01 without HUMAN_AGENT; 6 d 23 h and 7 d 01 h with it; the sandbox knows
+    the same last messages, so what the target decides is what Meta would."""
+    sb = make_sandbox(leads_per_form=1)
+    page = page_of(sb)
+    ages = {0: 23 * HOUR + 59 * MINUTE, 1: 24 * HOUR + MINUTE}
+    with_tag = {2: 6 * DAY + 23 * HOUR, 3: 7 * DAY + HOUR, 4: 24 * HOUR + MINUTE}
+    now = time.time()
+    for n, ago in {**ages, **with_tag}.items():
+        sb.set_last_message(page, str(PSID + n), at=now - ago)
+
+    plain = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"))
+    result = run_target(plain, lines([followup(page, n, ago) for n, ago in ages.items()]))
+    assert result.returncode == 0, result.stderr[-3000:]
+    tagged = tmp_path / "tagged"
+    tagged.mkdir()
+    config = write_config(tagged, sb, ledger=str(tagged / "ledger.sqlite"),
+                          human_agent_followups=True)
+    result = run_target(config, lines([followup(page, n, ago) for n, ago in with_tag.items()]))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    sent = {m["recipient_id"]: m for m in sb.sent_messages(page)}
+    assert set(sent) == {str(PSID), str(PSID + 2), str(PSID + 4)}
+    assert sent[str(PSID)]["messaging_type"] == "RESPONSE"
+    assert (sent[str(PSID + 2)]["messaging_type"], sent[str(PSID + 2)]["tag"]) == (
+        "MESSAGE_TAG", "HUMAN_AGENT")
+    assert sent[str(PSID + 4)]["tag"] == "HUMAN_AGENT"  # 24 h 01: only with the tag
+    rejected = {row["psid"]: row for row in read_jsonl(tmp_path / "rejects.jsonl")}
+    rejected.update({row["psid"]: row for row in read_jsonl(tagged / "rejects.jsonl")})
+    assert set(rejected) == {str(PSID + 1), str(PSID + 3)}
+    assert {row["reason"] for row in rejected.values()} == {"outside_messaging_window"}
+    calls = [r for r in sb.requests() if r["path"].endswith("/messages")]
+    assert len(calls) == 3  # nothing outside the window was asked of Meta
+
+
+def test_every_send_api_refusal_is_a_reason(make_sandbox, tmp_path):
+    kinds = {1: "551", 2: "1545041", 3: "2018108", 4: "2534022"}
+    sb = make_sandbox(leads_per_form=1,
+                      messenger_unavailable={str(PSID + n): kind for n, kind in kinds.items()})
+    page = page_of(sb)
+    for n in (0, *kinds):
+        sb.set_last_message(page, str(PSID + n), ago=60)
+    # PSID + 9: a person the Page never talked to (100/2018001).
+    records = [followup(page, n, 60) for n in (0, *kinds, 9)]
+    config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"))
+    result = run_target(config, lines(records))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [m["recipient_id"] for m in sb.sent_messages(page)] == [str(PSID)]
+    reasons = {row["psid"]: row["reason"] for row in read_jsonl(tmp_path / "rejects.jsonl")}
+    assert reasons == {
+        str(PSID + 1): "person_unavailable",
+        str(PSID + 2): "recipient_unavailable",
+        str(PSID + 3): "recipient_unavailable",
+        str(PSID + 4): "outside_messaging_window",
+        str(PSID + 9): "unknown_recipient",
+    }
+    assert states(result.stdout) == [{"done": len(records)}]
