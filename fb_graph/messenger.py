@@ -385,9 +385,13 @@ def group_flows(
     return flows
 
 
-def merge_flow(flow: Flow, last_user_message_ms: int | None = None) -> dict[str, Any]:
+def merge_flow(
+    flow: Flow, last_user_message_ms: int | None = None, known_questions: Iterable[str] = ()
+) -> dict[str, Any]:
     """The ``messenger_leads`` record of ``flow``: the referral's structured answers win over
-    the summary's parsed ones (a question only the summary has is added after them)."""
+    the summary's parsed ones (a question only the summary has is added after them). The
+    summary is split on the referral's questions and ``known_questions`` (the Page's Messenger
+    forms'), so an answer with a line break and a colon stays one answer."""
     referral = flow.events.get(REFERRAL)
     handover = flow.events.get(HANDOVER)
     summary = flow.events.get(SUMMARY)
@@ -395,7 +399,9 @@ def merge_flow(flow: Flow, last_user_message_ms: int | None = None) -> dict[str,
     if summary is not None and summary.summary_text:
         asked = {a.question for a in answers}
         answers += [
-            a for a in parse_summary(summary.summary_text, asked) if a.question not in asked
+            a
+            for a in parse_summary(summary.summary_text, asked | set(known_questions))
+            if a.question not in asked
         ]
     by_question: dict[str, str] = {}
     for answer in answers:

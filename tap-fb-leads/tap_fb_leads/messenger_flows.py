@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fb_graph import messenger
+from fb_graph.client import GraphClient, page_shape
+from fb_graph.errors import GraphError
 from fb_graph.messenger import Flow, MessengerEvent
 from fb_graph.spool import Spool, SpooledChange
 from tap_fb_leads.webhooks import BadSpoolState
@@ -63,6 +65,47 @@ class FlowCounts:
     outside: int = 0
 
 
+class FormQuestions:
+    """A Page's Messenger lead form questions (``GET /{page}/messenger_lead_forms``), read once
+    per Page and run, and only for a summary that came without its referral. A Page whose
+    forms cannot be read gets one warning: its summaries are then split on every ``": "``."""
+
+    def __init__(self, client: GraphClient, logger: logging.Logger) -> None:
+        self.client = client
+        self.logger = logger
+        self._known: dict[str, frozenset[str]] = {}
+
+    def __call__(self, page_id: str) -> frozenset[str]:
+        if page_id not in self._known:
+            self._known[page_id] = self._read(page_id)
+        return self._known[page_id]
+
+    def _read(self, page_id: str) -> frozenset[str]:
+        questions: set[str] = set()
+        params: dict[str, Any] = {"fields": "questions", "limit": 100}
+        try:
+            while True:
+                answer = self.client.get(f"{page_id}/messenger_lead_forms", params,
+                                         shape=page_shape)
+                for form in answer["data"]:
+                    for question in (form.get("questions") or []) if isinstance(form, dict) else []:
+                        if isinstance(question, dict):
+                            questions.update(
+                                str(question[k]) for k in ("label", "key") if question.get(k)
+                            )
+                after = (answer.get("paging") or {}).get("cursors", {}).get("after")
+                if not after or not (answer.get("paging") or {}).get("next"):
+                    break
+                params = {**params, "after": after}
+        except GraphError as error:
+            self.logger.warning(
+                "Could not read the Messenger lead forms of Page %s (%s): lead summaries without "
+                "their referral event are split on every ': '.", page_id, error.short(),
+            )
+            return frozenset()
+        return frozenset(questions)
+
+
 class FlowReader:
     """Reads the Messenger events after the STATE's position; updates that STATE in place and
     calls ``checkpoint`` (which writes it) after each record."""
@@ -74,8 +117,12 @@ class FlowReader:
         page_ids: tuple[str, ...],
         logger: logging.Logger,
         window_seconds: int = messenger.FLOW_WINDOW_SECONDS,
+        questions: Callable[[str], Collection[str]] | None = None,
     ) -> None:
+        """``questions``: a Page's Messenger form questions, to split a summary that came
+        without its referral (:func:`fb_graph.messenger.merge_flow`)."""
         self.spool = spool
+        self.questions = questions
         self.state = state
         self.page_ids = frozenset(page_ids)
         self.logger = logger
@@ -125,7 +172,12 @@ class FlowReader:
             )
         for seq, flow in sorted(touched, key=lambda pair: pair[0]):
             last = last_messages.get((flow.page_id, flow.psid))
-            record = messenger.merge_flow(flow, last * 1000 if last is not None else None)
+            known: Collection[str] = ()
+            if self.questions is not None and messenger.REFERRAL not in flow.events and (
+                messenger.SUMMARY in flow.events
+            ):
+                known = self.questions(flow.page_id)
+            record = messenger.merge_flow(flow, last * 1000 if last is not None else None, known)
             self.counts.emitted += 1
             if record["status"] == messenger.COMPLETE:
                 self.counts.complete += 1

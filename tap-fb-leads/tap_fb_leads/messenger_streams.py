@@ -11,7 +11,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from fb_graph.spool import MESSENGER_READER, SpoolError
 from tap_fb_leads.conversations import ConversationReader
-from tap_fb_leads.messenger_flows import FlowReader
+from tap_fb_leads.messenger_flows import FlowReader, FormQuestions
 from tap_fb_leads.schemas import MESSENGER_CONVERSATIONS_SCHEMA, MESSENGER_LEADS_SCHEMA
 from tap_fb_leads.streams import GraphStream
 from tap_fb_leads.webhooks import open_spool
@@ -68,7 +68,8 @@ class MessengerLeadsStream(SpoolStream):
         spool = open_spool(settings.webhook_spool)
         try:
             reader = FlowReader(
-                spool, self.get_context_state(context), settings.page_ids, self.logger
+                spool, self.get_context_state(context), settings.page_ids, self.logger,
+                questions=FormQuestions(self.run.client, self.logger),
             )
             yield from reader.records(self._checkpoint)
             try:
