@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fb_graph.errors import GraphError
 from fb_graph.spool import SpoolError
+from tap_fb_leads.export_files import ExportFileError
 from tap_fb_leads.paging import PagingError
 from tap_fb_leads.webhooks import BadSpoolState, SpoolUnusable
 
@@ -31,6 +32,7 @@ RUN_FAILURES = (
     SpoolUnusable,
     SpoolError,
     BadSpoolState,
+    ExportFileError,
 )
 """Failures that end a run with their own one-sentence message and no traceback (the
 client's GraphUnreachable and ThrottleWaitTooLong are GraphErrors)."""

@@ -13,6 +13,9 @@ from typing import Any
 
 LEAD_ID_FIELDS = ("form_id", "ad_id", "adset_id", "campaign_id")
 FORM_ID_FIELDS = ("page_id",)
+SOURCE_API = "api"
+SOURCE_WEBHOOK = "webhook"
+"""A lead's ``source``: read from a form's (or ad's) leads, or by id after a webhook."""
 _UTC = dt.timezone.utc
 
 
@@ -109,7 +112,10 @@ def _flatten_carefully(field_data: list) -> dict[str, Any]:
 
 
 def lead_record(
-    raw: dict[str, Any], form_id: str | None, problems: list[str] | None = None
+    raw: dict[str, Any],
+    form_id: str | None,
+    problems: list[str] | None = None,
+    source: str = SOURCE_API,
 ) -> dict[str, Any]:
     """Fill in a lead from ``/leads`` in place and return it (no copy: this runs per lead).
 
@@ -142,6 +148,7 @@ def lead_record(
     except MalformedRecord as exc:
         raw["answers"] = None
         _note(problems, f"lead {raw['id']}: answers left empty ({exc})")
+    raw["source"] = source
     return raw
 
 

@@ -50,6 +50,35 @@ class GraphRun:
         spool, so that a lead read both ways is one record (without it, each form's read
         keeps its own, released when the form is done)."""
         self._disclaimer_schema_written = False
+        self._export_client: GraphClient | None = None
+        self._logger = logger
+
+    @property
+    def export_client(self) -> GraphClient:
+        """The client of ``export_url`` (its own base URL; the same token, header and
+        retries as every Graph call)."""
+        if self._export_client is None:
+            assert self.settings.export_url is not None
+            self._export_client = GraphClient(
+                access_token=self.settings.access_token,
+                api_url=self.settings.export_url,
+                api_version=self.settings.api_version,
+                transport=self.settings.transport,
+                logger=self._logger,
+            )
+        return self._export_client
+
+    def export_form_ids(self) -> list[str]:
+        """Every lead form of ``page_ids`` (only those of ``form_ids`` when set), from the
+        forms stream when it has read them, else one ``leadgen_forms`` read per Page."""
+        allow = self.settings.form_ids
+        forms = self.tap.streams.get("forms")
+        known = list(getattr(forms, "sizes", {}) or {})
+        if not known:
+            for page_id in self.settings.page_ids:
+                for page in self.forms_pager.pages(f"{page_id}/leadgen_forms", {"fields": "id"}):
+                    known.extend(str(form["id"]) for form in page if isinstance(form, dict))
+        return [f for f in dict.fromkeys(known) if allow is None or f in allow]
 
     def disclaimer_writer(self) -> Callable[[dict[str, Any]], None] | None:
         """The function that writes a lead's disclaimer responses, when that stream is

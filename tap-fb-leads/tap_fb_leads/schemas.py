@@ -106,6 +106,31 @@ LEADS_SCHEMA = th.PropertiesList(
     th.Property("vehicle", _OBJECT),
     th.Property("post", _ANY_SHAPE),
     th.Property("post_submission_check_result", _ANY_SHAPE),
+    th.Property(
+        "source",
+        th.StringType,
+        description=(
+            "Where the record was read: api (the forms' or ads' leads), webhook (announced in "
+            "webhook_spool, read by id), export_file (export_files) or export_csv (export_url)."
+        ),
+    ),
+    th.Property(
+        "source_file",
+        th.StringType,
+        description="export_file and export_csv records: the file's path or URL, or the "
+        "export's file name.",
+    ),
+    th.Property(
+        "is_test_lead",
+        th.BooleanType,
+        description="Export records: answers read '<test lead: dummy data>'. Null from the API.",
+    ),
+    th.Property("inbox_url", th.StringType, description="Export records with that column."),
+    th.Property(
+        "lead_status",
+        th.StringType,
+        description="Export records: CREATED, complete, or the stage set in the lead center.",
+    ),
 ).to_dict()
 
 DISCLAIMER_RESPONSES_SCHEMA = th.PropertiesList(

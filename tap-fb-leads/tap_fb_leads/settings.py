@@ -127,6 +127,38 @@ CONFIG_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "export_files",
+        th.ArrayType(th.StringType),
+        title="Export files",
+        description=(
+            "Optional: lead export files downloaded from Ads Manager, Meta Business Suite or "
+            "the lead center (UTF-16 or UTF-8 CSV/TSV, XLSX), as paths or glob patterns (or "
+            "fsspec URLs with their package installed); their leads join the leads stream, each "
+            "file read once (by sha256)."
+        ),
+    ),
+    th.Property(
+        "export_keep_test_leads",
+        th.BooleanType,
+        default=False,
+        title="Keep test leads of export files",
+        description=(
+            "Emit the test leads of export files and export_url (answers '<test lead: dummy "
+            "data>', is_test_lead true) instead of skipping them."
+        ),
+    ),
+    th.Property(
+        "export_url",
+        th.StringType,
+        title="Export URL",
+        description=(
+            "Optional: base URL of a server answering GET /ads/lead_gen/export_csv/ with the "
+            "token in the Authorization header (a company proxy, or the sandbox; Meta's own "
+            "serves only logged-in browsers): each form's leads are read from it too, "
+            "incrementally by date."
+        ),
+    ),
+    th.Property(
         "conversations_calls_per_second",
         th.NumberType,
         default=DEFAULT_CONVERSATIONS_PER_SECOND,
@@ -163,6 +195,9 @@ class Settings:
     webhook_spool: str | None = None
     poll_forms: bool = True
     conversations_calls_per_second: float = DEFAULT_CONVERSATIONS_PER_SECOND
+    export_files: tuple[str, ...] = ()
+    export_keep_test_leads: bool = False
+    export_url: str | None = None
 
 
 def parse_time(value: object, name: str) -> dt.datetime:
@@ -264,7 +299,9 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
     app_secret = config.get("app_secret")
     webhook_spool = _webhook_spool(config)
     poll_forms = _boolean(config, "poll_forms", True)
-    if not poll_forms and webhook_spool is None:
+    export_files = _patterns(config, "export_files")
+    export_url = _export_url(config)
+    if not poll_forms and webhook_spool is None and not export_files and export_url is None:
         raise SettingsError(
             "poll_forms is false but webhook_spool is not set, so nothing would be read: set "
             "webhook_spool to the spool of fb-leads-receiver, or set poll_forms to true."
@@ -288,7 +325,37 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
         webhook_spool=webhook_spool,
         poll_forms=poll_forms,
         conversations_calls_per_second=_rate(config, "conversations_calls_per_second"),
+        export_files=export_files,
+        export_keep_test_leads=_boolean(config, "export_keep_test_leads", False),
+        export_url=export_url,
     )
+
+
+def _patterns(config: Mapping[str, object], name: str) -> tuple[str, ...]:
+    raw = config.get(name)
+    if raw is None or raw == "" or raw == []:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(
+        isinstance(item, str) and item.strip() for item in items
+    ):
+        raise SettingsError(
+            f'{name} must be a list of file paths or glob patterns, like ["leads/*.csv"].'
+        )
+    return tuple(dict.fromkeys(item.strip() for item in items))
+
+
+def _export_url(config: Mapping[str, object]) -> str | None:
+    raw = config.get("export_url")
+    if raw is None or raw == "":
+        return None
+    text = str(raw).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise SettingsError(
+            f"export_url must start with https:// (or http:// for a local sandbox), not "
+            f"{text[:60]!r}."
+        )
+    return text
 
 
 def _rate(config: Mapping[str, object], name: str) -> float:

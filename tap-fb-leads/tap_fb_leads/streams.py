@@ -28,6 +28,7 @@ from singer_sdk.mapper import SameRecordTransform
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.fields import FORM_FIELDS
 from fb_graph.spool import SpoolError
+from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
 from tap_fb_leads.output import BufferedSingerWriter
@@ -259,6 +260,9 @@ class LeadsStream(GraphStream):
         if context == WEBHOOKS_CONTEXT:
             yield from self._announced_leads(context)
             return
+        if context in (FILES_CONTEXT, ENDPOINT_CONTEXT):
+            yield from self._exported_leads(context)
+            return
         if not self.run.settings.poll_forms:
             return
         window = self.window(context)
@@ -381,14 +385,30 @@ class LeadsStream(GraphStream):
         finally:
             spool.close()
 
+    def _exported_leads(self, context: Context) -> Iterator[dict[str, Any]]:
+        """The leads of ``export_files`` or of ``export_url`` (see :mod:`.export_leads`)."""
+        self.extracted_text = utc_now().isoformat(sep="T")
+        reader = ExportReader(self.run.settings, self.logger, self._checkpoint)
+        state = self.get_context_state(context)
+        if context == FILES_CONTEXT:
+            yield from reader.files(self._run_tap.export_files, state)
+            return
+        settings = self.run.settings
+        until = self.run.started_at
+        if settings.end_date is not None and settings.end_date < until:
+            until = settings.end_date
+        yield from reader.endpoint(
+            self.run.export_client, self.run.export_form_ids(), state, _unix(until) - 1
+        )
+
     def _checkpoint(self) -> None:
         """Write a STATE now (the partition's state dict was changed in place)."""
         self.state_manager.is_flushed = False
         self._write_state_message()
 
     def get_replication_key_signpost(self, context: Context | None = None) -> Any:
-        """None for the webhook partition: its STATE is the spool position, not a time."""
-        if context == WEBHOOKS_CONTEXT:
+        """None for the webhook and export partitions: their STATE is not a time."""
+        if _own_state(context):
             return None
         return super().get_replication_key_signpost(context)
 
@@ -400,11 +420,11 @@ class LeadsStream(GraphStream):
     ) -> None:
         """The SDK copies the partition's keys into a record that lacks them: not the
         webhook partition's ``source`` (a lead read by id is the poll's record exactly)."""
-        if partition_context != WEBHOOKS_CONTEXT:
+        if not _own_state(partition_context):
             super()._process_record(record, child_context, partition_context)
 
     def _write_starting_replication_value(self, context: Context | None) -> None:
-        if context != WEBHOOKS_CONTEXT:
+        if not _own_state(context):
             super()._write_starting_replication_value(context)
 
     def _move_bookmark(self, context: Context, value: str) -> None:
@@ -499,6 +519,12 @@ class _Read:
     """The oldest lead of the current slice."""
     duplicates: int = 0
     malformed: int = 0
+
+
+def _own_state(context: Context | None) -> bool:
+    """The partitions whose STATE is their own (``{"source": ...}``: webhooks, exports),
+    not a ``created_time`` bookmark; the SDK copies none of their keys into records."""
+    return context is not None and "source" in context
 
 
 def _unix(moment: dt.datetime) -> int:

@@ -17,6 +17,8 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
 from fb_graph.settings import unknown_settings
+from tap_fb_leads.export_files import ExportFile, find_files
+from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, check_file
 from tap_fb_leads.failures import RUN_FAILURES, AppSecretRejected
 from tap_fb_leads.messenger_streams import (
     MessengerConversationsStream,
@@ -57,6 +59,8 @@ class TapFbLeads(Tap):
         self.started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         self._settings: Settings | None = None
         self._graph: GraphRun | None = None
+        self.export_files: list[ExportFile] = []
+        """The files of ``export_files`` (found, hashed and checked when the run starts)."""
         super().__init__(*args, **kwargs)
 
     # Settings
@@ -122,12 +126,34 @@ class TapFbLeads(Tap):
 
     def sync_all(self) -> None:
         try:
+            self._sync_exports()
             super().sync_all()
             self._sync_webhook_leads()
         except GraphError as exc:
             if "appsecret_proof" not in exc.message:
                 raise
             raise AppSecretRejected(exc, self.settings.app_secret is not None) from exc
+
+    def _sync_exports(self) -> None:
+        """Before the API's leads (whose version of a lead then comes last in a run): the
+        leads of ``export_files`` and of ``export_url``, as the ``leads`` partitions
+        ``{"source": "export_files"}`` and ``{"source": "export_csv"}``. Every file is found,
+        hashed and its header checked first: a configured file that cannot be read stops
+        the run before anything is emitted or called."""
+        settings = self.settings
+        if not settings.export_files and settings.export_url is None:
+            return
+        leads = self.streams["leads"]
+        if not leads.selected:
+            self.logger.warning("export_files and export_url are read only when leads is selected.")
+            return
+        if settings.export_files:
+            self.export_files = find_files(settings.export_files)
+            for export in self.export_files:
+                check_file(export)
+            leads.sync(dict(FILES_CONTEXT))
+        if settings.export_url is not None:
+            leads.sync(dict(ENDPOINT_CONTEXT))
 
     def _sync_webhook_leads(self) -> None:
         """After the poll (whose leads the spool then need not read again): the leads

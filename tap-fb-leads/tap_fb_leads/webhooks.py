@@ -41,7 +41,7 @@ from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.limits import MAX_IDS
 from fb_graph.spool import CHANGES, LEADGEN, Spool, SpooledChange, SpoolError
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM
-from tap_fb_leads.records import MalformedRecord, lead_record
+from tap_fb_leads.records import SOURCE_WEBHOOK, MalformedRecord, lead_record
 from tap_fb_leads.seen import SeenIds
 from tap_fb_leads.settings import RETENTION_DAYS, Settings
 
@@ -314,7 +314,7 @@ class SpoolReader:
                 self.counts.not_found += 1
                 continue
             try:
-                lead = lead_record(raw, item.form_id, problems)
+                lead = lead_record(raw, item.form_id, problems, SOURCE_WEBHOOK)
             except MalformedRecord as exc:
                 self.counts.malformed_leads += 1
                 self.logger.warning(
