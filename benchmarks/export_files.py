@@ -50,7 +50,7 @@ def make_files(directory: Path, fmt: str, sizes: list[int]) -> dict[int, Path]:
 
 def _repeated(base: Path, target: Path, fmt: str, times: int) -> Path:
     if fmt == "xlsx":
-        from openpyxl import Workbook, load_workbook
+        from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
 
         source = load_workbook(base, read_only=True)
         rows = list(source.worksheets[0].iter_rows(values_only=True))
