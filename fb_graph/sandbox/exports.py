@@ -29,6 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 from urllib.parse import quote
 
+from fb_graph.export_format import (
+    ANSWER_PREFIXES,
+    FIXED_COLUMNS,
+    ID_PREFIXES,
+    TEST_ANSWER,
+)
 from fb_graph.fields import AD_FIELDS
 from fb_graph.sandbox import failures
 from fb_graph.sandbox.config import SandboxConfig
@@ -50,31 +56,7 @@ ORGANIC_STYLES = {"10": ("1", "0"), "TRUE": ("TRUE", "FALSE"), "true": ("true", 
 DEFAULT_FORMAT = "utf16"
 DEFAULT_UTC_OFFSET = "-07:00"
 
-FIXED_COLUMNS = (
-    "id",
-    "created_time",
-    "ad_id",
-    "ad_name",
-    "adset_id",
-    "adset_name",
-    "campaign_id",
-    "campaign_name",
-    "form_id",
-    "form_name",
-    "is_organic",
-    "platform",
-)
-# Type prefixes of the id columns (Meta adds them so spreadsheets keep ids as text).
-ID_PREFIXES = {
-    "id": "l:",
-    "ad_id": "ag:",
-    "adset_id": "as:",
-    "campaign_id": "c:",
-    "form_id": "f:",
-}
 _AD_PREFIXES = {name: ID_PREFIXES.get(name, "") for name in AD_FIELDS}
-ANSWER_PREFIXES = {"PHONE": "p:", "ZIP": "z:"}  # question type -> prefix of its answers
-TEST_ANSWER = "<test lead: dummy data>"
 ANSWER_SEPARATOR = ","  # several values of one answer (multiple choice)
 # lead_status "mixed": deterministic by the lead's index (lead-center stages are examples).
 MIXED_STATUSES = ("CREATED", "complete", "Intake", "Qualified", "Converted", "Lost")
@@ -86,7 +68,6 @@ INBOX_URL = "https://business.facebook.com/latest/inbox/all?asset_id={page}&sele
 _ROW_FIELDS = ("id", "form_id", *AD_FIELDS, "is_organic", "platform", "field_data")
 _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$")
 
-EXPORT_PATH = "/ads/lead_gen/export_csv"
 EXPORT_CONTENT_TYPE = "text/tab-separated-values; charset=utf-8"
 CHUNK_BYTES = 64 * 1024
 

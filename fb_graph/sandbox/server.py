@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from fb_graph.export_format import EXPORT_PATH
 from fb_graph.sandbox import exports, messenger
 from fb_graph.sandbox.api import Call, GraphApp
 from fb_graph.sandbox.config import (
@@ -143,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
                 bearer = value.strip() or None
         host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]  # noqa: UP031
         call = Call(method, split.path, params, f"http://{host}", bearer, json_body, token_in_url)
-        if split.path.rstrip("/") == exports.EXPORT_PATH and method == "GET":
+        if split.path.rstrip("/") == EXPORT_PATH.rstrip("/") and method == "GET":
             self._export(call)
             return
         reply = self.server.app.handle(call)

@@ -30,6 +30,7 @@ import requests
 
 from fb_graph.client import GraphClient
 from fb_graph.errors import GraphError
+from fb_graph.export_format import EXPORT_PATH
 from tap_fb_leads.export_files import (
     ExportFile,
     ExportFileError,
@@ -47,7 +48,6 @@ from tap_fb_leads.settings import Settings
 
 FILES_CONTEXT = {"source": "export_files"}
 ENDPOINT_CONTEXT = {"source": "export_csv"}
-EXPORT_PATH = "/ads/lead_gen/export_csv/"
 REMEMBERED_FILES = 1000
 """Hashes kept in STATE (64 characters each: 66 KB at most)."""
 CHECKPOINT_ROWS = 10_000

@@ -22,25 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-FIXED_COLUMNS = (
-    "id",
-    "created_time",
-    "ad_id",
-    "ad_name",
-    "adset_id",
-    "adset_name",
-    "campaign_id",
-    "campaign_name",
-    "form_id",
-    "form_name",
-    "is_organic",
-    "platform",
-)
-"""Meta's columns before the questions, in order (the order is not required)."""
-ID_PREFIXES = {"id": "l:", "ad_id": "ag:", "adset_id": "as:", "campaign_id": "c:", "form_id": "f:"}
-ANSWER_PREFIXES = ("p:", "z:")
-TEST_ANSWER = "<test lead: dummy data>"
-TRAILING_COLUMNS = ("inbox_url", "lead_status")
+from fb_graph.export_format import ANSWER_PREFIXES as TYPED_ANSWER_PREFIXES
+from fb_graph.export_format import FIXED_COLUMNS, ID_PREFIXES, TEST_ANSWER, TRAILING_COLUMNS
+
+ANSWER_PREFIXES = tuple(TYPED_ANSWER_PREFIXES.values())
 TRUTH = {"1": True, "0": False, "true": True, "false": False}
 """``is_organic`` as ``1/0``, ``TRUE/FALSE`` or ``true/false`` (compared lowercased)."""
 _AD_COLUMNS = ("ad_id", "adset_id", "campaign_id")

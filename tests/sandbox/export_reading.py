@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fb_graph.export_format import TEST_ANSWER
 from fb_graph.fields import AD_FIELDS
 from fb_graph.sandbox.data import SandboxData
-from fb_graph.sandbox.exports import TEST_ANSWER
 
 BOMS = (
     (b"\xff\xfe", "utf-16-le"),

@@ -17,12 +17,11 @@ from export_reading import (
 )
 from sandbox_client import Graph
 
+from fb_graph.export_format import FIXED_COLUMNS, TEST_ANSWER
 from fb_graph.sandbox import SandboxConfig
 from fb_graph.sandbox.exports import (
     BAD_DATE,
-    FIXED_COLUMNS,
     MIXED_STATUSES,
-    TEST_ANSWER,
     ExportOptions,
     export_rows,
     write_export,
