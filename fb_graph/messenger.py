@@ -151,10 +151,10 @@ def read_event(event: object, entry_page_id: str | None = None) -> MessengerEven
     kind = _kind_of(event)
     if kind is None:
         return None
-    psid = _id_text(_get(event, "sender", "id"))
+    psid = id_text(_get(event, "sender", "id"))
     if psid is None:
         raise MalformedEvent("sender.id is missing or not an id")
-    page_id = _id_text(_get(event, "recipient", "id")) or entry_page_id
+    page_id = id_text(_get(event, "recipient", "id")) or entry_page_id
     if page_id is None or not _ID.match(page_id):
         raise MalformedEvent("recipient.id is missing or not an id")
     time_ms = to_millis(event.get("timestamp"))
@@ -167,7 +167,7 @@ def read_event(event: object, entry_page_id: str | None = None) -> MessengerEven
         return MessengerEvent(
             HANDOVER, page_id, psid, time_ms,
             status=_HANDOVER_STATUS.get(str(control.get("metadata"))),
-            thread_owner_app_id=_id_text(control.get("new_owner_app_id")),
+            thread_owner_app_id=id_text(control.get("new_owner_app_id")),
         )
     message = event["message"]
     mid = message.get("mid")
@@ -187,7 +187,7 @@ def _kind_of(event: Mapping[str, Any]) -> str | None:
         return REFERRAL
     control = event.get("pass_thread_control")
     if isinstance(control, Mapping) and (
-        _id_text(control.get("previous_owner_app_id")) == LEADGEN_APP_ID
+        id_text(control.get("previous_owner_app_id")) == LEADGEN_APP_ID
         or control.get("metadata") in _HANDOVER_STATUS
     ):
         return HANDOVER
@@ -206,7 +206,7 @@ def _kind_of(event: Mapping[str, Any]) -> str | None:
 def _is_summary(event: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
     for hop in (event.get("hop_context"), message.get("hop_context")):
         if isinstance(hop, Mapping) and (
-            _id_text(hop.get("app_id")) == LEADGEN_APP_ID
+            id_text(hop.get("app_id")) == LEADGEN_APP_ID
             or hop.get("metadata") in _HANDOVER_STATUS
         ):
             return True
@@ -229,7 +229,7 @@ def _referral(
     return MessengerEvent(
         REFERRAL, page_id, psid, time_ms,
         status=_REFERRAL_STATUS[referral["type"]],
-        ad_id=_id_text(referral.get("ad_id")),
+        ad_id=id_text(referral.get("ad_id")),
         ad_title=title if isinstance(title, str) else None,
         answers=tuple(answers),
     )
@@ -266,7 +266,8 @@ def _get(event: Mapping[str, Any], outer: str, inner: str) -> object:
     return value.get(inner) if isinstance(value, Mapping) else None
 
 
-def _id_text(value: object) -> str | None:
+def id_text(value: object) -> str | None:
+    """A Graph id (digits, from a number or a string), or None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

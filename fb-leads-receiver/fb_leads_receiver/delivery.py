@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from fb_graph import messenger
 from fb_graph.spool import LEADGEN, Change
 
-_ID = re.compile(r"^[0-9]{1,32}$")
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MESSAGING = "messaging"
 MALFORMED = "messaging_malformed"
@@ -217,26 +216,14 @@ def _no_constant(text: str) -> float:
 
 
 def _id(value: object, where: str) -> str:
-    text = _id_text(value)
+    text = messenger.id_text(value)
     if text is None:
         raise DeliveryError(f"{where} is not an id (digits, as a string or a whole number)")
     return text
 
 
 def _optional_id(value: object) -> str | None:
-    return _id_text(value)
-
-
-def _id_text(value: object) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, str):
-        text = value.strip()
-    else:
-        return None
-    return text if _ID.match(text) else None
+    return messenger.id_text(value)
 
 
 def _optional_time(value: object) -> int | None:
