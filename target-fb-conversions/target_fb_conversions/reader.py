@@ -4,64 +4,103 @@ from __future__ import annotations
 
 import json
 import typing as t
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable
 
+import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecReader
+from singer_sdk.contrib.msgspec import decoder as msgspec_decoder
 from singer_sdk.exceptions import InvalidInputLine
-from singer_sdk.io_base import SingerReader
 from singer_sdk.singerlib.json import deserialize_json
 
+# A line is skipped when this leaves nothing (what ``str.strip`` removes, as before).
+_BLANK = object()
 
-class PrivateSingerReader(SingerReader):
-    """The SDK's reader, but a line that is not JSON is reported by position, not content;
-    blank lines are skipped; input that is not UTF-8 is one sentence naming the line.
 
-    Integers stay Python ints (exact at any size: 17-digit lead ids survive); decimals become
-    ``Decimal``.
+class PrivateSingerReader(MsgSpecReader):
+    """The SDK's msgspec reader (``singer_sdk.contrib.msgspec``), but a line that is not JSON is
+    reported by position, not content (the SDK's reader logs the line); blank lines are
+    skipped; input that is not UTF-8 is one sentence naming the line.
+
+    Lines are decoded by msgspec straight from the input's bytes. A line msgspec refuses goes
+    the old way (UTF-8 decoding, blank check, the standard library's ``json`` with
+    ``parse_float=Decimal``), which accepts what it accepted before (``NaN``, lone surrogate
+    escapes, lines of Unicode spaces) and reports the rest. What msgspec accepts it decodes as
+    ``json`` did: integers stay Python ints (exact at any size: 17-digit lead ids survive),
+    decimals become ``Decimal`` from their text, the last of repeated keys wins
+    (tests/target/test_reader_msgspec.py).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._line_number = 0
 
-    def process_lines(
+    def process_lines(  # type: ignore[override]
         self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
-        return super().process_lines(
-            self._lines(file_input or self.default_input),  # type: ignore[arg-type]
-            callbacks,
-        )
-
-    def _lines(self, source: Iterable[str]) -> Iterator[str]:
-        """The non-blank lines of ``source``, counting every line (blank ones too); a file's
-        bytes are decoded line by line, so a line that is not UTF-8 is named exactly."""
-        raw: Iterable[bytes | str] = getattr(source, "buffer", None) or source
-        for line in raw:
+        source = file_input or self.default_input
+        # A file's bytes are read line by line, so a line that is not UTF-8 is named exactly.
+        lines: Iterable[bytes | str] = getattr(source, "buffer", None) or source
+        decode = msgspec_decoder.decode
+        stats: Counter[str] = Counter()
+        for line in lines:
             self._line_number += 1
-            if isinstance(line, bytes):
-                try:
-                    line = line.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise InvalidInputLine(
-                        f"Input line {self._line_number} is not UTF-8 text: the tap's output "
-                        "must be UTF-8 JSON (the line is not shown because it may hold "
-                        "personal data)."
-                    ) from None
-            if line.strip():
-                yield line
+            try:
+                message = decode(line)
+            except msgspec.DecodeError:
+                message = self._slow_line(line)
+                if message is _BLANK:
+                    continue
+            if type(message) is not dict:
+                message = self._object(message)
+            if "type" not in message:
+                self.assert_line_requires(message, {"type"})
+            kind = message["type"]
+            callback = callbacks.get(kind)  # type: ignore[arg-type]
+            if callback is None:
+                self._process_unknown_message(message)
+            else:
+                callback(message)
+            stats[kind] += 1  # type: ignore[index]
+        return stats
 
-    def deserialize_json(self, line: str) -> dict:
+    def _slow_line(self, line: bytes | str) -> t.Any:
+        """A line msgspec refused: decoded, checked and parsed the old way."""
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInputLine(
+                    f"Input line {self._line_number} is not UTF-8 text: the tap's output "
+                    "must be UTF-8 JSON (the line is not shown because it may hold "
+                    "personal data)."
+                ) from None
+        if not line.strip():
+            return _BLANK
         try:
-            message = deserialize_json(line)
+            return deserialize_json(line)
         except json.JSONDecodeError:
             raise InvalidInputLine(
                 f"Input line {self._line_number} is not valid JSON: the tap's output is broken "
                 "(the line is not shown because it may hold personal data)."
             ) from None
+
+    def _object(self, message: object) -> dict:
         if not isinstance(message, dict):
             raise InvalidInputLine(
                 f"Input line {self._line_number} is not a JSON object: not a Singer message."
             )
         return message
+
+    def deserialize_json(self, line: str) -> dict:  # type: ignore[override]
+        """One line as a message (the SDK's interface; :meth:`process_lines` does not call it)."""
+        try:
+            message = msgspec_decoder.decode(line)
+        except msgspec.DecodeError:
+            message = self._slow_line(line)
+            if message is _BLANK:
+                raise InvalidInputLine(f"Input line {self._line_number} is blank.") from None
+        return self._object(message)
 
     @staticmethod
     def assert_line_requires(line_dict: dict, requires: set[str]) -> None:
