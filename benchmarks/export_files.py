@@ -13,6 +13,7 @@ false, stdout to /dev/null); its peak RSS is its own ``VmHWM``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from fb_graph.sandbox import SandboxConfig
 from fb_graph.sandbox.exports import FORMATS, write_export
+from fb_graph.xlsx import read_rows, write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 TAP = (
@@ -49,19 +51,10 @@ def make_files(directory: Path, fmt: str, sizes: list[int]) -> dict[int, Path]:
 
 
 def _repeated(base: Path, target: Path, fmt: str, times: int) -> Path:
-    if fmt == "xlsx":
-        from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
-
-        source = load_workbook(base, read_only=True)
-        rows = list(source.worksheets[0].iter_rows(values_only=True))
-        source.close()
-        book = Workbook(write_only=True)
-        sheet = book.create_sheet("Leads")
-        sheet.append(rows[0])
-        for _ in range(times):
-            for row in rows[1:]:
-                sheet.append(row)
-        book.save(target)
+    if fmt == "xlsx":  # the rows again and again (the writer shares only the first texts)
+        with base.open("rb") as handle:
+            rows = [cells for _, cells in read_rows(handle)]
+        write_rows(target, itertools.chain(rows[:1], *([rows[1:]] * times)))
         return target
     raw = base.read_bytes()
     newline = "\r\n".encode("utf-16-le" if fmt == "utf16" else "utf-16-be" if fmt == "utf16be"

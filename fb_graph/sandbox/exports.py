@@ -39,11 +39,12 @@ from fb_graph.fields import AD_FIELDS
 from fb_graph.sandbox import failures
 from fb_graph.sandbox.config import SandboxConfig
 from fb_graph.sandbox.data import Form, SandboxData
+from fb_graph.xlsx import write_rows
 
 if TYPE_CHECKING:
     from fb_graph.sandbox.api import GraphApp
 
-# format -> (text encoding, BOM, default delimiter); xlsx is written by openpyxl.
+# format -> (text encoding, BOM, default delimiter); xlsx is written by fb_graph.xlsx.
 TEXT_FORMATS: dict[str, tuple[str, bool, str]] = {
     "utf16": ("utf-16-le", True, "\t"),
     "utf16be": ("utf-16-be", True, "\t"),
@@ -339,21 +340,6 @@ def _write_text(path: Path, rows: Iterable[list[str]], options: ExportOptions) -
     return max(count, 0)
 
 
-def _write_xlsx(path: Path, rows: Iterable[list[str]]) -> int:
-    try:
-        from openpyxl import Workbook
-    except ImportError as exc:  # pragma: no cover - a dependency of fb-leads
-        raise RuntimeError("xlsx export files need openpyxl (pip install openpyxl).") from exc
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Leads")
-    count = -1
-    for row in rows:
-        sheet.append(row)  # every cell a string: ids stay ids
-        count += 1
-    workbook.save(path)
-    return max(count, 0)
-
-
 def write_export(
     path: str | Path,
     source: Source,
@@ -376,7 +362,7 @@ def write_export(
     header = next(rows)
     chained = _chain_first(header, rows)
     if given.format == "xlsx":
-        count = _write_xlsx(target, chained)
+        count = write_rows(target, chained)  # every cell a shared string: ids stay ids
     else:
         count = _write_text(target, chained, given)
     return ExportResult(str(target), given.format, count, header)

@@ -3,8 +3,9 @@ rows streamed one at a time whatever the format.
 
 Formats (detected, never taken from the file name): UTF-16 LE or BE with a BOM (Meta's older
 files, tab-separated despite ``.csv``), UTF-8 with or without a BOM, tab- or comma-separated
-(the header line decides), and XLSX (openpyxl in read-only mode: rows are parsed as they are
-read). Memory stays flat in the number of rows.
+(the header line decides), and XLSX (the first worksheet, :mod:`fb_graph.xlsx`: its XML is
+parsed as it is decompressed, its shared strings spilled to a temporary file). Memory stays flat
+in the number of rows.
 
 Paths go through ``fsspec`` (a dependency of singer-sdk): local paths and ``file://`` work as
 they are; ``s3://``, ``gs://``, ``az://`` ... need that protocol's fsspec package installed
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from fsspec.core import url_to_fs  # type: ignore[import-untyped]
+
+from fb_graph.xlsx import XlsxError, read_rows
 
 HASH_CHUNK = 1 << 20
 _BOMS = (
@@ -198,38 +201,26 @@ class _Prefixed(io.RawIOBase):
 
 
 def _xlsx_table(handle: IO[bytes], name: str) -> Table:
-    from openpyxl import load_workbook  # type: ignore[import-untyped]
-
     handle.seek(0)
+    rows = read_rows(handle)
     try:
-        book = load_workbook(handle, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-        values = sheet.iter_rows(values_only=True)
-        header = [_cell(v) for v in next(values, ())]
-    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        _, header = next(rows, (0, []))
+    except XlsxError as exc:
         raise ExportFileError(
-            f"Export file {name} looks like an XLSX workbook but cannot be opened "
-            f"({type(exc).__name__})."
+            f"Export file {name} looks like an XLSX workbook but cannot be read: {exc}."
         ) from None
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
+    def checked() -> Iterator[tuple[int, list[str]]]:
+        number = 1
         try:
-            for number, row in enumerate(values, start=2):
-                cells = [_cell(v) for v in row]
-                if any(cells):
-                    yield number, cells
-        finally:
-            book.close()
+            for number, cells in rows:
+                yield number, cells
+        except XlsxError as exc:
+            raise ExportFileError(
+                f"Export file {name} cannot be read after row {number}: {exc}."
+            ) from None
 
-    return Table(header, rows(), "xlsx")
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()  # type: ignore[no-any-return]
-    return str(value)
+    return Table(header, checked(), "xlsx")
 
 
 def _first_line(exc: BaseException) -> str:

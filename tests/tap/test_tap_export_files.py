@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 
 import pytest
 from tap_fb_leads.records import flatten_answers, rfc3339
@@ -151,6 +152,12 @@ def test_a_file_is_read_once_even_renamed(tmp_path, sandbox, run_tap):
         ("unknown", "other.csv", "{dir}/other.csv is not a lead export file"),
         (None, "missing.csv", "export_files '{dir}/missing.csv' does not exist"),
         (None, "*.tsv", "export_files pattern '{dir}/*.tsv' matches no file."),
+        (
+            "zip",
+            "other.xlsx",
+            "Export file {dir}/other.xlsx looks like an XLSX workbook but cannot be read: it is "
+            "a zip archive without xl/workbook.xml, not an XLSX workbook.",
+        ),
     ],
 )
 def test_a_bad_file_stops_the_run_with_one_sentence(
@@ -158,8 +165,11 @@ def test_a_bad_file_stops_the_run_with_one_sentence(
 ):
     good = tmp_path / "good.csv"
     sandbox.export(good, "utf8")
-    if make:
+    if make == "unknown":
         (tmp_path / "other.csv").write_text("name,email\nAna,ana@example.com\n", encoding="utf-8")
+    elif make == "zip":
+        with zipfile.ZipFile(tmp_path / "other.xlsx", "w") as book:
+            book.writestr("word/document.xml", "<d>Ana ana@example.com</d>")
     run = run_tap(tap_config(sandbox, export_files=[str(good), str(tmp_path / pattern)]))
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
