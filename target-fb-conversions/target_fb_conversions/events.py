@@ -72,6 +72,11 @@ HASHED_COLUMNS: dict[str, tuple[str, str]] = {
     "external_id": ("external_id", "extern_id"),
 }
 
+# Columns whose rule depends on the record's country (the key of a remembered hash holds it).
+_BY_COUNTRY = frozenset({"phone", "state", "zip"})
+# Remembered hashes per column (text values; about 1 MB per column at most).
+_MEMO_SIZE = 4096
+
 FUTURE_TOLERANCE_SECONDS = 60
 _MILLISECONDS_ABOVE = 100_000_000_000  # unix seconds reach this in the year 5138
 _UNIX_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -121,6 +126,9 @@ class BuiltEvent:
     event_name: str
     event_time: int
     stage: str
+    # True when msgspec writes ``event`` byte for byte as ``json.dumps`` (ensure_ascii off,
+    # compact) does: the sender then encodes it with msgspec. Set by EventBuilder only.
+    msgspec_exact: bool = False
 
 
 def parse_event_time(value: object) -> int:
@@ -183,6 +191,16 @@ def _plain_number(value: object) -> int | float:
 plain_number = _plain_number
 
 
+def same_in_msgspec(number: object) -> bool:
+    """Whether msgspec's JSON of ``number`` (an event's only possible float) equals
+    ``json.dumps``'s: always for ints and for floats written without an exponent (0 and
+    1e-4 <= |x| < 1e16); below or above, Python writes ``1e-07``/``1e+16``, msgspec ``1e-7``/
+    ``1e16`` (tests/target/test_request_body_bytes.py)."""
+    if type(number) is not float:
+        return True
+    return number == 0 or 1e-4 <= abs(number) < 1e16
+
+
 class EventBuilder:
     """Turns records into events; counts dropped fields and unmapped stages for the summary."""
 
@@ -200,6 +218,9 @@ class EventBuilder:
         self.unmapped_stages: Counter[str] = Counter()
         self._mapping = {str(k): str(v) for k, v in settings.stage_mapping.items()}
         self._mapping_folded = {k.strip().casefold(): v for k, v in self._mapping.items()}
+        # Column -> remembered hash of a text value (see _hashed_keys), for these settings.
+        self._memos: dict[str, dict[object, str]] = {}
+        self._memos_for: EventSettings | None = None
 
     # -- input -----------------------------------------------------------------------------
 
@@ -277,55 +298,88 @@ class EventBuilder:
             )
         return built
 
-    def _hashed_keys(self, columns: Mapping[str, object]) -> dict[str, list[str]]:
-        """Normalised and hashed user data, by our column name; bad fields dropped and counted."""
+    def _normal(self, column: str, one: object, record_country: object) -> str:
+        """The normalised value of one ``column`` value (:class:`normalize.NormalizeError`)."""
         settings = self.settings
+        if column == "email":
+            return normalize.email(one)
+        if column == "phone":
+            return normalize.phone(one, settings.default_phone_country, record_country)
+        if column in ("first_name", "last_name"):
+            return normalize.name(one)
+        if column == "city":
+            return normalize.city(one)
+        if column == "state":
+            return normalize.state(one, record_country)
+        if column == "zip":
+            return normalize.zip_code(one, record_country)
+        if column == "country":
+            return normalize.country(one)
+        if column == "date_of_birth":
+            normal = normalize.date_of_birth(one)
+            if settings.api == OFFLINE_CONVERSIONS and not normalize.is_hashed(normal):
+                normal = normal[:4]  # legacy `doby`: the year of birth
+            return normal
+        if column == "gender":
+            return normalize.gender(one)
+        return normalize.external_id(one)
+
+    def _sent_value(self, column: str, one: object, record_country: object) -> str:
+        """What is sent for one value: its hash (external_id raw when not hashed)."""
+        normal = self._normal(column, one, record_country)
+        if column == "external_id" and not self.settings.hash_external_id:
+            return normal
+        return normalize.hash_value(normal)
+
+    def _hashed_keys(self, columns: Mapping[str, object]) -> dict[str, list[str]]:
+        """Normalised and hashed user data, by our column name; bad fields dropped and counted.
+
+        A text value seen before (with the same record country, for the columns whose rule
+        depends on it) gets its remembered hash: the rules are pure functions of the value,
+        the country and the settings (``date_of_birth``, which depends on today, is never
+        remembered). Refusals are not remembered, so each one is counted and warned as before.
+        """
         record_country = columns.get("country")
+        memos = self._memos
         out: dict[str, list[str]] = {}
         for column in HASHED_COLUMNS:
             raw = columns.get(column)
             if raw is None or raw == "" or raw == []:
                 continue
+            memo = memos.get(column)
+            if memo is not None and type(raw) is str:
+                key: object = (raw, record_country) if column in _BY_COUNTRY else raw
+                sent = memo.get(key)  # type: ignore[call-overload]
+                if sent is None:
+                    try:
+                        sent = self._sent_value(column, raw, record_country)
+                    except normalize.NormalizeError as exc:
+                        self._drop(column, str(exc))
+                        continue
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = sent
+                out[column] = [sent]
+                continue
             values = raw if isinstance(raw, list) else [raw]
             hashed: list[str] = []
             for one in values:
                 try:
-                    if column == "email":
-                        normal = normalize.email(one)
-                    elif column == "phone":
-                        normal = normalize.phone(
-                            one, settings.default_phone_country, record_country
-                        )
-                    elif column in ("first_name", "last_name"):
-                        normal = normalize.name(one)
-                    elif column == "city":
-                        normal = normalize.city(one)
-                    elif column == "state":
-                        normal = normalize.state(one, record_country)
-                    elif column == "zip":
-                        normal = normalize.zip_code(one, record_country)
-                    elif column == "country":
-                        normal = normalize.country(one)
-                    elif column == "date_of_birth":
-                        normal = normalize.date_of_birth(one)
-                        if settings.api == OFFLINE_CONVERSIONS and not normalize.is_hashed(normal):
-                            normal = normal[:4]  # legacy `doby`: the year of birth
-                    elif column == "gender":
-                        normal = normalize.gender(one)
-                    else:
-                        normal = normalize.external_id(one)
-                        if not settings.hash_external_id:
-                            hashed.append(normal)
-                            continue
+                    sent = self._sent_value(column, one, record_country)
                 except normalize.NormalizeError as exc:
                     self._drop(column, str(exc))
                     continue
-                digest = normalize.hash_value(normal)
-                if digest not in hashed:
-                    hashed.append(digest)
+                if sent not in hashed:
+                    hashed.append(sent)
             if hashed:
                 out[column] = hashed
         return out
+
+    def _check_memos(self) -> None:
+        """Forget remembered hashes when the settings they were made with change."""
+        if self._memos_for is not self.settings:
+            self._memos = {column: {} for column in HASHED_COLUMNS if column != "date_of_birth"}
+            self._memos_for = self.settings
 
     # -- the event -------------------------------------------------------------------------
 
@@ -359,6 +413,7 @@ class EventBuilder:
                 "records a lead_event_source column.",
             )
 
+        self._check_memos()
         keys = self._hashed_keys(columns)
         if lead_id is None and "email" not in keys and "phone" not in keys:
             raise Rejected(
@@ -431,5 +486,6 @@ class EventBuilder:
                 event_name=event_name,
                 event_time=event_time,
                 stage=stage,
+                msgspec_exact=same_in_msgspec(custom.get("value")),
             )
         )

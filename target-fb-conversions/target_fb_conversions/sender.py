@@ -17,11 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import msgspec
+
 from fb_graph.client import GraphClient
 from fb_graph.client import Shape as AnswerShape
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.limits import TOO_OLD_SUBCODE
 from target_fb_conversions.events import OFFLINE_CONVERSIONS, BuiltEvent
+
+_ENCODER = msgspec.json.Encoder()
 
 # After this many single events in a row refused with the same error and nothing accepted in
 # between, the cause is not the events (a wrong dataset, test_event_code...): stop the run.
@@ -105,7 +109,9 @@ class Sender:
     # -- bodies ----------------------------------------------------------------------------
 
     def body(self, events: Sequence[BuiltEvent]) -> bytes:
-        """The exact JSON request body for ``events``."""
+        """The exact JSON request body for ``events``: compact ``json.dumps`` without ASCII
+        escapes, in UTF-8. Written by msgspec (about five times faster) when every event
+        says msgspec writes it byte for byte the same (``BuiltEvent.msgspec_exact``)."""
         data = [e.event for e in events]
         body: dict[str, object]
         if self.settings.api == OFFLINE_CONVERSIONS:
@@ -116,6 +122,11 @@ class Sender:
                 body["partner_agent"] = self.settings.partner_agent
             if self.settings.test_event_code:
                 body["test_event_code"] = self.settings.test_event_code
+        if all(e.msgspec_exact for e in events):
+            try:
+                return _ENCODER.encode(body)
+            except (TypeError, ValueError, msgspec.EncodeError):
+                pass  # e.g. a lone surrogate: json.dumps gives the error it always gave
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     # -- sending ---------------------------------------------------------------------------
