@@ -142,13 +142,14 @@ class ConversionsSink(BatchSink):
         self._target = target
         self.run = target.run
         self._problem: str | None = None
+        self._batch_limit = target.batch_size  # read once: the settings do not change
         super().__init__(target, stream_name, schema, key_properties)
 
     # -- sizes -----------------------------------------------------------------------------
 
     @property
     def max_size(self) -> int:
-        return self._target.batch_size
+        return self._batch_limit
 
     @property
     def is_full(self) -> bool:
@@ -179,6 +180,24 @@ class ConversionsSink(BatchSink):
         return record
 
     # -- records and batches ---------------------------------------------------------------
+
+    def take(self, record: dict) -> None:
+        """One record of a stream read as it comes (no stream map, no flattening, no ``_sdc``
+        columns added): the steps of the SDK's ``Target._process_record_message`` in its
+        order, without its copy of the record (nothing else holds it) and its look-ups.
+        The target drains the sink when it is full (:meth:`TargetFbConversions.
+        _process_record_message`)."""
+        context = self._pending_batch
+        if context is None:
+            context = self._get_context(record)
+        self._remove_sdc_metadata_from_record(record)
+        self._validate_and_parse(record)
+        record = self.preprocess_record(record, context)
+        self._singer_validate_message(record)
+        self.tally_record_read()
+        self.process_record(record, context)
+        self.record_counter_metric.increment()
+        self._after_process_record(context)
 
     def process_record(self, record: dict, context: dict) -> None:
         context.setdefault("first_seq", self._target.record_seq)

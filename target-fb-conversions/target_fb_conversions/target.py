@@ -22,6 +22,7 @@ from singer_sdk.exceptions import (
     MissingKeyPropertiesError,
     RecordsWithoutSchemaException,
 )
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
@@ -212,6 +213,8 @@ class TargetFbConversions(Target):
         self._last_written_state: str | None = None
         self.replay: Replay | None = None
         self._schema_read: dict = {}
+        # Stream -> its sink, for streams whose records need none of the SDK's mapping.
+        self._plain_sinks: dict[str, ConversionsSink] = {}
         super().__init__(*args, **kwargs)
         TargetFbConversions._current = self
         self.run = self._make_run()
@@ -407,6 +410,7 @@ class TargetFbConversions(Target):
                 "the tap's output is not valid Singer."
             )
         self._schema_read = message_dict["schema"]
+        self._plain_sinks.clear()
         super()._process_schema_message(message_dict)
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
@@ -419,15 +423,51 @@ class TargetFbConversions(Target):
         super()._process_activate_version_message(message_dict)
 
     def _process_record_message(self, message_dict: dict) -> None:
-        self._assert_line_requires(message_dict, requires={"stream", "record"})
-        if not isinstance(message_dict["record"], dict):
+        if "stream" not in message_dict or "record" not in message_dict:
+            self._assert_line_requires(message_dict, requires={"stream", "record"})
+        record = message_dict["record"]
+        if type(record) is not dict:
             raise InvalidInputLine(
                 f"A RECORD message of stream {str(message_dict['stream'])[:100]!r} holds "
-                f"{type(message_dict['record']).__name__}, not a JSON object: the tap's output "
+                f"{type(record).__name__}, not a JSON object: the tap's output "
                 "is not valid Singer."
             )
         self.record_seq += 1
-        super()._process_record_message(message_dict)
+        stream_name = message_dict["stream"]
+        sink = self._plain_sinks.get(stream_name) if type(stream_name) is str else None
+        if sink is None:
+            sink = self._plain_sink(stream_name)
+            if sink is None:
+                super()._process_record_message(message_dict)
+                return
+        # The SDK's steps for a stream without stream maps (see ConversionsSink.take).
+        sink.take(record)
+        if sink.is_full:
+            self.logger.info(
+                "Target sink for '%s' is full. Current size is '%s'. Draining...",
+                sink.stream_name,
+                sink.current_size,
+            )
+            self.drain_one(sink)
+        self._handle_max_record_age()
+
+    def _plain_sink(self, stream_name: object) -> ConversionsSink | None:
+        """The active sink of a stream whose records reach it unchanged (the SDK's default
+        map, no flattening, no ``_sdc`` columns), remembered until the next SCHEMA message;
+        ``None``: the SDK's own record handling is used."""
+        maps = self.mapper.stream_maps.get(stream_name) if type(stream_name) is str else None
+        if not maps or len(maps) != 1:
+            return None
+        only = maps[0]
+        if type(only) is not SameRecordTransform or only.stream_alias != stream_name:
+            return None
+        if only.flattening_options and only.flattening_enabled:
+            return None
+        sink = self._sinks_active.get(stream_name)  # type: ignore[arg-type]
+        if not isinstance(sink, ConversionsSink) or sink.include_sdc_metadata_properties:
+            return None
+        self._plain_sinks[stream_name] = sink  # type: ignore[index]
+        return sink
 
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
