@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import backoff
+import msgspec
 import requests
 
 from fb_graph.auth import auth_headers, auth_params
@@ -41,6 +42,19 @@ Shape = Callable[[Any], "str | None"]
 Without one, any JSON object is an answer."""
 StreamCheck = Callable[[requests.Response], "str | None"]
 """Checks the headers of a streamed 2xx answer (:meth:`GraphClient.open_stream`)."""
+
+_decode_json = msgspec.json.Decoder().decode
+
+
+def decode_json(content: bytes) -> Any:
+    """An answer's JSON, decoded with msgspec (a page of leads is a megabyte); what msgspec
+    refuses and the standard library reads (NaN, a lone surrogate, UTF-16, a number out of a
+    float's range) is read as before. Integers stay exact at any length. Raises ValueError."""
+    try:
+        return _decode_json(content)
+    except msgspec.DecodeError:
+        return json.loads(content)
+
 
 _NETWORK_ERRORS = (
     requests.exceptions.ConnectionError,
@@ -352,7 +366,7 @@ class GraphClient:
             usage.percent,
         )
         try:
-            body = json.loads(response.content)  # once: a page of leads is a megabyte
+            body = decode_json(response.content)  # once: a page of leads is a megabyte
         except ValueError:
             body = None
             problem: str | None = "not JSON"
@@ -543,7 +557,7 @@ def _batch_shape(count: int) -> Shape:
 
 def _json_object(content: bytes) -> dict[str, Any] | None:
     try:
-        body = json.loads(content)
+        body = decode_json(content)
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
