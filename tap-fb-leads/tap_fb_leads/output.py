@@ -1,9 +1,16 @@
 """Writing Singer messages fast, without weakening what a STATE message promises.
 
 The SDK's writer encodes with ``simplejson`` and flushes stdout after every message. Here
-records are encoded with the standard library's C encoder and left in stdout's buffer;
-every other message (SCHEMA, STATE, ...) flushes. A consumer that has read a STATE has
-therefore read every record written before it, which is all that resuming relies on.
+RECORD messages are encoded with msgspec (the encoder of the SDK's ``msgspec`` extra) as UTF-8
+bytes and left in stdout's buffer; every other message (SCHEMA, STATE, ...) flushes. A consumer
+that has read a STATE has therefore read every record written before it, which is all that
+resuming relies on.
+
+msgspec writes non-ASCII text as UTF-8 (Singer is UTF-8), where the standard library wrote
+``\\u`` escapes: a message decodes to the same value either way. Values msgspec would write
+differently from the standard library (a ``datetime``, a ``Decimal``: never in a record built
+from a Graph answer) only come from stream maps, whose records take the standard library's
+path (``exact``), as do the few non-RECORD messages.
 """
 
 from __future__ import annotations
@@ -12,12 +19,15 @@ import datetime as dt
 import decimal
 import json
 import sys
-from collections.abc import Callable, Iterable
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any
+from collections.abc import Iterable
+from typing import IO, Any
 
+import msgspec
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, SimpleSingerWriter
 from singer_sdk.singerlib.json import serialize_json
+
+_encode_native = msgspec.json.Encoder().encode
+"""RECORD lines of JSON-native values (what every record built from an answer holds)."""
 
 
 def _default(value: object) -> Any:
@@ -29,19 +39,34 @@ def _default(value: object) -> Any:
     raise ValueError(type(value).__name__)
 
 
-def _make_encoder() -> Callable[[object], str]:
-    """Compact ASCII-only JSON (whatever the locale), NaN refused (such a message takes the
-    SDK's path). The C encoder is built once, not once per message as ``json.dumps`` does;
-    records decoded from JSON cannot be circular, so the circular-reference check is off."""
-    if c_make_encoder is None:  # pragma: no cover - CPython always has it
-        return json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_default).encode
-    encoder = c_make_encoder(
-        None, _default, encode_basestring_ascii, None, ":", ",", False, False, False
-    )
-    return lambda value: "".join(encoder(value, 0))
+_exact = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_default).encode
+"""Compact ASCII-only JSON (whatever the locale); NaN is refused (such a message takes the
+SDK's path, which writes null as msgspec does)."""
 
 
-_encode = _make_encoder()
+def encode_exact(value: object) -> bytes:
+    """``value`` as the standard library writes it (the SDK's encoder for what it refuses)."""
+    try:
+        return _exact(value).encode("ascii")
+    except ValueError:
+        return serialize_json(value).encode("utf-8")
+
+
+def encode_line(message: dict[str, Any]) -> bytes:
+    """One message of JSON-native values, with its newline."""
+    try:
+        return _encode_native(message) + b"\n"
+    except (TypeError, UnicodeEncodeError):  # a lone surrogate, an unexpected type
+        return encode_exact(message) + b"\n"
+
+
+def _write_bytes(out: IO[str], data: bytes) -> None:
+    """Bytes to stdout's binary buffer (to its text layer when it has none, in tests)."""
+    raw = getattr(out, "buffer", None)
+    if raw is not None:
+        raw.write(data)
+    else:
+        out.write(data.decode("utf-8"))
 
 
 class BufferedSingerWriter(SimpleSingerWriter):
@@ -50,50 +75,55 @@ class BufferedSingerWriter(SimpleSingerWriter):
     _last_time: dt.datetime | None = None
     _last_time_text = ""
 
+    def _record_line(self, message: RecordMessage) -> dict[str, Any]:
+        line: dict[str, Any] = {
+            "type": "RECORD",
+            "stream": message.stream,
+            "record": message.record,
+        }
+        if message.version is not None:
+            line["version"] = message.version
+        extracted = message.time_extracted
+        if extracted is not None:
+            if extracted != self._last_time:  # records of one page share their time
+                self._last_time = extracted
+                self._last_time_text = extracted.isoformat(sep="T")
+            line["time_extracted"] = self._last_time_text
+        return line
+
     def serialize_message(self, message: Message) -> str:
         if type(message) is RecordMessage:
-            line: dict[str, Any] = {
-                "type": "RECORD",
-                "stream": message.stream,
-                "record": message.record,
-            }
-            if message.version is not None:
-                line["version"] = message.version
-            extracted = message.time_extracted
-            if extracted is not None:
-                if extracted != self._last_time:  # records of one page share their time
-                    self._last_time = extracted
-                    self._last_time_text = extracted.isoformat(sep="T")
-                line["time_extracted"] = self._last_time_text
-        else:
-            line = message.to_dict()
-        try:
-            return _encode(line)
-        except ValueError:
-            return serialize_json(message.to_dict())
+            return encode_line(self._record_line(message))[:-1].decode("utf-8")
+        return encode_exact(message.to_dict()).decode("utf-8")
 
     def write_record(
-        self, stream: str, record: dict[str, Any], version: int | None, time_extracted: str
+        self,
+        stream: str,
+        record: dict[str, Any],
+        version: int | None,
+        time_extracted: str,
+        *,
+        exact: bool = False,
     ) -> None:
-        """A RECORD message without building a message object (the tap's per-record path)."""
+        """A RECORD message without building a message object (the tap's per-record path).
+        ``exact``: the record may hold other values than JSON's (a stream map's output)."""
         line: dict[str, Any] = {"type": "RECORD", "stream": stream, "record": record}
         if version is not None:
             line["version"] = version
         line["time_extracted"] = time_extracted
-        try:
-            text = _encode(line)
-        except ValueError:
-            text = serialize_json(line)
-        sys.stdout.write(text + "\n")
+        _write_bytes(sys.stdout, encode_exact(line) + b"\n" if exact else encode_line(line))
 
-    def write_lines(self, lines: Iterable[str]) -> None:
-        """RECORD lines already formatted (see ``records.disclaimer_lines``)."""
-        write = sys.stdout.write
+    def write_lines(self, lines: Iterable[bytes]) -> None:
+        """RECORD lines already formatted, each with its newline (``records.disclaimer_lines``)."""
+        out = sys.stdout
         for line in lines:
-            write(line + "\n")
+            _write_bytes(out, line)
 
     def write_message(self, message: Message) -> None:
         out = sys.stdout
-        out.write(self.serialize_message(message) + "\n")
-        if type(message) is not RecordMessage:
-            out.flush()
+        if type(message) is RecordMessage:
+            _write_bytes(out, encode_line(self._record_line(message)))
+            return
+        out.flush()  # whatever was written as text first stays first
+        _write_bytes(out, encode_exact(message.to_dict()) + b"\n")
+        out.flush()
