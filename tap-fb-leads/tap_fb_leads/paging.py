@@ -51,8 +51,14 @@ class Pager:
                     )
                     continue
                 raise
-            yield body["data"]
-            after = self._next_cursor(path, body)
+            page, paging = body["data"], body.get("paging")
+            # Nothing of this answer outlives the page: once the caller has gone through it
+            # (and dropped it, see ``LeadsStream._read_slice``), its leads are freed before the
+            # next answer is decoded, which then reuses their memory.
+            del body
+            yield page
+            del page
+            after = self._next_cursor(path, paging)
             if after is None:
                 return
             if after in sent:
@@ -74,9 +80,8 @@ class Pager:
         return query
 
     @staticmethod
-    def _next_cursor(path: str, body: Mapping[str, Any]) -> str | None:
-        """The cursor of the next page, or None on the last page."""
-        paging = body.get("paging")
+    def _next_cursor(path: str, paging: object) -> str | None:
+        """The cursor of the next page (from the answer's ``paging``), or None on the last."""
         if not isinstance(paging, dict) or not paging.get("next"):
             return None
         cursors = paging.get("cursors")

@@ -105,7 +105,11 @@ class GraphStream(Stream):
                 mapped_record = stream_map.transform(record)
                 if mapped_record is not None:
                     writer.write_record(
-                        stream_map.stream_alias, mapped_record, self._stream_version, extracted
+                        stream_map.stream_alias,
+                        mapped_record,
+                        self._stream_version,
+                        extracted,
+                        exact=True,  # a map's output may hold a datetime or a Decimal
                     )
         self.state_manager.is_flushed = False
 
@@ -349,6 +353,7 @@ class LeadsStream(GraphStream):
                     write_disclaimers(lead)
                 yield lead
             read.count, read.newest, read.oldest = count, newest, oldest
+            del page  # the pager frees the page before it asks for the next one
 
     def _announced_leads(self, context: Context) -> Iterator[dict[str, Any]]:
         """The leads announced in the webhook spool and not emitted yet, read by id; the
