@@ -72,6 +72,7 @@ HASHED_COLUMNS: dict[str, tuple[str, str]] = {
     "external_id": ("external_id", "extern_id"),
 }
 
+_CAPI_KEYS = {column: keys[0] for column, keys in HASHED_COLUMNS.items()}
 # Columns whose rule depends on the record's country (the key of a remembered hash holds it).
 _BY_COUNTRY = frozenset({"phone", "state", "zip"})
 # Remembered hashes per column (text values; about 1 MB per column at most).
@@ -339,15 +340,16 @@ class EventBuilder:
         the country and the settings (``date_of_birth``, which depends on today, is never
         remembered). Refusals are not remembered, so each one is counted and warned as before.
         """
-        record_country = columns.get("country")
+        get = columns.get
+        record_country = get("country")
         memos = self._memos
         out: dict[str, list[str]] = {}
         for column in HASHED_COLUMNS:
-            raw = columns.get(column)
+            raw = get(column)
             if raw is None or raw == "" or raw == []:
                 continue
-            memo = memos.get(column)
-            if memo is not None and type(raw) is str:
+            if type(raw) is str and column in memos:
+                memo = memos[column]
                 key: object = (raw, record_country) if column in _BY_COUNTRY else raw
                 sent = memo.get(key)  # type: ignore[call-overload]
                 if sent is None:
@@ -375,18 +377,18 @@ class EventBuilder:
                 out[column] = hashed
         return out
 
-    def _check_memos(self) -> None:
-        """Forget remembered hashes when the settings they were made with change."""
-        if self._memos_for is not self.settings:
-            self._memos = {column: {} for column in HASHED_COLUMNS if column != "date_of_birth"}
-            self._memos_for = self.settings
+    def _reset_memos(self) -> None:
+        """Forget remembered hashes (the settings they were made with changed)."""
+        self._memos = {column: {} for column in HASHED_COLUMNS if column != "date_of_birth"}
+        self._memos_for = self.settings
 
     # -- the event -------------------------------------------------------------------------
 
     def build(self, record: Mapping[str, object]) -> BuiltEvent:
         """One event, or :class:`Rejected`."""
-        columns = self.columns(record)
         settings = self.settings
+        # Only read here, so the record itself when there is nothing to map.
+        columns = self.columns(record) if settings.field_mapping else record
 
         lead_id: str | None = None
         if columns.get("lead_id") not in (None, ""):
@@ -413,7 +415,8 @@ class EventBuilder:
                 "records a lead_event_source column.",
             )
 
-        self._check_memos()
+        if self._memos_for is not settings:
+            self._reset_memos()
         keys = self._hashed_keys(columns)
         if lead_id is None and "email" not in keys and "phone" not in keys:
             raise Rejected(
@@ -469,7 +472,7 @@ class EventBuilder:
             if lead_id is not None:
                 user_data["lead_id"] = int(lead_id)
             for column, values in keys.items():
-                user_data[HASHED_COLUMNS[column][0]] = values
+                user_data[_CAPI_KEYS[column]] = values
             event = {
                 "event_name": stage,
                 "event_time": event_time,

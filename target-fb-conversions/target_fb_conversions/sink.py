@@ -34,6 +34,9 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
     "array": (list,),
 }
+# The SDK's metadata columns, removed from every record (Sink._remove_sdc_metadata_from_record).
+_SDC_COLUMNS = frozenset({"_sdc_extracted_at", "_sdc_received_at", "_sdc_batched_at",
+                          "_sdc_deleted_at", "_sdc_sequence", "_sdc_table_version"})
 _PLAIN_PROPERTY_KEYS = {"type", "format", "description", "title", "default", "examples"}
 _PLAIN_SCHEMA_KEYS = {"type", "properties", "required", "additionalProperties", "$schema",
                       "description", "title"}
@@ -143,6 +146,8 @@ class ConversionsSink(BatchSink):
         self.run = target.run
         self._problem: str | None = None
         self._batch_limit = target.batch_size  # read once: the settings do not change
+        # take() skips the SDK's steps that do nothing here.
+        self._preprocesses = type(self).preprocess_record is not BatchSink.preprocess_record
         super().__init__(target, stream_name, schema, key_properties)
 
     # -- sizes -----------------------------------------------------------------------------
@@ -190,25 +195,31 @@ class ConversionsSink(BatchSink):
         context = self._pending_batch
         if context is None:
             context = self._get_context(record)
-        self._remove_sdc_metadata_from_record(record)
+        if not _SDC_COLUMNS.isdisjoint(record):
+            self._remove_sdc_metadata_from_record(record)
         self._validate_and_parse(record)
-        record = self.preprocess_record(record, context)
-        self._singer_validate_message(record)
+        if self._preprocesses:
+            record = self.preprocess_record(record, context)
+        if self._key_properties:
+            self._singer_validate_message(record)
         self.tally_record_read()
         self.process_record(record, context)
         self.record_counter_metric.increment()
-        self._after_process_record(context)
 
     def process_record(self, record: dict, context: dict) -> None:
-        context.setdefault("first_seq", self._target.record_seq)
-        events: list[BuiltEvent] = context.setdefault("events", [])
-        self.run.count_record()
-        problem, self._problem = self._problem, None
         position = self._target.record_seq
+        events: list[BuiltEvent] | None = context.get("events")
+        if events is None:
+            context.setdefault("first_seq", position)
+            events = context["events"] = []
+        run = self.run
+        run.count_record()
+        problem = self._problem
         if problem is not None:
-            self.run.reject_record(self.stream_name, record, "invalid_record", problem, position)
+            self._problem = None
+            run.reject_record(self.stream_name, record, "invalid_record", problem, position)
             return
-        built = self.run.accept_record(self.stream_name, record, position)
+        built = run.accept_record(self.stream_name, record, position)
         if built is not None:
             events.append(built)
 
