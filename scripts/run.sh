@@ -68,15 +68,17 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PYTHON" -m venv .venv
 fi
-# Install (again) only when pyproject.toml changed since the last install.
+# Install (again) only when pyproject.toml or requirements.lock changed since the last install:
+# the exact versions of requirements.lock (hash-checked), then the project itself.
 STAMP=".venv/.fb-leads-installed"
-WANT="$(.venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(open("pyproject.toml","rb").read()).hexdigest())')"
+WANT="$(cat pyproject.toml requirements.lock | .venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet -r requirements.lock
+  .venv/bin/python -m pip install --quiet --no-deps -e .
   echo "$WANT" > "$STAMP"
 else
-  echo "already installed (pyproject.toml unchanged)"
+  echo "already installed (pyproject.toml and requirements.lock unchanged)"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
