@@ -147,13 +147,6 @@ class Ledger:
         ]
         return parts[0] if names == 1 else sa.union_all(*parts)
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            query = sa.select(sa.func.count()).select_from(self.table).where(
-                self.table.c.destination == self.destination
-            )
-            return int(conn.execute(query).scalar_one())
-
     def close(self) -> None:
         self.engine.dispose()
 
