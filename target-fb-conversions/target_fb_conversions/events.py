@@ -138,6 +138,8 @@ def parse_event_time(value: object) -> int:
     Strings may be ISO 8601 with or without a zone (``Z``, ``+0000``, ``+00:00``) or digits;
     a time without a zone is taken as UTC.
     """
+    if type(value) is str:
+        return _parse_text_time(value)
     if isinstance(value, bool) or value is None:
         raise ValueError("no time")
     if isinstance(value, dt.datetime):
@@ -154,19 +156,23 @@ def parse_event_time(value: object) -> int:
             number = number / 1000
         return int(number)
     if isinstance(value, str):
-        text = value.strip()
-        if _UNIX_TEXT.fullmatch(text):
-            return parse_event_time(decimal.Decimal(text))
-        try:
-            moment = dt.datetime.fromisoformat(text)  # Python 3.11+: Z and +0000 too
-        except ValueError:
-            text = re.sub(r"[zZ]$", "+00:00", text)
-            text = re.sub(r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2", text)
-            moment = dt.datetime.fromisoformat(text)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
-        return int(moment.timestamp())
+        return _parse_text_time(value)
     raise ValueError("not a time")
+
+
+def _parse_text_time(value: str) -> int:
+    text = value.strip()
+    if _UNIX_TEXT.fullmatch(text):
+        return parse_event_time(decimal.Decimal(text))
+    try:
+        moment = dt.datetime.fromisoformat(text)  # Python 3.11+: Z and +0000 too
+    except ValueError:
+        text = re.sub(r"[zZ]$", "+00:00", text)
+        text = re.sub(r"([+-][0-9]{2})([0-9]{2})$", r"\1:\2", text)
+        moment = dt.datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp())
 
 
 def stable_event_id(identity: str, stage: str, event_time: int) -> str:
@@ -346,22 +352,27 @@ class EventBuilder:
         out: dict[str, list[str]] = {}
         for column in HASHED_COLUMNS:
             raw = get(column)
-            if raw is None or raw == "" or raw == []:
+            if raw is None:
                 continue
-            if type(raw) is str and column in memos:
-                memo = memos[column]
-                key: object = (raw, record_country) if column in _BY_COUNTRY else raw
-                sent = memo.get(key)  # type: ignore[call-overload]
-                if sent is None:
-                    try:
-                        sent = self._sent_value(column, raw, record_country)
-                    except normalize.NormalizeError as exc:
-                        self._drop(column, str(exc))
-                        continue
-                    if len(memo) >= _MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = sent
-                out[column] = [sent]
+            if type(raw) is str:
+                if not raw:
+                    continue
+                memo = memos.get(column)
+                if memo is not None:
+                    key: object = (raw, record_country) if column in _BY_COUNTRY else raw
+                    sent = memo.get(key)  # type: ignore[call-overload]
+                    if sent is None:
+                        try:
+                            sent = self._sent_value(column, raw, record_country)
+                        except normalize.NormalizeError as exc:
+                            self._drop(column, str(exc))
+                            continue
+                        if len(memo) >= _MEMO_SIZE:
+                            memo.clear()
+                        memo[key] = sent
+                    out[column] = [sent]
+                    continue
+            elif raw == "" or raw == []:
                 continue
             values = raw if isinstance(raw, list) else [raw]
             hashed: list[str] = []

@@ -149,6 +149,12 @@ def _country_or_none(value: object) -> str | None:
     return None if is_hashed(code) else code
 
 
+@_cached
+def _phone_region(record_country: object, default_country: str | None) -> str | None:
+    """The region a phone without ``+`` is read in: the record's country, else the default."""
+    return _country_or_none(record_country) or _country_or_none(default_country)
+
+
 def phone(value: object, default_country: str | None = None, record_country: object = None) -> str:
     """Digits with the country code and no leading zeros: ``(650)555-1212`` (US) -> 16505551212.
 
@@ -158,7 +164,7 @@ def phone(value: object, default_country: str | None = None, record_country: obj
     text = _text(value, "phone")
     if is_hashed(text):
         return text.lower()
-    region = _country_or_none(record_country) or _country_or_none(default_country)
+    region = _phone_region(record_country, default_country)
     nanp = _NANP.match(text)
     if nanp and (region in _NANP_REGIONS or text.startswith("+")):
         # The common North American case without the parser (same result, ~50x faster).
