@@ -194,3 +194,20 @@ def test_every_prod_variable_is_documented():
             "SNOWFLAKE_ACCOUNT"} <= variables  # fmt: skip
     undocumented = sorted(v for v in variables if f"`{v}`" not in docs)
     assert not undocumented, f"docs/pipeline.md does not list {undocumented}"
+
+
+def test_the_leads_loader_bulk_loads_and_only_it_skips_validation():
+    """target-postgres loads with COPY and skips the per-record schema check: it only receives
+    tap-fb-leads' typed records (both jobs that use it); no other plugin turns validation off."""
+    config = PLUGINS["target-postgres"][1]["config"]
+    assert config["use_copy"] is True and config["validate_records"] is False
+    assert config["load_method"] == "upsert"
+    jobs = [task for job in MELTANO_YML["jobs"] for task in job["tasks"]]
+    assert {task.split()[0] for task in jobs if task.split()[1] == "target-postgres"} == {
+        "tap-fb-leads", "tap-fb-leads--webhooks"
+    }  # fmt: skip
+    others = [(name, plugin[1]) for name, plugin in PLUGINS.items() if name != "target-postgres"]
+    others += [(p["name"], p) for env in MELTANO_YML["environments"]
+               for kind in ("extractors", "loaders") for p in env["config"]["plugins"][kind]]
+    for name, plugin in others:
+        assert plugin.get("config", {}).get("validate_records", True) is True, name
