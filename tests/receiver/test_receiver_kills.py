@@ -73,6 +73,9 @@ def test_sigkill_during_bursts_loses_nothing_answered_and_resending_stores_nothi
         receiver = ReceiverProcess(tmp_path / f"round{round_}", spool=spool).start()
         answers: dict[int, int] = {}
         threads = _burst(receiver, work, deliveries, answers)
+        deadline = time.monotonic() + 30
+        while not answers and time.monotonic() < deadline:  # a loaded machine starts slowly
+            time.sleep(0.01)
         time.sleep(rng.uniform(0.2, 0.6))
         receiver.kill()
         for thread in threads:
