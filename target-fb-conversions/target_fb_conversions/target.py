@@ -74,7 +74,6 @@ MAX_BATCH = {CONVERSIONS_API: CAPI_MAX_EVENTS, OFFLINE_CONVERSIONS: OFFLINE_MAX_
 MAX_AGE_DAYS = {CONVERSIONS_API: CAPI_MAX_AGE_DAYS, OFFLINE_CONVERSIONS: OFFLINE_MAX_AGE_DAYS}
 DEFAULT_REJECTS_PATH = "output/target-fb-conversions-rejects.jsonl"
 DEFAULT_FOLLOWUP_STREAM = "messenger_followups"
-SWITCH_INTERVAL_SECONDS = 0.001
 
 # Errors that end the run with one sentence (and the summary), never a traceback.
 FATAL_ERRORS = (
@@ -649,10 +648,6 @@ class TargetFbConversions(Target):
         resend_unconfirmed: bool = False,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
-        # The sending thread needs the GIL back after each socket step of a call while this
-        # thread builds the next batch; Python makes it wait up to the switch interval (5 ms)
-        # each time. 1 ms keeps a call's waits short (issue 12; docs/target.md, Performance).
-        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         if list_unconfirmed or resend_unconfirmed:
             cls._unconfirmed_command = "list" if list_unconfirmed else "resend"
             file_input = iter(())  # type: ignore[assignment]
