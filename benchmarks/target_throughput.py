@@ -1,14 +1,21 @@
 """target-fb-conversions throughput: N stage records through the target CLI into the sandbox.
 
 Starts ``fb-graph-sandbox`` as its own process, writes N CRM stage-change records (email,
-phone, names, city, state, zip, country, stage, stage_changed_at) as Singer input, runs the
-``target-fb-conversions`` CLI on them and prints events/s, API calls (and calls per 1,000
-events) and the target's peak RSS. Then a raw loop on the same records and the same sandbox
-(json + hashlib + requests, batches of 1000, no normalisation library, no SDK) gives the
-ceiling; the ratio target/raw is the figure to watch (goal: at least 0.5). A second, smaller
-target run shows whether memory stays flat as N grows.
+phone, names, city, state, zip, country, stage, stage_changed_at) as Singer input, and runs,
+alternately (target, raw; raw, target; ...) for ``--rounds`` rounds on the same sandbox:
 
-Run:  .venv/bin/python benchmarks/target_throughput.py [--records 100000]
+- the ``target-fb-conversions`` CLI on them (stdout to /dev/null): wall and CPU seconds;
+- a raw loop on the same records (json + hashlib + requests, batches of 1000, no normalisation
+  library, no SDK), in this process: the ceiling.
+
+Prints each round, the medians, the spread of the paired ratios target/raw (events/s; each pair
+ran back to back under the same machine load), the CPU seconds of both and of the sandbox, API
+calls per 1,000 events, and whether the goal (issue 12: at least 0.90 of the raw loop, 1 call
+per 1,000 events) is met by the median ratio. Then one target run per ``--rss-sizes`` size shows
+whether memory stays flat as N grows.
+
+Run:  .venv/bin/python benchmarks/target_throughput.py [--records 100000] [--rounds 5]
+      .venv/bin/python benchmarks/target_throughput.py --rounds 1 --rss-sizes 20000,1000000
 """
 
 from __future__ import annotations
@@ -18,16 +25,20 @@ import hashlib
 import json
 import os
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
 from fb_graph.sandbox import DEFAULT_DATASET_ID
 
+GOAL_RATIO = 0.90
 STAGES = ("raw_lead", "qualified", "opportunity", "won", "lost")
 TARGET_CLI = str(Path(sys.executable).parent / "target-fb-conversions")
 
@@ -62,6 +73,12 @@ def start_sandbox() -> tuple[subprocess.Popen, dict]:
     )
     ready = json.loads(server.stdout.readline())
     return server, ready
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sandbox_calls(url: str) -> int:
@@ -114,6 +131,7 @@ def run_raw_loop(ready: dict, input_path: Path) -> dict:
         return hashlib.sha256(value.encode()).hexdigest()
 
     started = time.perf_counter()
+    cpu_started = _own_cpu()
     batch: list[dict] = []
     sent = 0
 
@@ -150,45 +168,98 @@ def run_raw_loop(ready: dict, input_path: Path) -> dict:
     if batch:
         flush()
     return {"seconds": time.perf_counter() - started, "accepted": sent,
-            "calls": sandbox_calls(ready["url"])}
+            "cpu_seconds": _own_cpu() - cpu_started, "calls": sandbox_calls(ready["url"])}
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measured(
+    run: Callable[..., dict], server: subprocess.Popen, ready: dict, *args: object
+) -> dict:
+    """``run(ready, *args)`` with the sandbox's CPU seconds during it; the sandbox reset after."""
+    before = process_cpu(server.pid)
+    result = run(ready, *args)
+    result["sandbox_cpu_seconds"] = process_cpu(server.pid) - before
+    reset(ready["url"])
+    return result
+
+
+def _spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"median {statistics.median(ordered):.3f}, range {ordered[0]:.3f}-{ordered[-1]:.3f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--small", type=int, default=20_000, help="second run, for memory")
+    parser.add_argument("--rounds", type=int, default=5, help="paired rounds (target and raw)")
+    parser.add_argument("--rss-sizes", default="20000",
+                        help="comma-separated record counts of one target run each, for memory")
     args = parser.parse_args(argv)
     server, ready = start_sandbox()
+    targets: list[dict] = []
+    raws: list[dict] = []
+    memory: list[tuple[int, dict]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="target-bench-") as tmp:
             workdir = Path(tmp)
             now = time.time()
-            big, small = workdir / "big.singer", workdir / "small.singer"
+            big = workdir / "big.singer"
             write_input(big, args.records, now)
-            write_input(small, args.small, now)
-
-            target = run_target(ready, big, workdir)
-            reset(ready["url"])
-            raw = run_raw_loop(ready, big)
-            reset(ready["url"])
-            target_small = run_target(ready, small, workdir)
-            reset(ready["url"])
+            for n in range(args.rounds):
+                order = ("target", "raw") if n % 2 == 0 else ("raw", "target")
+                for which in order:
+                    if which == "target":
+                        targets.append(_measured(run_target, server, ready, big, workdir))
+                    else:
+                        raws.append(_measured(run_raw_loop, server, ready, big))
+                t, r = targets[-1], raws[-1]
+                print(f"  round {n + 1} ({order[0]} first): target {t['seconds']:.2f} s "
+                      f"({t['cpu_seconds']:.2f} s CPU, sandbox {t['sandbox_cpu_seconds']:.2f})   "
+                      f"raw {r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU, sandbox "
+                      f"{r['sandbox_cpu_seconds']:.2f})   target/raw "
+                      f"{r['seconds'] / t['seconds']:.3f} (CPU "
+                      f"{r['cpu_seconds'] / t['cpu_seconds']:.3f})", flush=True)
+            big.unlink()
+            for size in (int(x) for x in args.rss_sizes.split(",") if x.strip()):
+                path = workdir / f"rss-{size}.singer"
+                write_input(path, size, time.time())
+                memory.append((size, _measured(run_target, server, ready, path, workdir)))
+                path.unlink()
     finally:
         server.terminate()
         server.wait(timeout=10)
 
-    rate = target["accepted"] / target["seconds"]
-    raw_rate = raw["accepted"] / raw["seconds"]
+    target, raw = targets[-1], raws[-1]
+    ratios = [r["seconds"] / t["seconds"] for t, r in zip(targets, raws, strict=True)]
+    cpu_ratios = [r["cpu_seconds"] / t["cpu_seconds"] for t, r in zip(targets, raws, strict=True)]
+    median = statistics.median(ratios)
+    seconds = statistics.median(t["seconds"] for t in targets)
+    raw_seconds = statistics.median(r["seconds"] for r in raws)
+    per_1000 = 1000 * target["calls"] / target["accepted"]
     print(f"target-fb-conversions: {args.records:,} records -> {target['accepted']:,} events "
-          f"accepted in {target['seconds']:.1f} s = {rate:,.0f} events/s "
-          f"({target['cpu_seconds']:.1f} s CPU)")
-    print(f"  API calls: {target['calls']} = {1000 * target['calls'] / target['accepted']:.2f} "
-          "per 1,000 events")
-    print(f"  peak RSS: {target['peak_rss_mib']:.0f} MiB at {args.records:,} records, "
-          f"{target_small['peak_rss_mib']:.0f} MiB at {args.small:,} records")
-    print(f"raw loop (json + hashlib + requests): {raw['accepted']:,} events in "
-          f"{raw['seconds']:.1f} s = {raw_rate:,.0f} events/s, {raw['calls']} calls")
-    print(f"ratio target / raw loop: {rate / raw_rate:.2f}")
+          f"accepted; median {seconds:.2f} s = {target['accepted'] / seconds:,.0f} events/s, "
+          f"median {statistics.median(t['cpu_seconds'] for t in targets):.2f} s CPU")
+    print(f"  API calls: {target['calls']} = {per_1000:.2f} per 1,000 events")
+    print(f"raw loop (json + hashlib + requests): {raw['accepted']:,} events; median "
+          f"{raw_seconds:.2f} s = {raw['accepted'] / raw_seconds:,.0f} events/s, median "
+          f"{statistics.median(r['cpu_seconds'] for r in raws):.2f} s CPU, {raw['calls']} calls")
+    sandbox_cpu = [statistics.median(x["sandbox_cpu_seconds"] for x in runs)
+                   for runs in (targets, raws)]
+    print(f"sandbox CPU per run (medians): target {sandbox_cpu[0]:.2f} s, "
+          f"raw {sandbox_cpu[1]:.2f} s")
+    print(f"ratio target / raw loop (events/s), {len(ratios)} paired rounds: {_spread(ratios)}")
+    print(f"CPU ratio raw / target: {_spread(cpu_ratios)}")
+    for size, run in memory:
+        print(f"  peak RSS: {run['peak_rss_mib']:.0f} MiB at {size:,} records "
+              f"({run['seconds']:.1f} s, {run['accepted']:,} events, {run['calls']} calls)")
+    met = median >= GOAL_RATIO and per_1000 <= 1.0
+    print(f"goal (at least {GOAL_RATIO:.2f} of the raw loop, 1 call per 1,000 events): "
+          f"{'met' if met else 'NOT met'} (median ratio {median:.3f}, {per_1000:.2f} calls "
+          "per 1,000 events)")
     return 0
 
 
