@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import decimal
+import gc
 import json
 import sys
 import threading
@@ -74,6 +75,8 @@ MAX_BATCH = {CONVERSIONS_API: CAPI_MAX_EVENTS, OFFLINE_CONVERSIONS: OFFLINE_MAX_
 MAX_AGE_DAYS = {CONVERSIONS_API: CAPI_MAX_AGE_DAYS, OFFLINE_CONVERSIONS: OFFLINE_MAX_AGE_DAYS}
 DEFAULT_REJECTS_PATH = "output/target-fb-conversions-rejects.jsonl"
 DEFAULT_FOLLOWUP_STREAM = "messenger_followups"
+# Container allocations between two collections of the youngest generation (Python: 700).
+GC_THRESHOLD = 10_000
 
 # Errors that end the run with one sentence (and the summary), never a traceback.
 FATAL_ERRORS = (
@@ -648,6 +651,11 @@ class TargetFbConversions(Target):
         resend_unconfirmed: bool = False,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
+        # Each record leaves a few dicts and lists alive until its batch is sent, so at the
+        # default 700 the cyclic collector ran every few records and went through the whole
+        # heap (SDK, SQLAlchemy) every few thousand: about a sixth of the run's CPU. Records
+        # make no reference cycles, so collecting less often keeps memory flat (issue 12).
+        gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
         if list_unconfirmed or resend_unconfirmed:
             cls._unconfirmed_command = "list" if list_unconfirmed else "resend"
             file_input = iter(())  # type: ignore[assignment]
