@@ -201,7 +201,7 @@ def parse_error(
         code=code,
         subcode=subcode,
         kind=classify(status, code, subcode, is_transient),
-        fbtrace_id=error.get("fbtrace_id"),  # type: ignore[arg-type]
+        fbtrace_id=error.get("fbtrace_id"),
         is_transient=is_transient,
         user_message=redact(error.get("error_user_msg") or "", secrets) or None,
         raw=error,

@@ -55,7 +55,7 @@ LEAD_ACCESS_FIX = (
 )
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "doctor",
         help="check the token, subscriptions and leads access, then a test lead end to end",

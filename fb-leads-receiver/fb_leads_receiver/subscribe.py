@@ -34,7 +34,7 @@ HANDSHAKE_FAILED = 2200
 MANAGE_METADATA = "pages_manage_metadata"
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "subscribe",
         help="subscribe the app to leadgen webhooks and install it on each Page",

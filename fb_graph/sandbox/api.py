@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fb_graph import DEFAULT_API_VERSION
@@ -548,8 +548,8 @@ class GraphApp:
         return _dumps({"id": lead["id"]})
 
     @staticmethod
-    def _json_param(call: Call, name: str, kind: type) -> object:
-        value: object = None
+    def _json_param(call: Call, name: str, kind: type[T]) -> T | None:
+        value: Any = None
         if call.json_body is not None and name in call.json_body:
             value = call.json_body[name]
         elif name in call.params:

@@ -12,6 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from fb_graph.limits import (
     CAPI_MAX_AGE_DAYS,
@@ -270,7 +271,7 @@ def _validate_batch(
     return events
 
 
-def _decoded(index: int, event: object) -> object:
+def _decoded(index: int, event: object) -> Any:
     """An event sent as a JSON string (``list<string>``), as its object."""
     if not isinstance(event, str):
         return event

@@ -30,6 +30,8 @@ FORM_NODE_FIELDS = (*FORM_FIELDS, "page", "creator")
 # Pages, ads and users (the token's owner, the forms' creator) serve these.
 NAMED_FIELDS = ("id", "name")
 FORM_STATUSES = ("ACTIVE", "ARCHIVED", "DELETED", "DRAFT")
+# A lead template and the getter that picks its %s values from a lead's values.
+_Compiled = tuple[str, Callable[[tuple[str, ...]], tuple[str, ...]]]
 
 # Lead ids: 16 digits, "2" + 5-digit form code + 10-digit scrambled index.
 _LEAD_BASE = 2 * 10**15
@@ -283,7 +285,7 @@ class SandboxData:
                 ordinal += 1
         # Drawn last, so the ids above do not depend on it.
         self.user = {"id": new_id(10**14, 2 * 10**14), "name": "Sandbox Admin"}
-        self._templates: dict[tuple, tuple[str, tuple[Callable[[int], str], ...]]] = {}
+        self._templates: dict[tuple, _Compiled] = {}
         # Called with (form, the new leads as stored) after leads are added (webhooks).
         self.on_added: Callable[[Form, list[dict]], None] | None = None
 
@@ -457,12 +459,14 @@ class SandboxData:
             _CDR_JS[(h >> 26) & 3],
         )
 
-    def _template(self, form: Form, variant: int, fields: tuple[str, ...], with_ads: bool):
+    def _template(
+        self, form: Form, variant: int, fields: tuple[str, ...], with_ads: bool
+    ) -> _Compiled:
         """A %-template of the lead's JSON for these fields, and which values fill it."""
         cache_key = (form.ordinal, variant, fields, with_ads)
-        compiled = self._templates.get(cache_key)
-        if compiled is not None:
-            return compiled
+        cached = self._templates.get(cache_key)
+        if cached is not None:
+            return cached
         organic = variant == ORGANIC
         ad = None if organic else form.ads[variant]
         parts: list[str] = []
@@ -510,7 +514,7 @@ class SandboxData:
     ) -> list[str]:
         compiled = [self._template(form, v, fields, with_ads) for v in range(VARIANTS)]
         values = self.lead_values
-        out = []
+        out: list[str] = []
         append = out.append
         for i in indices:
             template, getter = compiled[i % VARIANTS]

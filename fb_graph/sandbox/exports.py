@@ -144,7 +144,7 @@ class _Record(NamedTuple):
 
     lead: dict
     created: int
-    index: int
+    number: int
     test: bool
 
 
@@ -218,7 +218,7 @@ def form_records(
     return heapq.merge(
         _generated(data, form, since, until, with_ads),
         _added(data, form, since, until, with_ads),
-        key=lambda r: (r.created, r.index),
+        key=lambda r: (r.created, r.number),
     )
 
 
@@ -296,7 +296,7 @@ class _Layout:
         status = self.options.lead_status
         if status != "mixed":
             return status
-        return MIXED_STATUSES[record.index % len(MIXED_STATUSES)]
+        return MIXED_STATUSES[record.number % len(MIXED_STATUSES)]
 
 
 def _spoil(row: list[str], number: int, options: ExportOptions) -> list[str]:

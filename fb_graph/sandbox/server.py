@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from fb_graph.export_format import EXPORT_PATH
@@ -43,7 +44,9 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
         """A client that went away mid-answer is normal here (timeouts, killed runs)."""
         exc = sys.exc_info()[1]
         if isinstance(exc, (ConnectionError, TimeoutError)):
@@ -142,7 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() in ("bearer", "oauth"):
                 bearer = value.strip() or None
-        host = self.headers.get("Host") or "%s:%d" % self.server.server_address[:2]  # noqa: UP031
+        address = self.server.server_address
+        host = self.headers.get("Host") or f"{address[0]!s}:{address[1]}"
         call = Call(method, split.path, params, f"http://{host}", bearer, json_body, token_in_url)
         if split.path.rstrip("/") == EXPORT_PATH.rstrip("/") and method == "GET":
             self._export(call)
@@ -349,7 +353,7 @@ class Sandbox:
         return self.app.data.add_leads(form_id, count, created_time)
 
     def export(
-        self, path: str | Path, format: str = exports.DEFAULT_FORMAT, **options: object
+        self, path: str | Path, format: str = exports.DEFAULT_FORMAT, **options: Any
     ) -> exports.ExportResult:
         """Write this sandbox's leads (added ones too) as an export file; ``options`` are
         :class:`~fb_graph.sandbox.exports.ExportOptions` fields. See docs/sandbox.md."""

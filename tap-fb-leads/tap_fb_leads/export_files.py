@@ -53,7 +53,7 @@ class ExportFile:
     sha256: str
 
     def open(self) -> IO[bytes]:
-        return self.fs.open(self.path, "rb")  # type: ignore[no-any-return]
+        return self.fs.open(self.path, "rb")
 
 
 def find_files(patterns: Sequence[str]) -> list[ExportFile]:

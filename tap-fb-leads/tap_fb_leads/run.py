@@ -89,4 +89,4 @@ class GraphRun:
         if not self._disclaimer_schema_written:
             stream._write_schema_message()
             self._disclaimer_schema_written = True
-        return stream.write_from_lead  # type: ignore[attr-defined, no-any-return]
+        return stream.write_from_lead  # type: ignore[attr-defined]

@@ -124,7 +124,9 @@ class TapFbLeads(Tap):
             ]
         return [FormsStream(self), LeadsStream(self), DisclaimerResponsesStream(self), *messenger]
 
-    def sync_all(self) -> None:
+    # The SDK marks sync_all final; the tap still wraps it, to read the export files before
+    # the API's leads and the webhook spool after them, as partitions of the leads stream.
+    def sync_all(self) -> None:  # type: ignore[misc]
         try:
             self._sync_exports()
             super().sync_all()
@@ -168,7 +170,7 @@ class TapFbLeads(Tap):
     # Command line
 
     @classmethod
-    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:  # type: ignore[override]
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
         """Read the ``--config`` files; an unreadable one is one sentence, not a traceback."""
         try:
             return super().cb_config(ctx, param, value)
@@ -180,7 +182,7 @@ class TapFbLeads(Tap):
             sys.exit(1)
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a Graph or quota failure ends it with one sentence, no traceback."""
         _tune_garbage_collector()
         for option in ("state", "catalog"):

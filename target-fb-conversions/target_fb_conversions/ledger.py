@@ -61,7 +61,9 @@ class Ledger:
     def _index_the_key(self) -> None:
         """Add the key's index to a ledger table that has none (its primary key is one)."""
         inspector = sa.inspect(self.engine)
-        keyed = [inspector.get_pk_constraint(TABLE_NAME).get("constrained_columns") or []]
+        keyed: list[list[str | None]] = [
+            list(inspector.get_pk_constraint(TABLE_NAME).get("constrained_columns") or [])
+        ]
         keyed += [index["column_names"] for index in inspector.get_indexes(TABLE_NAME)]
         if not any(tuple(columns[:3]) == KEY_COLUMNS for columns in keyed):
             sa.Index(KEY_INDEX, *(self.table.c[name] for name in KEY_COLUMNS)).create(
@@ -115,7 +117,7 @@ class Ledger:
                             ordered[start : start + _CHUNK], key=lambda key: key[0]
                         )
                     ]
-                    params = {"destination": self.destination}
+                    params: dict[str, str | list[str]] = {"destination": self.destination}
                     for i, (name, ids) in enumerate(groups):
                         params[f"name_{i}"] = name
                         params[f"ids_{i}"] = ids

@@ -79,8 +79,9 @@ def safe_event(event: Mapping[str, object]) -> dict[str, object]:
     kept only when safe, else replaced by their hash; the hashed user data is kept as it is."""
     out = dict(event)
     for key in ("event_name", "event_id"):
-        if isinstance(out.get(key), str):
-            out[key] = safe_text(out[key])
+        text = out.get(key)
+        if isinstance(text, str):
+            out[key] = safe_text(text)
     for key, fields in (("custom_data", _FREE_CUSTOM), ("user_data", _FREE_USER),
                         ("match_keys", _FREE_USER)):
         part = out.get(key)
