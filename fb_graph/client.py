@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -188,14 +187,11 @@ class GraphClient:
             self.session.headers["User-Agent"] = user_agent
         self._proof = auth_params(access_token, app_secret)
         self._secrets = (access_token, app_secret)
-        self._background: _Background | None = None
-        """The request :meth:`get_soon` sent, until another call has waited for it."""
 
     def redact(self, text: object) -> str:
         return redact(text, self._secrets)
 
     def close(self) -> None:
-        self._wait_background()
         self.session.close()
 
     # -- calls -----------------------------------------------------------------------------
@@ -318,40 +314,6 @@ class GraphClient:
             where, lambda: self._attempt_stream(url, where, dict(params or {}), accept)
         )
 
-    def get_soon(
-        self, path: str, params: Mapping[str, Any] | None = None, *, shape: Shape = any_object
-    ) -> PendingAnswer:
-        """``GET /{version}/{path}`` sent now from a background thread, answered later.
-
-        Only the request and the reading of its body run in the thread; decoding, the checks,
-        the log, the waits and every retry happen in :meth:`PendingAnswer.result`, in the
-        caller's thread, as :meth:`get` does them. The caller makes no other call on this
-        client until it has taken the result (or discarded it): a reader of pages sends the
-        next page's request before it goes through the current page, and frees that page
-        before the answer is decoded.
-        """
-        url = f"{self.base}/{path.lstrip('/')}"
-        query = {**(params or {}), **self._proof}
-        where = f"GET /{_path_only(path)}"
-        self._wait_background()
-        self.stats.calls += 1
-        self._background = _Background(lambda: self._send_now("GET", url, query, None, None))
-        return PendingAnswer(
-            self,
-            where,
-            self._background,
-            lambda: self._attempt("GET", url, where, query, None, None, shape),
-            shape,
-        )
-
-    def _wait_background(self) -> None:
-        """One request at a time on the session: a call waits for the one sent by
-        :meth:`get_soon` to have its answer (kept for its :class:`PendingAnswer`)."""
-        background = self._background
-        if background is not None and background is not threading.current_thread():
-            background.join()
-            self._background = None
-
     def _retrying(self, where: str, attempt: Callable[[], tuple[Any, Usage]]) -> Any:
         """Make ``attempt`` until it answers, retrying temporary errors and waiting out
         rate limits (the one retry loop of fb-leads)."""
@@ -382,30 +344,8 @@ class GraphClient:
         shape: Shape,
     ) -> tuple[Any, Usage]:
         self.stats.calls += 1
-        return self._answer(self._send(method, url, query, data, headers), where, shape)
-
-    def _send(
-        self,
-        method: str,
-        url: str,
-        query: Mapping[str, Any],
-        data: bytes | None,
-        headers: Mapping[str, str] | None,
-    ) -> requests.Response | GraphError:
-        """The request and its whole body (no decoding, no log: it may run in a thread)."""
-        self._wait_background()
-        return self._send_now(method, url, query, data, headers)
-
-    def _send_now(
-        self,
-        method: str,
-        url: str,
-        query: Mapping[str, Any],
-        data: bytes | None,
-        headers: Mapping[str, str] | None,
-    ) -> requests.Response | GraphError:
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
                 url,
                 params=query,
@@ -415,15 +355,7 @@ class GraphClient:
             )
         except _NETWORK_ERRORS as exc:
             message = self.redact(f"network error: {type(exc).__name__}")
-            return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT)
-
-    def _answer(
-        self, sent: requests.Response | GraphError, where: str, shape: Shape
-    ) -> tuple[Any, Usage]:
-        """What one sent request answered: the decoded body, or the error to retry or raise."""
-        if isinstance(sent, GraphError):
-            return sent, Usage()
-        response = sent
+            return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT), Usage()
         usage = parse_usage(response.headers)
         status = response.status_code
         self.logger.debug(
@@ -472,7 +404,6 @@ class GraphClient:
     def _attempt_stream(
         self, url: str, where: str, query: Mapping[str, Any], accept: StreamCheck
     ) -> tuple[Any, Usage]:
-        self._wait_background()
         self.stats.calls += 1
         try:
             response = self.session.get(
@@ -601,65 +532,6 @@ class GraphClient:
                 tries=tries,
             )
         return replace(error, message=f"{error.message}; {tries} tries")
-
-
-class _Background(threading.Thread):
-    """One function run in a daemon thread (a stuck call never holds up the exit)."""
-
-    def __init__(self, work: Callable[[], Any]) -> None:
-        super().__init__(name="graph-prefetch", daemon=True)
-        self._work = work
-        self._value: Any = None
-        self._error: BaseException | None = None
-        self.start()
-
-    def run(self) -> None:
-        try:
-            self._value = self._work()
-        except BaseException as exc:  # raised again in the caller's thread
-            self._error = exc
-
-    def value(self) -> Any:
-        self.join()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-class PendingAnswer:
-    """The answer to a request sent by :meth:`GraphClient.get_soon`."""
-
-    def __init__(
-        self,
-        client: GraphClient,
-        where: str,
-        first: _Background,
-        again: Callable[[], tuple[Any, Usage]],
-        shape: Shape,
-    ) -> None:
-        self._client = client
-        self._where = where
-        self._first: _Background | None = first
-        self._again = again
-        self._shape = shape
-
-    def result(self) -> dict[str, Any]:
-        """The answer, decoded and checked, after every retry and wait :meth:`GraphClient.get`
-        would make; or its error."""
-
-        def attempt() -> tuple[Any, Usage]:
-            first, self._first = self._first, None
-            if first is None:
-                return self._again()
-            return self._client._answer(first.value(), self._where, self._shape)
-
-        return self._client._retrying(self._where, attempt)  # type: ignore[no-any-return]
-
-    def discard(self) -> None:
-        """Wait for the request to end and drop its answer (its errors too)."""
-        first, self._first = self._first, None
-        if first is not None:
-            first.join()
 
 
 def _schedule(transport: Transport, retry: int) -> float:

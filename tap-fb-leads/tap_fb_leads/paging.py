@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fb_graph.client import GraphClient, PendingAnswer, page_shape
+from fb_graph.client import GraphClient, page_shape
 from fb_graph.errors import GraphError
 
 
@@ -24,87 +24,51 @@ class Pager:
     """Reads every page of an edge; halves the page size when Meta asks for less data.
 
     One pager serves the whole run, so a halved size stays halved for the next forms.
-
-    With ``prefetch`` (the default), the request for the next page is sent from a background
-    thread (:meth:`GraphClient.get_soon`) as soon as a page has arrived, so Meta prepares it
-    while the caller goes through the current one (another call on the client waits for it).
-    The calls are the same, one per page (one more only when the caller stops before the last
-    page), and their errors are raised at the same point, when the next page is asked for.
     """
 
-    def __init__(
-        self,
-        client: GraphClient,
-        page_size: int,
-        logger: logging.Logger,
-        *,
-        prefetch: bool = True,
-    ) -> None:
+    def __init__(self, client: GraphClient, page_size: int, logger: logging.Logger) -> None:
         self.client = client
         self.page_size = page_size
         self.logger = logger
-        self.prefetch = prefetch
 
     def pages(
         self, path: str, params: Mapping[str, Any], *, max_size: int | None = None
     ) -> Iterator[list[dict[str, Any]]]:
         """Yield the ``data`` list of each page of ``path``, first to last."""
-        query = self._query(params, max_size, None)
+        after: str | None = None
         sent: set[str] = set()
-        pending: PendingAnswer | None = None
-        try:
-            while True:
-                try:
-                    if pending is not None:
-                        answer: PendingAnswer = pending
-                        pending = None
-                        body = answer.result()
-                    else:
-                        body = self.client.get(path, query, shape=page_shape)
-                except GraphError as error:
-                    if error.reduce_data and query["limit"] > 1:
-                        self.page_size = max(1, query["limit"] // 2)
-                        self.logger.warning(
-                            "Meta asked for less data per call: page_size lowered from %d to %d.",
-                            query["limit"],
-                            self.page_size,
-                        )
-                        query = self._query(params, max_size, query.get("after"))
-                        continue
-                    raise
-                page, paging = body["data"], body.get("paging")
-                # Nothing of this answer outlives the page: once the caller has gone through it
-                # (and dropped it, see ``LeadsStream._read_slice``), its leads are freed before
-                # the next answer is decoded, which then reuses their memory.
-                del body
-                try:
-                    after = self._next_cursor(path, paging)
-                    if after is not None and after in sent:
-                        raise PagingError(
-                            f"Meta's paging of /{path} came back to a cursor already read "
-                            f"after {len(sent) + 1} pages, so it would never end: the read stops "
-                            "here (its bookmark is not moved); run the job again, and report it "
-                            "to Meta if it repeats."
-                        )
-                except PagingError as exc:
-                    stop: PagingError | None = exc  # raised after the page, as it always was
-                    after = None
-                else:
-                    stop = None
-                if after is not None:
-                    query = self._query(params, max_size, after)
-                    if self.prefetch:
-                        pending = self.client.get_soon(path, query, shape=page_shape)
-                yield page
-                del page
-                if stop is not None:
-                    raise stop
-                if after is None:
-                    return
-                sent.add(after)
-        finally:
-            if pending is not None:  # the caller stopped early: the sent request is let go
-                pending.discard()
+        while True:
+            query = self._query(params, max_size, after)
+            try:
+                body = self.client.get(path, query, shape=page_shape)
+            except GraphError as error:
+                if error.reduce_data and query["limit"] > 1:
+                    self.page_size = max(1, query["limit"] // 2)
+                    self.logger.warning(
+                        "Meta asked for less data per call: page_size lowered from %d to %d.",
+                        query["limit"],
+                        self.page_size,
+                    )
+                    continue
+                raise
+            page, paging = body["data"], body.get("paging")
+            # Nothing of this answer outlives the page: once the caller has gone through it
+            # (and dropped it, see ``LeadsStream._read_slice``), its leads are freed before the
+            # next answer is decoded, which then reuses their memory.
+            del body
+            yield page
+            del page
+            after = self._next_cursor(path, paging)
+            if after is None:
+                return
+            if after in sent:
+                raise PagingError(
+                    f"Meta's paging of /{path} came back to a cursor already read after "
+                    f"{len(sent) + 1} pages, so it would never end: the read stops here "
+                    "(its bookmark is not moved); run the job again, and report it to Meta if "
+                    "it repeats."
+                )
+            sent.add(after)
 
     def _query(
         self, params: Mapping[str, Any], max_size: int | None, after: str | None
