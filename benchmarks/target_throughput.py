@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"target-fb-conversions: {args.records:,} records -> {target['accepted']:,} events "
           f"accepted; median {seconds:.2f} s = {target['accepted'] / seconds:,.0f} events/s, "
           f"median {statistics.median(t['cpu_seconds'] for t in targets):.2f} s CPU")
-    print(f"  API calls: {target['calls']} = {per_1000:.2f} per 1,000 events")
+    print(f"  API calls: {target['calls']} = {per_1000:.2f} per 1,000 events; peak RSS "
+          f"{max(t['peak_rss_mib'] for t in targets):.0f} MiB (the largest of the rounds)")
     print(f"raw loop (json + hashlib + requests): {raw['accepted']:,} events; median "
           f"{raw_seconds:.2f} s = {raw['accepted'] / raw_seconds:,.0f} events/s, median "
           f"{statistics.median(r['cpu_seconds'] for r in raws):.2f} s CPU, {raw['calls']} calls")
