@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from typing_extensions import override
+
 from fb_graph.redact import redact
 
 
@@ -156,6 +158,7 @@ class GraphError(Exception):
         trace = f", fbtrace_id {self.fbtrace_id}" if self.fbtrace_id else ""
         return f"{self.advice} (Meta said: {self.message} [{codes}{trace}])"
 
+    @override
     def __str__(self) -> str:
         return self.describe()
 

@@ -16,6 +16,7 @@ import socket
 from types import FrameType
 
 import uvicorn
+from typing_extensions import override
 
 from fb_graph.settings import SettingsError
 from fb_graph.spool import SpoolError
@@ -61,6 +62,7 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self.ready = ready
 
+    @override
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if not self.should_exit:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from typing_extensions import override
+
 from fb_graph.export_format import EXPORT_PATH
 from fb_graph.sandbox import exports, messenger
 from fb_graph.sandbox.api import Call, GraphApp
@@ -44,6 +46,7 @@ class _Server(ThreadingHTTPServer):
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    @override
     def handle_error(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
     ) -> None:
@@ -69,16 +72,19 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "fb-graph-sandbox/1"
     sys_version = ""
 
+    @override
     def version_string(self) -> str:
         return self.server_version
     server: _Server
 
+    @override
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
 
+    @override
     def finish(self) -> None:
         with self.server.connections_lock:
             self.server.connections.discard(self.connection)
@@ -87,6 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    @override
     def log_message(self, format: str, *args: object) -> None:
         """Silent: the request log (without tokens) is kept by the app."""
 

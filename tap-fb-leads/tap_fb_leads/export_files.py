@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from fsspec.core import url_to_fs  # type: ignore[import-untyped]
+from typing_extensions import override
 
 from fb_graph.xlsx import XlsxError, read_rows
 
@@ -185,9 +186,11 @@ class _Prefixed(io.RawIOBase):
         self._head = head
         self._handle = handle
 
+    @override
     def readable(self) -> bool:
         return True
 
+    @override
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer)
         if self._head:

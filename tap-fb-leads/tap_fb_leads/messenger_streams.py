@@ -8,6 +8,7 @@ import typing as t
 from typing import Any
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from fb_graph.spool import MESSENGER_READER, SpoolError
 from tap_fb_leads.conversations import ConversationReader
@@ -34,11 +35,13 @@ class SpoolStream(GraphStream):
         self.state_manager.is_flushed = False
         self._write_state_message()
 
+    @override
     def _increment_stream_state(
         self, latest_record: dict, *, context: Context | None = None
     ) -> None:
         """Nothing per record: the position moves in :meth:`_checkpoint`."""
 
+    @override
     def get_replication_key_signpost(self, context: Context | None = None) -> Any:
         return None
 
@@ -57,6 +60,7 @@ class MessengerLeadsStream(SpoolStream):
         self.selected_by_default = bool(tap.config.get("webhook_spool"))
         super().__init__(tap)
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         settings = self._run_tap.settings
         if settings.webhook_spool is None:
@@ -99,6 +103,7 @@ class MessengerConversationsStream(SpoolStream):
     selected_by_default = False
     schema_dict = MESSENGER_CONVERSATIONS_SCHEMA
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         settings = self._run_tap.settings
         if settings.webhook_spool is None:

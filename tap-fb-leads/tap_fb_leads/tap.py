@@ -13,6 +13,7 @@ import typing as t
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
+from typing_extensions import override
 
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
@@ -65,6 +66,7 @@ class TapFbLeads(Tap):
 
     # Settings
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         try:
             settings = read_settings(self._config, self.started_at)
@@ -110,6 +112,7 @@ class TapFbLeads(Tap):
 
     # Streams
 
+    @override
     def discover_streams(self) -> list[Stream]:
         messenger: list[Stream] = [
             MessengerLeadsStream(self),
@@ -126,7 +129,8 @@ class TapFbLeads(Tap):
 
     # The SDK marks sync_all final; the tap still wraps it, to read the export files before
     # the API's leads and the webhook spool after them, as partitions of the leads stream.
-    def sync_all(self) -> None:  # type: ignore[misc]
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
         try:
             self._sync_exports()
             super().sync_all()
@@ -169,6 +173,7 @@ class TapFbLeads(Tap):
 
     # Command line
 
+    @override
     @classmethod
     def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
         """Read the ``--config`` files; an unreadable one is one sentence, not a traceback."""
@@ -181,6 +186,7 @@ class TapFbLeads(Tap):
             )
             sys.exit(1)
 
+    @override
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a Graph or quota failure ends it with one sentence, no traceback."""

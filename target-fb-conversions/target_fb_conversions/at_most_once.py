@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import requests
+from typing_extensions import override
 
 from fb_graph.client import GraphClient, Shape
 from fb_graph.errors import ErrorKind, parse_error
@@ -45,6 +46,7 @@ class AtMostOnceSession(requests.Session):
     """A session that raises :class:`MaybeDelivered` instead of returning an answer (or a
     network error) that the client would retry although Meta may have acted on the call."""
 
+    @override
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
                 ) -> requests.Response:
         try:
