@@ -72,7 +72,7 @@ def _names(local: str) -> frozenset[str]:
 
 
 _SHEET, _RELATIONSHIP = _names("sheet"), frozenset((f"{_REL_NS}}}Relationship",))
-_ROW, _C, _V, _T, _IS, _SI, _RPH = (_names(n) for n in ("row", "c", "v", "t", "is", "si", "rPh"))
+_ROW, _C, _V, _T, _SI, _RPH = (_names(n) for n in ("row", "c", "v", "t", "si", "rPh"))
 _SHEET_ID = (f"{_DOC_REL}}}id", f"{_STRICT_DOC_REL}}}id")
 
 
@@ -267,7 +267,6 @@ class _SheetReader:
         self.inline = _Text()
 
     def rows(self, book: zipfile.ZipFile, part: str) -> Iterator[tuple[int, list[str]]]:
-        inline = self.inline
         for _ in _parse(book, part, self.start, self.end, self.data):
             for number, cells in self.done:
                 while cells and not cells[-1]:
@@ -275,8 +274,6 @@ class _SheetReader:
                 if cells:
                     yield number, cells
             self.done.clear()
-            if len(inline.parts) > 1 << 20:  # pragma: no cover - text outside any cell
-                inline.parts.clear()
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         if name in _C:
@@ -305,8 +302,9 @@ class _SheetReader:
                 if not text.strip().isdigit():
                     raise XlsxError(f"row {self.number} has a shared string cell without an index")
                 text = self.strings[int(text)]
-            elif kind == "inlineStr":
-                text = self.inline.take()
+            inline = self.inline.take()  # an <is> item's text, if the cell has one
+            if kind == "inlineStr":
+                text = inline
             elif kind == "b":
                 text = "TRUE" if text == "1" else "FALSE" if text == "0" else text
             self.cells.append(text)
