@@ -104,7 +104,7 @@ def test_warehouse_plugins_declare_real_settings(meltano_installed, name):
 def test_pins_jobs_environments_and_schedules():
     pins = {name: plugin[1].get("pip_url") for name, plugin in PLUGINS.items()}
     assert pins["target-postgres"] == "meltanolabs-target-postgres==0.8.1"
-    assert pins["tap-postgres"] == "meltanolabs-tap-postgres==0.10.0"
+    assert pins["tap-postgres"] == "meltanolabs-tap-postgres[msgspec]==0.10.0"
     assert pins["target-snowflake"] == "meltanolabs-target-snowflake==0.20.4"
     assert pins["tap-fb-leads"] == "-e ${MELTANO_PROJECT_ROOT}"
     assert pins["target-fb-conversions"] == "-e ${MELTANO_PROJECT_ROOT} psycopg[binary]>=3.3,<4"
