@@ -360,7 +360,7 @@ class EventBuilder:
                 memo = memos.get(column)
                 if memo is not None:
                     key: object = (raw, record_country) if column in _BY_COUNTRY else raw
-                    sent = memo.get(key)  # type: ignore[call-overload]
+                    sent = memo.get(key)
                     if sent is None:
                         try:
                             sent = self._sent_value(column, raw, record_country)

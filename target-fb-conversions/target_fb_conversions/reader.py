@@ -12,6 +12,7 @@ from singer_sdk.contrib.msgspec import MsgSpecReader
 from singer_sdk.contrib.msgspec import decoder as msgspec_decoder
 from singer_sdk.exceptions import InvalidInputLine
 from singer_sdk.singerlib.json import deserialize_json
+from typing_extensions import override
 
 # A line is skipped when this leaves nothing (what ``str.strip`` removes, as before).
 _BLANK = object()
@@ -35,7 +36,8 @@ class PrivateSingerReader(MsgSpecReader):
         super().__init__()
         self._line_number = 0
 
-    def process_lines(  # type: ignore[override]
+    @override
+    def process_lines(
         self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
         source = file_input or self.default_input
@@ -56,12 +58,12 @@ class PrivateSingerReader(MsgSpecReader):
             if "type" not in message:
                 self.assert_line_requires(message, {"type"})
             kind = message["type"]
-            callback = callbacks.get(kind)  # type: ignore[arg-type]
+            callback = callbacks.get(kind)
             if callback is None:
                 self._process_unknown_message(message)
             else:
                 callback(message)
-            stats[kind] += 1  # type: ignore[index]
+            stats[kind] += 1
         return stats
 
     def _slow_line(self, line: bytes | str) -> t.Any:
@@ -92,7 +94,8 @@ class PrivateSingerReader(MsgSpecReader):
             )
         return message
 
-    def deserialize_json(self, line: str) -> dict:  # type: ignore[override]
+    @override
+    def deserialize_json(self, line: str) -> dict:
         """One line as a message (the SDK's interface; :meth:`process_lines` does not call it)."""
         try:
             message = msgspec_decoder.decode(line)
@@ -103,6 +106,7 @@ class PrivateSingerReader(MsgSpecReader):
         return self._object(message)
 
     @staticmethod
+    @override
     def assert_line_requires(line_dict: dict, requires: set[str]) -> None:
         missing = requires - set(line_dict)
         if missing:
@@ -110,6 +114,7 @@ class PrivateSingerReader(MsgSpecReader):
                 f"A message is missing its {', '.join(sorted(missing))}: not valid Singer."
             )
 
+    @override
     def _process_unknown_message(self, message_dict: dict) -> None:
         raise InvalidInputLine(
             f"Input line {self._line_number} has the unknown message type "

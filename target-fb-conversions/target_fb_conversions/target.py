@@ -466,10 +466,10 @@ class TargetFbConversions(Target):
             return None
         if only.flattening_options and only.flattening_enabled:
             return None
-        sink = self._sinks_active.get(stream_name)  # type: ignore[arg-type]
+        sink = self._sinks_active.get(stream_name)
         if not isinstance(sink, ConversionsSink) or sink.include_sdc_metadata_properties:
             return None
-        self._plain_sinks[stream_name] = sink  # type: ignore[index]
+        self._plain_sinks[stream_name] = sink
         return sink
 
     def _process_state_message(self, message_dict: dict) -> None:
