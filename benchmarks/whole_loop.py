@@ -19,17 +19,19 @@ install-plugins` installed, with meltano.yml's sandbox environment.
 
 Runs are paired: each round runs the plugin alone (A) and the leg (B) one after the other, the
 order alternating between rounds; for the leads leg each round also re-runs the leg onto the
-loaded rows (B2, the upsert of rows that exist).  Printed per run: wall time, 1-minute load
-average at the start, and CPU seconds per process: the tap, the target, meltano itself (its
-own process: it relays every line from tap to target), the PostgreSQL server (postmaster,
-backends and helpers) and the sandbox.  CPU of the processes started by the run comes from
-getrusage(RUSAGE_CHILDREN) for the whole run and from sampling /proc every 0.1 s per process
-(the last 0.1 s of a plugin's life can be missed by the sampling; that remainder is counted in
-meltano's figure).  Then medians, the paired ratios B/A (median and spread) and "goal met /
-not met".
+loaded rows (B2, the upsert of rows that exist; --no-again skips it).  Printed per run: wall
+time, 1-minute load average at the start, and CPU seconds per process: the tap, the target,
+meltano itself (its own process: it relays every line from tap to target), the tap's discovery
+(Meltano runs it before each run), the PostgreSQL server (postmaster, backends and helpers) and
+the sandbox.  CPU of the processes started by the run comes from getrusage(RUSAGE_CHILDREN) for
+the whole run and from sampling /proc every 0.1 s per process (the last 0.1 s of a plugin's
+life can be missed by the sampling; that remainder is printed as "plugins unsampled").  Then
+medians, the paired ratios B/A (median and spread) and "goal met / not met".  On a shared
+machine the wall times follow the load; the CPU seconds much less.
 
 Run:  .venv/bin/python benchmarks/whole_loop.py [--leads 100000] [--events 200000]
-      [--rounds 3] [--legs leads,stages]
+      [--rounds 3] [--leads-rounds N] [--stage-rounds N] [--no-again] [--legs leads,stages]
+      [--env TARGET_POSTGRES_USE_COPY=false ...]   (settings for a comparison)
 """
 
 from __future__ import annotations
@@ -143,13 +145,17 @@ class TreeCpu:
         for pid in inside:
             if pid in stats:
                 self.last[pid] = stats[pid][1]
-                if self.names.get(pid) not in (*PLUGIN_NAMES, "meltano"):  # before its exec
-                    self.names[pid] = _name(pid)
+                if self.names.get(pid, "?").split()[0] not in (*PLUGIN_NAMES, "meltano"):
+                    # Read until its exec shows a known program; keep a name once read.
+                    name = _name(pid)
+                    if name != "?" or pid not in self.names:
+                        self.names[pid] = name
         if self.root in stats:
             self.root_reaped = stats[self.root][2]
 
     def per_name(self, total_ticks: int) -> dict[str, float]:
-        """CPU seconds per process name; the root gets what the samples did not see."""
+        """CPU seconds per process name: the root's own is the total less its children's (the
+        reaped children's total from the root's /proc, when larger than what was sampled)."""
         out: dict[str, float] = {}
         seen = 0
         for pid, ticks in self.last.items():
@@ -162,7 +168,7 @@ class TreeCpu:
         root_name = self.names.get(self.root, "root")
         out[root_name] = out.get(root_name, 0.0) + max(total_ticks - children, 0) / TICK
         if self.root_reaped > seen:
-            out["(plugins' last 0.1 s, in meltano)"] = (self.root_reaped - seen) / TICK
+            out["plugins unsampled"] = (self.root_reaped - seen) / TICK
         return out
 
 
@@ -352,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds of each leg")
+    parser.add_argument("--leads-rounds", type=int, help="rounds of the leads leg (--rounds)")
+    parser.add_argument("--stage-rounds", type=int, help="rounds of the stage leg (--rounds)")
+    parser.add_argument("--no-again", action="store_true",
+                        help="leads leg: skip B2 (the re-run onto the loaded rows)")
     parser.add_argument("--legs", default="leads,stages")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="for the meltano runs, e.g. TARGET_POSTGRES_USE_COPY=false")
@@ -419,10 +429,11 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
                   "--catalog", str(catalog)]
     leg_argv = [MELTANO, "run", "--full-refresh", "tap-fb-leads", "target-postgres"]
     print(f"\nLeads leg: {args.leads:,} leads; A = tap-fb-leads alone (stdout to /dev/null), "
-          "B = `meltano run --full-refresh tap-fb-leads target-postgres` into empty tables, "
-          "B2 = the same again onto the loaded rows (upsert)", flush=True)
+          "B = `meltano run --full-refresh tap-fb-leads target-postgres` into empty tables"
+          + ("" if args.no_again else ", B2 = the same again onto the loaded rows (upsert)"),
+          flush=True)
     alone, fresh, again = [], [], []
-    for i in range(args.rounds):
+    for i in range(args.leads_rounds or args.rounds):
         def a(i=i):
             alone.append(measure(f"round {i + 1} A tap alone", alone_argv, env, servers,
                                  log=tmp / "tap.log"))
@@ -431,8 +442,9 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
             drop_leads(settings)
             fresh.append(measure(f"round {i + 1} B meltano run", leg_argv, env, servers,
                                  log=tmp / "leads-leg.log"))
-            again.append(measure(f"round {i + 1} B2 meltano run again", leg_argv, env,
-                                 servers, log=tmp / "leads-leg.log"))
+            if not args.no_again:
+                again.append(measure(f"round {i + 1} B2 meltano run again", leg_argv, env,
+                                     servers, log=tmp / "leads-leg.log"))
             rows, ids = count_leads(settings)
             if rows != args.leads or ids != rows:
                 raise SystemExit(f"fb_leads.leads holds {rows} rows ({ids} ids), "
@@ -442,8 +454,9 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
             step()
     summarise("Leads leg, into empty tables", alone, fresh, "tap-fb-leads",
               f"{args.leads:,} leads")
-    summarise("Leads leg, upsert onto the loaded rows", alone, again, "tap-fb-leads",
-              f"{args.leads:,} leads")
+    if again:
+        summarise("Leads leg, upsert onto the loaded rows", alone, again, "tap-fb-leads",
+                  f"{args.leads:,} leads")
 
 
 def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) -> None:
@@ -476,7 +489,7 @@ def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) 
           "B = `meltano run --full-refresh tap-postgres target-fb-conversions`; each run with "
           "a fresh ledger and the sandbox's events emptied", flush=True)
     alone, leg = [], []
-    for i in range(args.rounds):
+    for i in range(args.stage_rounds or args.rounds):
         def a(i=i):
             ledger = tmp / f"ledger-a{i}.sqlite"
             config = dict(base, ledger=str(ledger))
