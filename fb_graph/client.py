@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import backoff
 import msgspec
 import requests
+from typing_extensions import override
 
 from fb_graph.auth import auth_headers, auth_params
 from fb_graph.errors import ErrorKind, GraphError, classify, parse_error
@@ -99,10 +100,12 @@ class ThrottleWaitTooLong(GraphError):
     blocks: int = 0
     retry_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
+    @override
     def __post_init__(self) -> None:
         self.retry_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.wait_seconds)
         super().__post_init__()
 
+    @override
     def describe(self) -> str:
         code = f" (code {self.code})" if self.code is not None else ""
         if self.blocks:
@@ -132,6 +135,7 @@ class GraphUnreachable(GraphError):
     api_url: str = ""
     tries: int = 0
 
+    @override
     def describe(self) -> str:
         return (
             f"Could not reach the Graph API at {self.api_url} ({self.message}, {self.tries} "
@@ -310,7 +314,7 @@ class GraphClient:
         body has started is the caller's: nothing here reads the body of a 2xx answer.
         """
         where = f"GET /{_path_only(url.split('://', 1)[-1].partition('/')[2])}"
-        return self._retrying(  # type: ignore[no-any-return]
+        return self._retrying(
             where, lambda: self._attempt_stream(url, where, dict(params or {}), accept)
         )
 

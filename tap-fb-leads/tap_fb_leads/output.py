@@ -25,6 +25,7 @@ from typing import IO, Any
 import msgspec
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage, SimpleSingerWriter
 from singer_sdk.singerlib.json import serialize_json
+from typing_extensions import override
 
 _encode_native = msgspec.json.Encoder().encode
 """RECORD lines of JSON-native values (what every record built from an answer holds)."""
@@ -91,6 +92,7 @@ class BufferedSingerWriter(SimpleSingerWriter):
             line["time_extracted"] = self._last_time_text
         return line
 
+    @override
     def serialize_message(self, message: Message) -> str:
         if type(message) is RecordMessage:
             return encode_line(self._record_line(message))[:-1].decode("utf-8")
@@ -119,6 +121,7 @@ class BufferedSingerWriter(SimpleSingerWriter):
         for line in lines:
             _write_bytes(out, line)
 
+    @override
     def write_message(self, message: Message) -> None:
         out = sys.stdout
         if type(message) is RecordMessage:

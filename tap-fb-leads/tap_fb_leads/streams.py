@@ -24,6 +24,7 @@ from singer_sdk.helpers._typing import conform_record_data_types
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
+from typing_extensions import override
 
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.fields import FORM_FIELDS
@@ -71,6 +72,7 @@ class GraphStream(Stream):
         self.extracted_text: str | None = None
         """When the page being emitted was read (one clock read per page, not per record)."""
 
+    @override
     def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
         """The SDK's log, without the "unhandled error" line it writes for every stream a
         failure passes through when the tap tells that failure in its own sentence."""
@@ -78,6 +80,7 @@ class GraphStream(Stream):
             return
         super().log(message, *args, level=level, **kwargs)
 
+    @override
     def _write_record_message(self, record: dict) -> None:
         """Write a record's RECORD messages (one per stream map) straight to the buffered
         writer: no message object, and no walk over the record to remove deselected
@@ -151,10 +154,12 @@ class FormsStream(GraphStream):
         self.sizes: dict[str, tuple[int | None, int | None]] = {}
         """Each form's leads_count and creation (Unix seconds): its leads' slices start there."""
 
+    @override
     @property
     def partitions(self) -> list[dict] | None:
         return [{"page_id": page_id} for page_id in self.run.settings.page_ids]
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         assert context is not None
         if not self.run.settings.poll_forms:
@@ -202,6 +207,7 @@ class FormsStream(GraphStream):
                     ",".join(self.run.settings.page_ids),
                 )
 
+    @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         return {"form_id": record["id"]}
 
@@ -257,6 +263,7 @@ class LeadsStream(GraphStream):
             return None
         return since_s, until_s
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The leads of the window, read slice by slice, oldest slice first; the bookmark
         moves after each slice read to its end (see :mod:`tap_fb_leads.slices`)."""
@@ -411,12 +418,14 @@ class LeadsStream(GraphStream):
         self.state_manager.is_flushed = False
         self._write_state_message()
 
+    @override
     def get_replication_key_signpost(self, context: Context | None = None) -> Any:
         """None for the webhook and export partitions: their STATE is not a time."""
         if _own_state(context):
             return None
         return super().get_replication_key_signpost(context)
 
+    @override
     def _process_record(
         self,
         record: dict,
@@ -428,6 +437,7 @@ class LeadsStream(GraphStream):
         if not _own_state(partition_context):
             super()._process_record(record, child_context, partition_context)
 
+    @override
     def _write_starting_replication_value(self, context: Context | None) -> None:
         if not _own_state(context):
             super()._write_starting_replication_value(context)
@@ -444,12 +454,14 @@ class LeadsStream(GraphStream):
         self.state_manager.is_flushed = False
         self._write_state_message()
 
+    @override
     def _increment_stream_state(
         self, latest_record: dict, *, context: Context | None = None
     ) -> None:
         """Nothing per record: the bookmark moves only after a slice has been read to its
         end (:meth:`_move_bookmark`), as the leads come unsorted."""
 
+    @override
     def generate_child_contexts(
         self, record: dict, context: Context | None
     ) -> Iterator[dict | None]:
@@ -464,6 +476,7 @@ class AdLeadsStream(LeadsStream):
     partition_key = "ad_id"
     partition_label = "ad"
 
+    @override
     @property
     def partitions(self) -> list[dict] | None:
         return [{"ad_id": ad_id} for ad_id in self.run.settings.ad_ids]
@@ -484,6 +497,7 @@ class DisclaimerResponsesStream(GraphStream):
     parent_stream_type: type[Stream] | None = LeadsStream
     schema_dict = DISCLAIMER_RESPONSES_SCHEMA
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Never called by a sync: the leads stream writes these records."""
         return ()

@@ -16,6 +16,7 @@ from tap_fb_leads.output import BufferedSingerWriter, encode_exact
 from tap_fb_leads.records import disclaimer_lines, disclaimer_records, lead_record
 from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import tap_config
+from typing_extensions import override
 
 from fb_graph.client import decode_json
 
@@ -34,10 +35,12 @@ class _Sink(io.RawIOBase):
     def __init__(self) -> None:
         self.data = bytearray()
 
+    @override
     def writable(self) -> bool:
         return True
 
-    def write(self, b) -> int:  # type: ignore[override]
+    @override
+    def write(self, b) -> int:
         self.data += bytes(b)
         return len(b)
 
@@ -195,7 +198,7 @@ def test_a_page_is_freed_before_the_next_is_asked_for(sandbox):
             paging = {"cursors": {"after": f"c{n}"}, "next": "x"} if n < 3 else {}
             return {"data": page, "paging": paging}
 
-    tap.graph.pager.client = Client()  # type: ignore[assignment]
+    tap.graph.pager.client = Client()
     count = 0
     for _record in tap.streams["leads"].get_records({"form_id": "5"}):
         count += 1
