@@ -103,8 +103,8 @@ def test_without_human_agent_setting_a_3_day_old_conversation_is_outside(make_sa
 
 
 def test_rate_limit_is_waited_out(make_sandbox, tmp_path):
-    sb = make_sandbox(leads_per_form=1, messenger_send_rate=3, messenger_rate_window=0.05,
-                     block_seconds=0.1)  # what the 613 says to wait (its usage header)
+    sb = make_sandbox(leads_per_form=1, messenger_send_rate=3, messenger_rate_window=0.5,
+                     block_seconds=0.1)  # 0.5 s: reached even when a loaded machine is slow
     page = page_of(sb)
     records = []
     for n in range(8):
