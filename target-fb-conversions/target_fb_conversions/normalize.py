@@ -43,7 +43,7 @@ class NormalizeError(ValueError):
     """A value that cannot be normalised; the message names the problem, never the value."""
 
 
-def _cached(func):  # type: ignore[no-untyped-def]
+def _cached(func):
     """Memoise a rule for values that repeat across records (countries, states, cities, names).
 
     Only results are cached, not refusals; unhashable arguments skip the cache.
@@ -51,7 +51,7 @@ def _cached(func):  # type: ignore[no-untyped-def]
     cached = functools.lru_cache(maxsize=4096)(func)
 
     @functools.wraps(func)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args, **kwargs):
         try:
             return cached(*args, **kwargs)
         except TypeError:
@@ -289,6 +289,7 @@ def date_of_birth(value: object, today: dt.date | None = None) -> str:
     ``D.M.YYYY``, English month names (``Feb 16, 1997``), or a date/datetime; implausible years
     are refused."""
     today = today or dt.datetime.now(tz=dt.timezone.utc).date()
+    parsed: dt.date | None
     if isinstance(value, dt.datetime):
         parsed = value.date()
     elif isinstance(value, dt.date):

@@ -16,6 +16,7 @@ import jsonschema
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 from singer_sdk.typing import DEFAULT_JSONSCHEMA_VALIDATOR
+from typing_extensions import override
 
 from target_fb_conversions.business_messaging import MessagingEvent, is_messenger_record
 from target_fb_conversions.events import BuiltEvent
@@ -42,14 +43,14 @@ _PLAIN_SCHEMA_KEYS = {"type", "properties", "required", "additionalProperties", 
                       "description", "title"}
 
 
-def _simple_plan(schema: dict) -> tuple[dict, list, bool] | None:
+def _simple_plan(schema: dict) -> tuple[dict[str, frozenset[type]], list, bool] | None:
     """Type checks per property when the schema is flat and typed only, else ``None``."""
     if not isinstance(schema, dict) or set(schema) - _PLAIN_SCHEMA_KEYS:
         return None
     extra = schema.get("additionalProperties", True)
     if extra not in (True, False):
         return None
-    plan: dict[str, tuple] = {}
+    plan: dict[str, frozenset[type]] = {}
     for name, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, dict) or set(prop) - _PLAIN_PROPERTY_KEYS or "type" not in prop:
             return None
@@ -128,6 +129,7 @@ class PrivateValidator(BaseJSONSchemaValidator):
             return f"Field {where} is not of type {error.validator_value} as the schema says."
         return f"Field {where} breaks the schema's {error.validator!r} rule."
 
+    @override
     def validate(self, record: dict) -> None:  # the SDK's interface; we use problem()
         _ = record
 
@@ -152,10 +154,12 @@ class ConversionsSink(BatchSink):
 
     # -- sizes -----------------------------------------------------------------------------
 
+    @override
     @property
     def max_size(self) -> int:
         return self._batch_limit
 
+    @override
     @property
     def is_full(self) -> bool:
         pending = self._pending_batch or {}
@@ -172,16 +176,18 @@ class ConversionsSink(BatchSink):
 
     # -- validation ------------------------------------------------------------------------
 
+    @override
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:
             return None
         return PrivateValidator(self.schema)
 
+    @override
     def _validate_and_parse(self, record: dict) -> dict:
         """Remember the record's first schema problem; timestamps are parsed by the builder."""
         validator = self._validator
-        private = isinstance(validator, PrivateValidator)
-        self._problem = validator.problem(record) if private else None
+        private = validator if isinstance(validator, PrivateValidator) else None
+        self._problem = private.problem(record) if private is not None else None
         return record
 
     # -- records and batches ---------------------------------------------------------------
@@ -206,6 +212,7 @@ class ConversionsSink(BatchSink):
         self.process_record(record, context)
         self.record_counter_metric.increment()
 
+    @override
     def process_record(self, record: dict, context: dict) -> None:
         position = self._target.record_seq
         events: list[BuiltEvent] | None = context.get("events")
@@ -223,10 +230,12 @@ class ConversionsSink(BatchSink):
         if built is not None:
             events.append(built)
 
+    @override
     def _after_process_record(self, context: dict) -> None:
         """Nothing per record: the SDK logged the whole batch here at DEBUG, for every record
         (output growing with the square of the batch size)."""
 
+    @override
     def start_drain(self) -> dict:
         """Take the batch being built and, in the same step under ``state_lock``, hold back
         the STATEs after its first record until Meta has answered it.
@@ -241,6 +250,7 @@ class ConversionsSink(BatchSink):
                 context["settled"] = self._target.hold_states_from(first_seq)
         return context
 
+    @override
     def process_batch(self, context: dict) -> None:
         """Hand the batch to the sending thread; its STATEs wait until Meta has answered."""
         events: list[BuiltEvent] = context.get("events", [])
@@ -267,12 +277,14 @@ class MessengerStageSink(ConversionsSink):
 
     Streams without a ``psid`` column get :class:`ConversionsSink`, which never looks."""
 
+    @override
     @property
     def is_full(self) -> bool:
         pending = self._pending_batch or {}
         size = len(pending.get("events", ())) + len(pending.get("messaging", ()))
         return size >= self.max_size
 
+    @override
     def process_record(self, record: dict, context: dict) -> None:
         if not is_messenger_record(self.run.builder.columns(record)):
             super().process_record(record, context)
@@ -289,6 +301,7 @@ class MessengerStageSink(ConversionsSink):
         if event is not None:
             messaging.append(event)
 
+    @override
     def _log_batch(self, context: dict) -> None:
         self.logger.info(
             "Sending %d events and %d business-messaging events from stream '%s'.",
@@ -303,15 +316,18 @@ class FollowupSink(ConversionsSink):
     """A follow-up stream: each record is a message (:mod:`.followups`), sent on the sending
     thread in batches of up to :data:`FOLLOWUP_BATCH` (STATE waits for each batch)."""
 
+    @override
     @property
     def max_size(self) -> int:
         return FOLLOWUP_BATCH
 
+    @override
     @property
     def is_full(self) -> bool:
         pending = self._pending_batch or {}
         return len(pending.get("followups", ())) >= self.max_size
 
+    @override
     def process_record(self, record: dict, context: dict) -> None:
         context.setdefault("first_seq", self._target.record_seq)
         followups: list[Followup] = context.setdefault("followups", [])
@@ -328,6 +344,7 @@ class FollowupSink(ConversionsSink):
         if message is not None:
             followups.append(message)
 
+    @override
     def _log_batch(self, context: dict) -> None:
         self.logger.info("Sending %d follow-up messages from stream '%s'.",
                          len(context.get("followups", [])), self.stream_name)

@@ -25,6 +25,7 @@ from singer_sdk.exceptions import (
 )
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
+from typing_extensions import override
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
 from fb_graph.client import GraphClient
@@ -233,6 +234,7 @@ class TargetFbConversions(Target):
 
     # -- settings --------------------------------------------------------------------------
 
+    @override
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
         """The SDK's built-in settings, minus those that mean nothing here (batch_size is ours,
@@ -249,6 +251,7 @@ class TargetFbConversions(Target):
     def batch_size(self) -> int:
         return int(self.config.get("batch_size") or MAX_BATCH[self.api])
 
+    @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         """The SDK's schema check (with secrets cut out of its messages) plus ours."""
         errors = super()._validate_config(raise_errors=False)
@@ -384,6 +387,7 @@ class TargetFbConversions(Target):
 
     # -- sinks -----------------------------------------------------------------------------
 
+    @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """The sink class by the stream's name and schema (the SCHEMA message being read):
         follow-up streams, CRM streams with a ``psid`` column, the others (see :mod:`.sink`)."""
@@ -395,6 +399,7 @@ class TargetFbConversions(Target):
 
     # -- messages --------------------------------------------------------------------------
 
+    @override
     def _assert_line_requires(self, message_dict: dict, requires: set[str]) -> None:
         """Like the SDK's check, but the error names the missing keys, not the line."""
         missing = requires - set(message_dict)
@@ -404,6 +409,7 @@ class TargetFbConversions(Target):
                 f"{', '.join(sorted(missing))}: the tap's output is not valid Singer."
             )
 
+    @override
     def _process_schema_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "schema"})
         problem = schema_problem(message_dict["schema"])
@@ -416,6 +422,7 @@ class TargetFbConversions(Target):
         self._plain_sinks.clear()
         super()._process_schema_message(message_dict)
 
+    @override
     def _process_activate_version_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "version"})
         if message_dict["stream"] not in self.mapper.stream_maps:
@@ -425,6 +432,7 @@ class TargetFbConversions(Target):
             )
         super()._process_activate_version_message(message_dict)
 
+    @override
     def _process_record_message(self, message_dict: dict) -> None:
         if "stream" not in message_dict or "record" not in message_dict:
             self._assert_line_requires(message_dict, requires={"stream", "record"})
@@ -472,6 +480,7 @@ class TargetFbConversions(Target):
         self._plain_sinks[stream_name] = sink
         return sink
 
+    @override
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
         state = message_dict["value"]
@@ -518,6 +527,7 @@ class TargetFbConversions(Target):
             self._queued_states = self._queued_states[len(ready):]
             self._emit_state(ready[-1][1])
 
+    @override
     def _write_state_message(self, state: dict) -> None:
         """The SDK's end-of-drain STATE: first wait for the batch in flight (or fail)."""
         self.run.wait_all()
@@ -534,6 +544,7 @@ class TargetFbConversions(Target):
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
 
+    @override
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
         self.run.wait_all()
@@ -587,6 +598,7 @@ class TargetFbConversions(Target):
 
     # -- CLI -------------------------------------------------------------------------------
 
+    @override
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
@@ -621,8 +633,9 @@ class TargetFbConversions(Target):
         )
         return command
 
+    @override
     @classmethod
-    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:  # type: ignore[override]
+    def cb_config(cls, ctx: t.Any, param: t.Any, value: tuple[str, ...]) -> t.Any:
         """Read the ``--config`` files; an unreadable one is one sentence, not a traceback."""
         try:
             return super().cb_config(ctx, param, value)
@@ -631,13 +644,14 @@ class TargetFbConversions(Target):
                 what = str(exc).strip().splitlines()[0].rstrip(".") or type(exc).__name__
             elif isinstance(exc, UnicodeDecodeError):
                 what = "it is not UTF-8 text"
-            elif hasattr(exc, "lineno"):  # the JSON decoder's error: where, never what
-                what = f"it is not valid JSON (line {exc.lineno}, column {exc.colno})"
+            elif (line := getattr(exc, "lineno", None)) is not None:  # where, never what
+                what = f"it is not valid JSON (line {line}, column {getattr(exc, 'colno', '?')})"
             else:
                 what = "it is not a JSON object"
             cls.logger.error("The --config file cannot be read: %s; fix it and run again.", what)
             sys.exit(1)
 
+    @override
     @classmethod
     def invoke(  # type: ignore[override]
         cls,
@@ -668,7 +682,7 @@ class TargetFbConversions(Target):
             )
         except FATAL_ERRORS as exc:
             current = cls._current
-            secrets = ()
+            secrets: tuple[str, ...] = ()
             if current is not None:
                 secrets = tuple(_secrets(current.config))
                 if getattr(current, "run", None) is not None:
