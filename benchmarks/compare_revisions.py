@@ -180,8 +180,17 @@ def main(argv: list[str] | None = None) -> int:
                     "lead_event_source": "HubSpot",
                     "default_phone_country": "US",
                     "stage_mapping": dict(
-                        zip(STAGES, ("LEAD", "MARKETING_QUALIFIED_LEAD", "SALES_OPPORTUNITY",
-                                     "CONVERTED", "LOST"), strict=True)
+                        zip(
+                            STAGES,
+                            (
+                                "LEAD",
+                                "MARKETING_QUALIFIED_LEAD",
+                                "SALES_OPPORTUNITY",
+                                "CONVERTED",
+                                "LOST",
+                            ),
+                            strict=True,
+                        )
                     ),
                     "rejects_path": str(work / "rejects.jsonl"),
                 }

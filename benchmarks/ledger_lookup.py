@@ -43,8 +43,13 @@ def _fill(ledger: Ledger, start: int, stop: int) -> None:
     now = dt.datetime.now(tz=dt.timezone.utc)
     for low in range(start, stop, FILL_CHUNK):
         rows = [
-            {"destination": ledger.destination, "event_name": STAGES[i % len(STAGES)],
-             "event_id": f"{i:032x}", "event_time": 0, "acknowledged_at": now}
+            {
+                "destination": ledger.destination,
+                "event_name": STAGES[i % len(STAGES)],
+                "event_id": f"{i:032x}",
+                "event_time": 0,
+                "acknowledged_at": now,
+            }
             for i in range(low, min(stop, low + FILL_CHUNK))
         ]
         with ledger.engine.begin() as conn:
@@ -82,14 +87,20 @@ def _median_ms(lookup, size: int, rounds: int) -> float:  # type: ignore[no-unty
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="0,100000,1000000",
-                        help="ledger sizes in rows, comma-separated (default 0,100000,1000000)")
+    parser.add_argument(
+        "--sizes",
+        default="0,100000,1000000",
+        help="ledger sizes in rows, comma-separated (default 0,100000,1000000)",
+    )
     parser.add_argument("--url", help="SQLAlchemy URL of a database (default: a SQLite file)")
     parser.add_argument("--rounds", type=int, default=15, help="batches timed per size")
     parser.add_argument("--no-old", action="store_true", help="skip the old look-up")
-    parser.add_argument("--analyze", action="store_true",
-                        help="ANALYZE after each fill (the target never does; SQLite then may "
-                        "skip-scan the old look-up)")
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="ANALYZE after each fill (the target never does; SQLite then may "
+        "skip-scan the old look-up)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
@@ -97,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         location = args.url or str(Path(tmp) / "ledger.sqlite")
         ledger = Ledger(location, f"bench-{os.getpid()}")
         backend = ledger.engine.dialect.name
-        print(f"ledger on {backend}; batches of {BATCH} events, half already in the ledger; "
-              f"median of {args.rounds} batches")
+        print(
+            f"ledger on {backend}; batches of {BATCH} events, half already in the ledger; "
+            f"median of {args.rounds} batches"
+        )
         print(f"{'rows':>12} {'full key (ms/batch)':>20} {'before (ms/batch)':>18}")
         filled = 0
         try:
@@ -109,14 +122,20 @@ def main(argv: list[str] | None = None) -> int:
                     with ledger.engine.begin() as conn:
                         conn.exec_driver_sql("ANALYZE")
                 now = _median_ms(ledger.acknowledged, size, args.rounds)
-                old = ("-" if args.no_old
-                       else f"{_median_ms(lambda b: _old_lookup(ledger, b), size, 5):.1f}")
+                old = (
+                    "-"
+                    if args.no_old
+                    else f"{_median_ms(lambda b: _old_lookup(ledger, b), size, 5):.1f}"
+                )
                 print(f"{size:>12,} {now:>20.1f} {old:>18}", flush=True)
         finally:
             if args.url:
                 with ledger.engine.begin() as conn:
-                    conn.execute(sa.delete(ledger.table).where(
-                        ledger.table.c.destination == ledger.destination))
+                    conn.execute(
+                        sa.delete(ledger.table).where(
+                            ledger.table.c.destination == ledger.destination
+                        )
+                    )
             ledger.close()
     return 0
 

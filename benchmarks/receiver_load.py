@@ -74,17 +74,29 @@ def make_deliveries(n: int, mix: str, first_id: int, rng: random.Random) -> list
             out.append(rng.choice(out))  # a retry: the same bytes again
             continue
         roll = rng.random()
-        size = 1 if mix == "single" or roll < 0.9 else (
-            rng.randint(2, 50) if roll < 0.98 else rng.randint(51, 1000))
+        size = (
+            1
+            if mix == "single" or roll < 0.9
+            else (rng.randint(2, 50) if roll < 0.98 else rng.randint(51, 1000))
+        )
         keys = [str(next_id + i) for i in range(size)]
         next_id += size
         changes = [
-            {"field": "leadgen", "value": {"leadgen_id": int(k), "page_id": "111",
-                                           "form_id": "222", "created_time": 1_760_000_000}}
+            {
+                "field": "leadgen",
+                "value": {
+                    "leadgen_id": int(k),
+                    "page_id": "111",
+                    "form_id": "222",
+                    "created_time": 1_760_000_000,
+                },
+            }
             for k in keys
         ]
-        payload = {"object": "page",
-                   "entry": [{"id": "111", "time": 1_760_000_100, "changes": changes}]}
+        payload = {
+            "object": "page",
+            "entry": [{"id": "111", "time": 1_760_000_100, "changes": changes}],
+        }
         body = json.dumps(payload, separators=(",", ":")).encode()
         out.append(Delivery(body, _sign(body), keys))
     return out
@@ -92,8 +104,10 @@ def make_deliveries(n: int, mix: str, first_id: int, rng: random.Random) -> list
 
 # -- the client ---------------------------------------------------------------------------------
 
-async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
-                delivery: Delivery) -> int:
+
+async def _post(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str, delivery: Delivery
+) -> int:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"X-Hub-Signature-256: {delivery.signature}\r\n"
@@ -113,8 +127,12 @@ async def _post(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path
     return int(status_line.split(b" ", 2)[1])
 
 
-async def _run_level(targets: list[tuple[str, int, str]], deliveries: list[Delivery],
-                     concurrency: int, acked: set[str]) -> Level:
+async def _run_level(
+    targets: list[tuple[str, int, str]],
+    deliveries: list[Delivery],
+    concurrency: int,
+    acked: set[str],
+) -> Level:
     queue: collections.deque[Delivery] = collections.deque(deliveries)
     latencies: list[float] = []
     failures = 0
@@ -139,17 +157,25 @@ async def _run_level(targets: list[tuple[str, int, str]], deliveries: list[Deliv
     started = time.perf_counter()
     await asyncio.gather(*(sender(n) for n in range(concurrency)))
     seconds = time.perf_counter() - started
-    return Level(concurrency, len(deliveries), sum(len(d.keys) for d in deliveries), seconds,
-                 latencies, failures)
+    return Level(
+        concurrency,
+        len(deliveries),
+        sum(len(d.keys) for d in deliveries),
+        seconds,
+        latencies,
+        failures,
+    )
 
 
 # -- the receivers ------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def receivers(count: int, spool: str, workdir: Path) -> Iterator[list[tuple[str, int, str]]]:
     config = workdir / "receiver.json"
-    config.write_text(json.dumps({"app_secret": SECRET, "verify_token": "bench",
-                                  "spool": spool, "port": 0}))
+    config.write_text(
+        json.dumps({"app_secret": SECRET, "verify_token": "bench", "spool": spool, "port": 0})
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FB_LEADS_RECEIVER_")}
     processes = []
     targets = []
@@ -158,7 +184,11 @@ def receivers(count: int, spool: str, workdir: Path) -> Iterator[list[tuple[str,
             log = (workdir / f"receiver{n}.log").open("w")
             proc = subprocess.Popen(
                 [str(BIN), "serve", "--config", str(config), "--log-level", "warning"],
-                cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log, text=True,
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
             )
             processes.append(proc)
             assert proc.stdout is not None
@@ -211,13 +241,15 @@ def embedded_postgres() -> Iterator[str]:
 
 # -- the report ---------------------------------------------------------------------------------
 
+
 def _ms(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def run_setup(name: str, count: int, spool: str, args: argparse.Namespace,
-              first_id: int) -> list[str]:
+def run_setup(
+    name: str, count: int, spool: str, args: argparse.Namespace, first_id: int
+) -> list[str]:
     lines = []
     levels = [int(x) for x in args.levels.split(",")]
     rng = random.Random(args.seed)
@@ -230,7 +262,7 @@ def run_setup(name: str, count: int, spool: str, args: argparse.Namespace,
         per_level = max(1, len(deliveries) // len(levels))
         with receivers(count, location, workdir) as targets:
             for n, concurrency in enumerate(levels):
-                part = deliveries[n * per_level:(n + 1) * per_level]
+                part = deliveries[n * per_level : (n + 1) * per_level]
                 level = asyncio.run(_run_level(targets, part, concurrency, acked))
                 line = (
                     f"{name:<14} {mix:<6} {concurrency:>4} {level.deliveries:>7,} "
@@ -241,8 +273,10 @@ def run_setup(name: str, count: int, spool: str, args: argparse.Namespace,
                 print(line, flush=True)
                 lines.append(line)
         rows, lost, twice = spool_check(location, acked)
-        summary = (f"{name:<14} {mix:<6} spool: {rows:,} changes stored, "
-                   f"{len(acked):,} answered 200; lost {lost}, stored twice {twice}")
+        summary = (
+            f"{name:<14} {mix:<6} spool: {rows:,} changes stored, "
+            f"{len(acked):,} answered 200; lost {lost}, stored twice {twice}"
+        )
         print(summary, flush=True)
         lines.append(summary)
         if "://" in spool:
@@ -265,15 +299,23 @@ def _empty(url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--deliveries", type=int, default=10_000,
-                        help="deliveries per setup and mix, spread over the levels")
+    parser.add_argument(
+        "--deliveries",
+        type=int,
+        default=10_000,
+        help="deliveries per setup and mix, spread over the levels",
+    )
     parser.add_argument("--levels", default="1,4,16,32", help="concurrent senders, rising")
-    parser.add_argument("--postgres", help="'embedded' or a SQLAlchemy URL: also 2 receivers "
-                        "on one PostgreSQL spool")
+    parser.add_argument(
+        "--postgres",
+        help="'embedded' or a SQLAlchemy URL: also 2 receivers on one PostgreSQL spool",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    print(f"{'setup':<14} {'mix':<6} {'conc':>4} {'deliv.':>7} {'changes':>9} "
-          f"{'deliv./s':>9} {'changes/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'non-200':>5}")
+    print(
+        f"{'setup':<14} {'mix':<6} {'conc':>4} {'deliv.':>7} {'changes':>9} "
+        f"{'deliv./s':>9} {'changes/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'non-200':>5}"
+    )
     run_setup("sqlite x1", 1, "spool.db", args, 7_000_000_000_000_000)
     if args.postgres:
         with contextlib.ExitStack() as stack:

@@ -44,20 +44,45 @@ TARGET_CLI = str(Path(sys.executable).parent / "target-fb-conversions")
 
 
 def write_input(path: Path, count: int, now: float) -> None:
-    schema = {"type": "object", "properties": {
-        key: {"type": ["string", "null"]}
-        for key in ("lead_id", "email", "phone", "first_name", "last_name", "city", "state",
-                    "zip", "country", "stage", "stage_changed_at")}}
+    schema = {
+        "type": "object",
+        "properties": {
+            key: {"type": ["string", "null"]}
+            for key in (
+                "lead_id",
+                "email",
+                "phone",
+                "first_name",
+                "last_name",
+                "city",
+                "state",
+                "zip",
+                "country",
+                "stage",
+                "stage_changed_at",
+            )
+        },
+    }
     with path.open("w") as out:
-        out.write(json.dumps({"type": "SCHEMA", "stream": "stages", "schema": schema,
-                              "key_properties": []}) + "\n")
+        out.write(
+            json.dumps(
+                {"type": "SCHEMA", "stream": "stages", "schema": schema, "key_properties": []}
+            )
+            + "\n"
+        )
         for i in range(count):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600 - i % 86400))
             record = {
-                "lead_id": str(10_000_000_000_000_000 + i), "email": f"Person.{i}@Example.com",
-                "phone": f"(650) 555-{i % 10000:04d}", "first_name": "Valéry",
-                "last_name": "O'Brien", "city": "New York", "state": "New York",
-                "zip": "10001-1234", "country": "US", "stage": STAGES[i % 5],
+                "lead_id": str(10_000_000_000_000_000 + i),
+                "email": f"Person.{i}@Example.com",
+                "phone": f"(650) 555-{i % 10000:04d}",
+                "first_name": "Valéry",
+                "last_name": "O'Brien",
+                "city": "New York",
+                "state": "New York",
+                "zip": "10001-1234",
+                "country": "US",
+                "stage": STAGES[i % 5],
                 "stage_changed_at": stamp,
             }
             out.write(json.dumps({"type": "RECORD", "stream": "stages", "record": record}) + "\n")
@@ -67,9 +92,19 @@ def write_input(path: Path, count: int, now: float) -> None:
 
 def start_sandbox() -> tuple[subprocess.Popen, dict]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0", "--leads-per-form", "1",
-         "--forms-per-page", "1"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fb_graph.sandbox.cli",
+            "--port",
+            "0",
+            "--leads-per-form",
+            "1",
+            "--forms-per-page",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     ready = json.loads(server.stdout.readline())
     return server, ready
@@ -93,27 +128,45 @@ def reset(url: str) -> None:
 
 def run_target(ready: dict, input_path: Path, workdir: Path) -> dict:
     config = {
-        "access_token": ready["token"], "api_url": ready["url"], "dataset_id": DEFAULT_DATASET_ID,
-        "lead_event_source": "HubSpot", "default_phone_country": "US",
-        "stage_mapping": {"raw_lead": "LEAD", "qualified": "MARKETING_QUALIFIED_LEAD",
-                          "opportunity": "SALES_OPPORTUNITY", "won": "CONVERTED", "lost": "LOST"},
+        "access_token": ready["token"],
+        "api_url": ready["url"],
+        "dataset_id": DEFAULT_DATASET_ID,
+        "lead_event_source": "HubSpot",
+        "default_phone_country": "US",
+        "stage_mapping": {
+            "raw_lead": "LEAD",
+            "qualified": "MARKETING_QUALIFIED_LEAD",
+            "opportunity": "SALES_OPPORTUNITY",
+            "won": "CONVERTED",
+            "lost": "LOST",
+        },
         "rejects_path": str(workdir / "rejects.jsonl"),
     }
     config_path = workdir / "config.json"
     config_path.write_text(json.dumps(config))
     started = time.perf_counter()
     with input_path.open() as stdin, (workdir / "stderr.log").open("w") as err:
-        proc = subprocess.Popen([TARGET_CLI, "--config", str(config_path)], stdin=stdin,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [TARGET_CLI, "--config", str(config_path)],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"the target failed; see {workdir / 'stderr.log'}")
-    summary = [line for line in (workdir / "stderr.log").read_text().splitlines()
-               if "Summary:" in line]
+    summary = [
+        line for line in (workdir / "stderr.log").read_text().splitlines() if "Summary:" in line
+    ]
     accepted = int(re.search(r"(\d+) accepted", summary[0]).group(1))
-    return {"seconds": elapsed, "accepted": accepted, "peak_rss_mib": usage.ru_maxrss / 1024,
-            "cpu_seconds": usage.ru_utime + usage.ru_stime, "calls": sandbox_calls(ready["url"])}
+    return {
+        "seconds": elapsed,
+        "accepted": accepted,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "cpu_seconds": usage.ru_utime + usage.ru_stime,
+        "calls": sandbox_calls(ready["url"]),
+    }
 
 
 def _digits(phone: str) -> str:
@@ -149,26 +202,40 @@ def run_raw_loop(ready: dict, input_path: Path) -> dict:
             if message["type"] != "RECORD":
                 continue
             r = message["record"]
-            t = int(time.mktime(time.strptime(r["stage_changed_at"], "%Y-%m-%dT%H:%M:%SZ"))
-                    - time.timezone)
-            batch.append({
-                "event_name": r["stage"], "event_time": t, "action_source": "system_generated",
-                "event_id": sha(f"{r['lead_id']}|{r['stage']}|{t}")[:32],
-                "user_data": {
-                    "lead_id": int(r["lead_id"]), "em": [sha(r["email"].strip().lower())],
-                    "ph": [sha(_digits(r["phone"]))], "fn": [sha(r["first_name"].lower())],
-                    "ln": [sha(r["last_name"].lower().replace("'", ""))],
-                    "ct": [sha(r["city"].lower().replace(" ", ""))], "st": [sha("ny")],
-                    "zp": [sha(r["zip"][:5])], "country": [sha(r["country"].lower())],
-                },
-                "custom_data": {"event_source": "crm", "lead_event_source": "HubSpot"},
-            })
+            t = int(
+                time.mktime(time.strptime(r["stage_changed_at"], "%Y-%m-%dT%H:%M:%SZ"))
+                - time.timezone
+            )
+            batch.append(
+                {
+                    "event_name": r["stage"],
+                    "event_time": t,
+                    "action_source": "system_generated",
+                    "event_id": sha(f"{r['lead_id']}|{r['stage']}|{t}")[:32],
+                    "user_data": {
+                        "lead_id": int(r["lead_id"]),
+                        "em": [sha(r["email"].strip().lower())],
+                        "ph": [sha(_digits(r["phone"]))],
+                        "fn": [sha(r["first_name"].lower())],
+                        "ln": [sha(r["last_name"].lower().replace("'", ""))],
+                        "ct": [sha(r["city"].lower().replace(" ", ""))],
+                        "st": [sha("ny")],
+                        "zp": [sha(r["zip"][:5])],
+                        "country": [sha(r["country"].lower())],
+                    },
+                    "custom_data": {"event_source": "crm", "lead_event_source": "HubSpot"},
+                }
+            )
             if len(batch) == 1000:
                 flush()
     if batch:
         flush()
-    return {"seconds": time.perf_counter() - started, "accepted": sent,
-            "cpu_seconds": _own_cpu() - cpu_started, "calls": sandbox_calls(ready["url"])}
+    return {
+        "seconds": time.perf_counter() - started,
+        "accepted": sent,
+        "cpu_seconds": _own_cpu() - cpu_started,
+        "calls": sandbox_calls(ready["url"]),
+    }
 
 
 def _own_cpu() -> float:
@@ -196,8 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5, help="paired rounds (target and raw)")
-    parser.add_argument("--rss-sizes", default="20000",
-                        help="comma-separated record counts of one target run each, for memory")
+    parser.add_argument(
+        "--rss-sizes",
+        default="20000",
+        help="comma-separated record counts of one target run each, for memory",
+    )
     args = parser.parse_args(argv)
     server, ready = start_sandbox()
     targets: list[dict] = []
@@ -217,12 +287,15 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         raws.append(_measured(run_raw_loop, server, ready, big))
                 t, r = targets[-1], raws[-1]
-                print(f"  round {n + 1} ({order[0]} first): target {t['seconds']:.2f} s "
-                      f"({t['cpu_seconds']:.2f} s CPU, sandbox {t['sandbox_cpu_seconds']:.2f})   "
-                      f"raw {r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU, sandbox "
-                      f"{r['sandbox_cpu_seconds']:.2f})   target/raw "
-                      f"{r['seconds'] / t['seconds']:.3f} (CPU "
-                      f"{r['cpu_seconds'] / t['cpu_seconds']:.3f})", flush=True)
+                print(
+                    f"  round {n + 1} ({order[0]} first): target {t['seconds']:.2f} s "
+                    f"({t['cpu_seconds']:.2f} s CPU, sandbox {t['sandbox_cpu_seconds']:.2f})   "
+                    f"raw {r['seconds']:.2f} s ({r['cpu_seconds']:.2f} s CPU, sandbox "
+                    f"{r['sandbox_cpu_seconds']:.2f})   target/raw "
+                    f"{r['seconds'] / t['seconds']:.3f} (CPU "
+                    f"{r['cpu_seconds'] / t['cpu_seconds']:.3f})",
+                    flush=True,
+                )
             big.unlink()
             for size in (int(x) for x in args.rss_sizes.split(",") if x.strip()):
                 path = workdir / f"rss-{size}.singer"
@@ -240,27 +313,39 @@ def main(argv: list[str] | None = None) -> int:
     seconds = statistics.median(t["seconds"] for t in targets)
     raw_seconds = statistics.median(r["seconds"] for r in raws)
     per_1000 = 1000 * target["calls"] / target["accepted"]
-    print(f"target-fb-conversions: {args.records:,} records -> {target['accepted']:,} events "
-          f"accepted; median {seconds:.2f} s = {target['accepted'] / seconds:,.0f} events/s, "
-          f"median {statistics.median(t['cpu_seconds'] for t in targets):.2f} s CPU")
-    print(f"  API calls: {target['calls']} = {per_1000:.2f} per 1,000 events; peak RSS "
-          f"{max(t['peak_rss_mib'] for t in targets):.0f} MiB (the largest of the rounds)")
-    print(f"raw loop (json + hashlib + requests): {raw['accepted']:,} events; median "
-          f"{raw_seconds:.2f} s = {raw['accepted'] / raw_seconds:,.0f} events/s, median "
-          f"{statistics.median(r['cpu_seconds'] for r in raws):.2f} s CPU, {raw['calls']} calls")
-    sandbox_cpu = [statistics.median(x["sandbox_cpu_seconds"] for x in runs)
-                   for runs in (targets, raws)]
-    print(f"sandbox CPU per run (medians): target {sandbox_cpu[0]:.2f} s, "
-          f"raw {sandbox_cpu[1]:.2f} s")
+    print(
+        f"target-fb-conversions: {args.records:,} records -> {target['accepted']:,} events "
+        f"accepted; median {seconds:.2f} s = {target['accepted'] / seconds:,.0f} events/s, "
+        f"median {statistics.median(t['cpu_seconds'] for t in targets):.2f} s CPU"
+    )
+    print(
+        f"  API calls: {target['calls']} = {per_1000:.2f} per 1,000 events; peak RSS "
+        f"{max(t['peak_rss_mib'] for t in targets):.0f} MiB (the largest of the rounds)"
+    )
+    print(
+        f"raw loop (json + hashlib + requests): {raw['accepted']:,} events; median "
+        f"{raw_seconds:.2f} s = {raw['accepted'] / raw_seconds:,.0f} events/s, median "
+        f"{statistics.median(r['cpu_seconds'] for r in raws):.2f} s CPU, {raw['calls']} calls"
+    )
+    sandbox_cpu = [
+        statistics.median(x["sandbox_cpu_seconds"] for x in runs) for runs in (targets, raws)
+    ]
+    print(
+        f"sandbox CPU per run (medians): target {sandbox_cpu[0]:.2f} s, raw {sandbox_cpu[1]:.2f} s"
+    )
     print(f"ratio target / raw loop (events/s), {len(ratios)} paired rounds: {_spread(ratios)}")
     print(f"CPU ratio raw / target: {_spread(cpu_ratios)}")
     for size, run in memory:
-        print(f"  peak RSS: {run['peak_rss_mib']:.0f} MiB at {size:,} records "
-              f"({run['seconds']:.1f} s, {run['accepted']:,} events, {run['calls']} calls)")
+        print(
+            f"  peak RSS: {run['peak_rss_mib']:.0f} MiB at {size:,} records "
+            f"({run['seconds']:.1f} s, {run['accepted']:,} events, {run['calls']} calls)"
+        )
     met = median >= GOAL_RATIO and per_1000 <= 1.0
-    print(f"goal (at least {GOAL_RATIO:.2f} of the raw loop, 1 call per 1,000 events): "
-          f"{'met' if met else 'NOT met'} (median ratio {median:.3f}, {per_1000:.2f} calls "
-          "per 1,000 events)")
+    print(
+        f"goal (at least {GOAL_RATIO:.2f} of the raw loop, 1 call per 1,000 events): "
+        f"{'met' if met else 'NOT met'} (median ratio {median:.3f}, {per_1000:.2f} calls "
+        "per 1,000 events)"
+    )
     return 0
 
 

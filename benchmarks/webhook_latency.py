@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         wh = warehouse_mod.Warehouse(work / "pgdata", port=warehouse_mod._free_port())
         try:
             sb, rc = _ready(sandbox), _ready(receiver)
-            requests.post(f"{sb['url']}/__sandbox__/webhooks",
-                          json={"url": rc["url"], "secret": secret}, timeout=30).raise_for_status()
+            requests.post(
+                f"{sb['url']}/__sandbox__/webhooks",
+                json={"url": rc["url"], "secret": secret},
+                timeout=30,
+            ).raise_for_status()
             form = requests.get(
                 f"{sb['url']}/v26.0/{sb['page_ids'][0]}/leadgen_forms",
                 headers={"Authorization": f"Bearer {sb['token']}"}, timeout=30,
@@ -85,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                 while time.monotonic() < stop - 5:
                     time.sleep(random.uniform(0, 120 / args.leads_per_minute))
                     now = int(time.time())
-                    requests.post(f"{sb['url']}/__sandbox__/leads", timeout=30,
-                                  json={"form_id": form, "count": 1, "created_time": now})
+                    requests.post(
+                        f"{sb['url']}/__sandbox__/leads",
+                        timeout=30,
+                        json={"form_id": form, "count": 1, "created_time": now},
+                    )
                     created.append(now)
 
             maker = threading.Thread(target=make_leads, daemon=True)
@@ -102,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                 if done.returncode != 0:
                     raise SystemExit(done.stderr[-3000:])
                 runs.append(time.monotonic() - started)
-                print(f"  job run {len(runs)}: {runs[-1]:.1f} s, {len(created)} leads so far",
-                      flush=True)
+                print(
+                    f"  job run {len(runs)}: {runs[-1]:.1f} s, {len(created)} leads so far",
+                    flush=True,
+                )
                 if time.monotonic() >= stop and not maker.is_alive():
                     break
             import psycopg

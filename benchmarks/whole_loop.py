@@ -212,16 +212,23 @@ class Servers:
         return server_ticks(self.sandbox_pid), server_ticks(self.postgres_pid)
 
 
-def measure(label: str, argv: list[str], env: dict, servers: Servers, *, stdin=None,
-            stdout=None, log: Path) -> Run:
+def measure(
+    label: str, argv: list[str], env: dict, servers: Servers, *, stdin=None, stdout=None, log: Path
+) -> Run:
     load = os.getloadavg()[0]
     sandbox_before, postgres_before = servers.ticks()
     children_before = _rusage_children_ticks()
     with open(log, "w") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=stdin,
-                                stdout=stdout or subprocess.DEVNULL, stderr=err,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=stdin,
+            stdout=stdout or subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
         with TreeCpu(proc.pid) as tree:
             try:
                 proc.wait(timeout=RUN_TIMEOUT)
@@ -261,8 +268,12 @@ def sys_dir(where: Path) -> Path:
 
 
 def install_plugins() -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "loop.py"), "install-plugins"],
-                          cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "loop.py"), "install-plugins"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise SystemExit(f"scripts/loop.py install-plugins failed:\n{done.stderr[-3000:]}")
 
@@ -274,8 +285,14 @@ def plugin_exe(kind: str, name: str) -> str:
 def dump(env: dict, plugin: str, what: str, path: Path) -> Path:
     """``meltano invoke --dump=<what> <plugin>`` into a private file: what `meltano run` hands
     the plugin (the config holds secrets: the file stays in the benchmark's 0700 directory)."""
-    done = subprocess.run([MELTANO, "invoke", f"--dump={what}", plugin], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [MELTANO, "invoke", f"--dump={what}", plugin],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode:
         raise SystemExit(f"meltano invoke --dump={what} {plugin} failed:\n{done.stderr[-3000:]}")
     path.write_text(done.stdout)
@@ -286,9 +303,14 @@ def dump(env: dict, plugin: str, what: str, path: Path) -> Path:
 def connect(settings):
     import psycopg
 
-    return psycopg.connect(host=settings.host, port=settings.port, user=settings.user,
-                           password=settings.password, dbname=settings.database,
-                           autocommit=True)
+    return psycopg.connect(
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        password=settings.password,
+        dbname=settings.database,
+        autocommit=True,
+    )
 
 
 def make_stage_changes(settings, events: int) -> int:
@@ -346,9 +368,11 @@ def summarise(leg: str, alone: list[Run], legs: list[Run], plugin: str, unit: st
     print(f"\n{leg}: {len(ratios)} paired rounds ({unit})")
     print(f"  {plugin} alone: median wall {a_med:.1f} s; median CPU s: {cpu_med(alone)}")
     print(f"  meltano run:    median wall {b_med:.1f} s; median CPU s: {cpu_med(legs)}")
-    print(f"  paired ratio leg / {plugin} alone: median {med:.2f} "
-          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}; spread {min(ratios):.2f}"
-          f"-{max(ratios):.2f})")
+    print(
+        f"  paired ratio leg / {plugin} alone: median {med:.2f} "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}; spread {min(ratios):.2f}"
+        f"-{max(ratios):.2f})"
+    )
     verdict = "goal met" if med <= GOAL else "goal not met"
     print(f"  goal: the leg at most {GOAL:.0f}x {plugin} alone -> {verdict}")
 
@@ -361,27 +385,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="paired rounds of each leg")
     parser.add_argument("--leads-rounds", type=int, help="rounds of the leads leg (--rounds)")
     parser.add_argument("--stage-rounds", type=int, help="rounds of the stage leg (--rounds)")
-    parser.add_argument("--no-again", action="store_true",
-                        help="leads leg: skip B2 (the re-run onto the loaded rows)")
+    parser.add_argument(
+        "--no-again",
+        action="store_true",
+        help="leads leg: skip B2 (the re-run onto the loaded rows)",
+    )
     parser.add_argument("--legs", default="leads,stages")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="for the meltano runs, e.g. TARGET_POSTGRES_USE_COPY=false")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="for the meltano runs, e.g. TARGET_POSTGRES_USE_COPY=false",
+    )
     args = parser.parse_args(argv)
     legs = set(args.legs.split(","))
     if not legs <= {"leads", "stages"}:
         parser.error("--legs: leads, stages or both")
 
     install_plugins()
-    print(f"machine: {os.cpu_count()} cores; load average at the start "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores; load average at the start "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     tmp = Path(tempfile.mkdtemp(prefix="fb-leads-whole-loop-"))
     wh = warehouse_mod.Warehouse(tmp / "warehouse", port=warehouse_mod._free_port())
     server = None
     try:
         server = subprocess.Popen(
-            [*SANDBOX, "--pages", "1", "--forms-per-page", "1", "--leads-per-form",
-             str(args.leads), "--days", "30"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+            [
+                *SANDBOX,
+                "--pages",
+                "1",
+                "--forms-per-page",
+                "1",
+                "--leads-per-form",
+                str(args.leads),
+                "--days",
+                "30",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=ROOT,
         )
         ready = json.loads(server.stdout.readline())
         settings = wh.start()
@@ -404,8 +451,11 @@ def main(argv: list[str] | None = None) -> int:
             "TARGET_FB_CONVERSIONS_REJECTS_PATH": str(tmp / "rejects.jsonl"),
             **dict(item.split("=", 1) for item in args.env),
         }
-        print(f"sandbox: {args.leads:,} leads in 1 form; embedded PostgreSQL on port "
-              f"{settings.port}; Meltano system dir and database in {tmp}", flush=True)
+        print(
+            f"sandbox: {args.leads:,} leads in 1 form; embedded PostgreSQL on port "
+            f"{settings.port}; Meltano system dir and database in {tmp}",
+            flush=True,
+        )
         drop_leads(settings)
         if "leads" in legs:
             leads_leg(args, env, servers, settings, tmp)
@@ -425,47 +475,81 @@ def main(argv: list[str] | None = None) -> int:
 def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
     config = dump(env, "tap-fb-leads", "config", tmp / "tap-config.json")
     catalog = dump(env, "tap-fb-leads", "catalog", tmp / "tap-catalog.json")
-    alone_argv = [plugin_exe("extractors", "tap-fb-leads"), "--config", str(config),
-                  "--catalog", str(catalog)]
+    alone_argv = [
+        plugin_exe("extractors", "tap-fb-leads"),
+        "--config",
+        str(config),
+        "--catalog",
+        str(catalog),
+    ]
     leg_argv = [MELTANO, "run", "--full-refresh", "tap-fb-leads", "target-postgres"]
-    print(f"\nLeads leg: {args.leads:,} leads; A = tap-fb-leads alone (stdout to /dev/null), "
-          "B = `meltano run --full-refresh tap-fb-leads target-postgres` into empty tables"
-          + ("" if args.no_again else ", B2 = the same again onto the loaded rows (upsert)"),
-          flush=True)
+    print(
+        f"\nLeads leg: {args.leads:,} leads; A = tap-fb-leads alone (stdout to /dev/null), "
+        "B = `meltano run --full-refresh tap-fb-leads target-postgres` into empty tables"
+        + ("" if args.no_again else ", B2 = the same again onto the loaded rows (upsert)"),
+        flush=True,
+    )
     alone, fresh, again = [], [], []
     for i in range(args.leads_rounds or args.rounds):
+
         def a(i=i):
-            alone.append(measure(f"round {i + 1} A tap alone", alone_argv, env, servers,
-                                 log=tmp / "tap.log"))
+            alone.append(
+                measure(f"round {i + 1} A tap alone", alone_argv, env, servers, log=tmp / "tap.log")
+            )
 
         def b(i=i):
             drop_leads(settings)
-            fresh.append(measure(f"round {i + 1} B meltano run", leg_argv, env, servers,
-                                 log=tmp / "leads-leg.log"))
+            fresh.append(
+                measure(
+                    f"round {i + 1} B meltano run",
+                    leg_argv,
+                    env,
+                    servers,
+                    log=tmp / "leads-leg.log",
+                )
+            )
             if not args.no_again:
-                again.append(measure(f"round {i + 1} B2 meltano run again", leg_argv, env,
-                                     servers, log=tmp / "leads-leg.log"))
+                again.append(
+                    measure(
+                        f"round {i + 1} B2 meltano run again",
+                        leg_argv,
+                        env,
+                        servers,
+                        log=tmp / "leads-leg.log",
+                    )
+                )
             rows, ids = count_leads(settings)
             if rows != args.leads or ids != rows:
-                raise SystemExit(f"fb_leads.leads holds {rows} rows ({ids} ids), "
-                                 f"not {args.leads:,} leads once each")
+                raise SystemExit(
+                    f"fb_leads.leads holds {rows} rows ({ids} ids), "
+                    f"not {args.leads:,} leads once each"
+                )
 
         for step in (a, b) if i % 2 == 0 else (b, a):
             step()
-    summarise("Leads leg, into empty tables", alone, fresh, "tap-fb-leads",
-              f"{args.leads:,} leads")
+    summarise("Leads leg, into empty tables", alone, fresh, "tap-fb-leads", f"{args.leads:,} leads")
     if again:
-        summarise("Leads leg, upsert onto the loaded rows", alone, again, "tap-fb-leads",
-                  f"{args.leads:,} leads")
+        summarise(
+            "Leads leg, upsert onto the loaded rows",
+            alone,
+            again,
+            "tap-fb-leads",
+            f"{args.leads:,} leads",
+        )
 
 
 def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) -> None:
     (rows, _ids) = count_leads(settings) if _has_leads(settings) else (0, 0)
     if rows * 2 < args.events:
         print(f"\nloading {(args.events + 1) // 2:,} leads for the stage leg ...", flush=True)
-        done = subprocess.run([MELTANO, "run", "--full-refresh", "tap-fb-leads",
-                               "target-postgres"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=RUN_TIMEOUT)
+        done = subprocess.run(
+            [MELTANO, "run", "--full-refresh", "tap-fb-leads", "target-postgres"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
         if done.returncode:
             raise SystemExit(f"loading the leads failed:\n{done.stderr[-3000:]}")
     made = make_stage_changes(settings, args.events)
@@ -473,23 +557,41 @@ def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) 
     tap_catalog = dump(env, "tap-postgres", "catalog", tmp / "tap-postgres-catalog.json")
     records = tmp / "stage-records.jsonl"
     with records.open("w") as out:
-        done = subprocess.run([plugin_exe("extractors", "tap-postgres"), "--config",
-                               str(tap_config), "--catalog", str(tap_catalog)], cwd=ROOT,
-                              env=env, stdout=out, stderr=subprocess.PIPE, text=True,
-                              timeout=RUN_TIMEOUT)
+        done = subprocess.run(
+            [
+                plugin_exe("extractors", "tap-postgres"),
+                "--config",
+                str(tap_config),
+                "--catalog",
+                str(tap_catalog),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=RUN_TIMEOUT,
+        )
     if done.returncode:
         raise SystemExit(f"tap-postgres failed:\n{done.stderr[-3000:]}")
     with records.open() as lines:
-        n_records = sum(1 for line in lines if line.startswith('{"type":"RECORD"')
-                        or '"type": "RECORD"' in line[:40])
+        n_records = sum(
+            1
+            for line in lines
+            if line.startswith('{"type":"RECORD"') or '"type": "RECORD"' in line[:40]
+        )
     target_config = dump(env, "target-fb-conversions", "config", tmp / "target-config.json")
     base = json.loads(target_config.read_text())
-    print(f"\nStage leg: {made:,} rows in crm.conversion_events, {n_records:,} records from "
-          "tap-postgres; A = target-fb-conversions alone on those records (from the file), "
-          "B = `meltano run --full-refresh tap-postgres target-fb-conversions`; each run with "
-          "a fresh ledger and the sandbox's events emptied", flush=True)
+    print(
+        f"\nStage leg: {made:,} rows in crm.conversion_events, {n_records:,} records from "
+        "tap-postgres; A = target-fb-conversions alone on those records (from the file), "
+        "B = `meltano run --full-refresh tap-postgres target-fb-conversions`; each run with "
+        "a fresh ledger and the sandbox's events emptied",
+        flush=True,
+    )
     alone, leg = [], []
     for i in range(args.stage_rounds or args.rounds):
+
         def a(i=i):
             ledger = tmp / f"ledger-a{i}.sqlite"
             config = dict(base, ledger=str(ledger))
@@ -498,20 +600,31 @@ def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) 
             path.chmod(0o600)
             _reset(url)
             with records.open() as stdin:
-                alone.append(measure(f"round {i + 1} A target alone",
-                                     [plugin_exe("loaders", "target-fb-conversions"),
-                                      "--config", str(path)], env, servers, stdin=stdin,
-                                     log=tmp / "target.log"))
+                alone.append(
+                    measure(
+                        f"round {i + 1} A target alone",
+                        [plugin_exe("loaders", "target-fb-conversions"), "--config", str(path)],
+                        env,
+                        servers,
+                        stdin=stdin,
+                        log=tmp / "target.log",
+                    )
+                )
             _check_sent(ledger, made)
 
         def b(i=i):
             _reset(url)
             ledger = tmp / f"ledger-b{i}.sqlite"
             run_env = dict(env, TARGET_FB_CONVERSIONS_LEDGER=str(ledger))
-            leg.append(measure(f"round {i + 1} B meltano run",
-                               [MELTANO, "run", "--full-refresh", "tap-postgres",
-                                "target-fb-conversions"], run_env, servers,
-                               log=tmp / "stage-leg.log"))
+            leg.append(
+                measure(
+                    f"round {i + 1} B meltano run",
+                    [MELTANO, "run", "--full-refresh", "tap-postgres", "target-fb-conversions"],
+                    run_env,
+                    servers,
+                    log=tmp / "stage-leg.log",
+                )
+            )
             _check_sent(ledger, made)
 
         for step in (a, b) if i % 2 == 0 else (b, a):
@@ -537,6 +650,7 @@ def _check_sent(ledger: Path, expected: int) -> None:
         (count,) = conn.execute("SELECT count(*) FROM fb_conversions_ledger").fetchone()
     if count != expected:
         raise SystemExit(f"the ledger acknowledged {count} events, not {expected:,}")
+
 
 if __name__ == "__main__":
     sys.exit(main())

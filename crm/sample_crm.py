@@ -173,7 +173,7 @@ def connect():
     ]
     if missing:
         raise SystemExit(
-            f"error: {', '.join(missing)} not set: run `eval \"$(python scripts/warehouse.py "
+            f'error: {", ".join(missing)} not set: run `eval "$(python scripts/warehouse.py '
             "env | sed 's/^/export /')\"` or point them at your warehouse."
         )
     return psycopg.connect(

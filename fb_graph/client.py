@@ -114,9 +114,7 @@ class ThrottleWaitTooLong(GraphError):
                 f"up; the next block lasts about {_duration(self.wait_seconds)})"
             )
         elif self.wait_seconds <= self.max_wait:
-            why = (
-                f"blocks this app for about {_duration(self.wait_seconds)} and max_retries is 0"
-            )
+            why = f"blocks this app for about {_duration(self.wait_seconds)} and max_retries is 0"
         else:
             why = (
                 f"blocks this app for about {_duration(self.wait_seconds)}, longer than "
@@ -453,9 +451,7 @@ class GraphClient:
     def _batch_item(self, item: object, call: BatchCall) -> dict[str, Any] | GraphError:
         where = f"{call.method} /{_path_only(call.relative_url)} (in a batch)"
         if not isinstance(item, dict):  # null: Meta did not complete this call in time
-            return GraphError(
-                status=0, message=f"no answer to {where}", kind=ErrorKind.TRANSIENT
-            )
+            return GraphError(status=0, message=f"no answer to {where}", kind=ErrorKind.TRANSIENT)
         code = item.get("code")
         status = code if isinstance(code, int) else 0
         body = item.get("body")

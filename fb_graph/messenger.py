@@ -165,7 +165,10 @@ def read_event(event: object, entry_page_id: str | None = None) -> MessengerEven
     if kind == HANDOVER:
         control = event["pass_thread_control"]
         return MessengerEvent(
-            HANDOVER, page_id, psid, time_ms,
+            HANDOVER,
+            page_id,
+            psid,
+            time_ms,
             status=_HANDOVER_STATUS.get(str(control.get("metadata"))),
             thread_owner_app_id=id_text(control.get("new_owner_app_id")),
         )
@@ -175,7 +178,12 @@ def read_event(event: object, entry_page_id: str | None = None) -> MessengerEven
     if kind == SUMMARY:
         text = message.get("text")
         return MessengerEvent(
-            SUMMARY, page_id, psid, time_ms, mid=mid, status=COMPLETE,
+            SUMMARY,
+            page_id,
+            psid,
+            time_ms,
+            mid=mid,
+            status=COMPLETE,
             summary_text=text if isinstance(text, str) else None,
         )
     return MessengerEvent(MESSAGE, page_id, psid, time_ms, mid=mid)
@@ -206,16 +214,13 @@ def _kind_of(event: Mapping[str, Any]) -> str | None:
 def _is_summary(event: Mapping[str, Any], message: Mapping[str, Any]) -> bool:
     for hop in (event.get("hop_context"), message.get("hop_context")):
         if isinstance(hop, Mapping) and (
-            id_text(hop.get("app_id")) == LEADGEN_APP_ID
-            or hop.get("metadata") in _HANDOVER_STATUS
+            id_text(hop.get("app_id")) == LEADGEN_APP_ID or hop.get("metadata") in _HANDOVER_STATUS
         ):
             return True
     return False
 
 
-def _referral(
-    event: Mapping[str, Any], page_id: str, psid: str, time_ms: int
-) -> MessengerEvent:
+def _referral(event: Mapping[str, Any], page_id: str, psid: str, time_ms: int) -> MessengerEvent:
     referral = event["referral"]
     context = referral.get("ads_context_data")
     title = context.get("ad_title") if isinstance(context, Mapping) else None
@@ -227,7 +232,10 @@ def _referral(
             continue  # an unreadable item: the other answers are kept
         answers.append(Answer(item["question"], answer_text(item.get("answer"))))
     return MessengerEvent(
-        REFERRAL, page_id, psid, time_ms,
+        REFERRAL,
+        page_id,
+        psid,
+        time_ms,
         status=_REFERRAL_STATUS[referral["type"]],
         ad_id=id_text(referral.get("ad_id")),
         ad_title=title if isinstance(title, str) else None,

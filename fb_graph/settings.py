@@ -110,9 +110,7 @@ def read_transport(config: Mapping[str, object]) -> Transport:
     """The transport settings, checked: one sentence (:class:`SettingsError`) on a bad value."""
     return Transport(
         max_retries=int(_number(config, "max_retries", whole=True, positive=False)),
-        retry_backoff_seconds=_number(
-            config, "retry_backoff_seconds", whole=False, positive=False
-        ),
+        retry_backoff_seconds=_number(config, "retry_backoff_seconds", whole=False, positive=False),
         max_retry_wait_seconds=_number(
             config, "max_retry_wait_seconds", whole=False, positive=False
         ),

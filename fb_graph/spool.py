@@ -265,12 +265,7 @@ class Spool:
         order."""
         c = changes_table.c
         kinds = c.kind == kind if isinstance(kind, str) else c.kind.in_(sorted(kind))
-        query = (
-            sa.select(changes_table)
-            .where(kinds, c.seq > seq)
-            .order_by(c.seq)
-            .limit(limit)
-        )
+        query = sa.select(changes_table).where(kinds, c.seq > seq).order_by(c.seq).limit(limit)
         return self._rows(query)
 
     def person_changes(
@@ -379,21 +374,30 @@ class Spool:
         with self.engine.connect() as conn:
             counters = dict(conn.execute(sa.select(counters_table)).tuples().all())
             pages = [
-                {"page_id": row.page_id, "last_delivery_at": row.last_delivery_at,
-                 "changes": row.changes}
+                {
+                    "page_id": row.page_id,
+                    "last_delivery_at": row.last_delivery_at,
+                    "changes": row.changes,
+                }
                 for row in conn.execute(sa.select(pages_table).order_by(pages_table.c.page_id))
             ]
-            position = conn.execute(
-                sa.select(readers_table.c.seq).where(readers_table.c.reader == reader)
-            ).scalar() or 0
+            position = (
+                conn.execute(
+                    sa.select(readers_table.c.seq).where(readers_table.c.reader == reader)
+                ).scalar()
+                or 0
+            )
             unread, oldest = conn.execute(
                 sa.select(sa.func.count(), sa.func.min(c.received_at)).where(
                     c.kind == LEADGEN, c.seq > position
                 )
             ).one()
-            messenger_position = conn.execute(
-                sa.select(readers_table.c.seq).where(readers_table.c.reader == MESSENGER_READER)
-            ).scalar() or 0
+            messenger_position = (
+                conn.execute(
+                    sa.select(readers_table.c.seq).where(readers_table.c.reader == MESSENGER_READER)
+                ).scalar()
+                or 0
+            )
             unread_messenger = conn.execute(
                 sa.select(sa.func.count()).where(
                     c.kind.in_(MESSENGER_KINDS), c.seq > messenger_position

@@ -44,8 +44,14 @@ TIMEOUT = 30
 # What the sandbox's app and Pages are subscribed to: leads, and Messenger Lead Ads' events.
 WEBHOOK_FIELDS = ("leadgen", "messages", "messaging_referrals", "messaging_handovers")
 # The Meltano plugins of the loop: what `install-plugins` installs.
-PLUGINS = ("tap-fb-leads", "tap-fb-leads--webhooks", "target-postgres", "tap-postgres",
-           "target-fb-conversions", "fb-leads-receiver")
+PLUGINS = (
+    "tap-fb-leads",
+    "tap-fb-leads--webhooks",
+    "target-postgres",
+    "tap-postgres",
+    "target-fb-conversions",
+    "fb-leads-receiver",
+)
 
 
 def install_plugins() -> bool:
@@ -87,9 +93,7 @@ def page_ids(ready: dict, seed: int, pages: int, forms_per_page: int) -> list[st
     from fb_graph.sandbox.config import SandboxConfig
     from fb_graph.sandbox.data import SandboxData
 
-    config = SandboxConfig(
-        seed=seed, pages=pages, forms_per_page=forms_per_page, leads_per_form=0
-    )
+    config = SandboxConfig(seed=seed, pages=pages, forms_per_page=forms_per_page, leads_per_form=0)
     return SandboxData(config, now=0).page_ids
 
 
@@ -156,7 +160,8 @@ def add_flows(url: str, pages: list[str], per_page: int) -> int:
     webhooks (referral, handover, summary). Not replayed by later runs: the spool keeps them."""
     for page in pages:
         answer = requests.post(
-            f"{url}/__sandbox__/messenger/flows", json={"page_id": page, "count": per_page},
+            f"{url}/__sandbox__/messenger/flows",
+            json={"page_id": page, "count": per_page},
             timeout=TIMEOUT,
         )
         if answer.status_code != 200:
@@ -276,23 +281,35 @@ def _messenger_summary(url: str, before: dict) -> list[str]:
     sandbox received this run (counts only)."""
     with _warehouse() as conn:
         (table,) = conn.execute("SELECT to_regclass('fb_leads.messenger_leads')").fetchone()
-        statuses = dict(conn.execute(
-            "SELECT status, count(*) FROM fb_leads.messenger_leads GROUP BY status"
-        ).fetchall()) if table else {}
+        statuses = (
+            dict(
+                conn.execute(
+                    "SELECT status, count(*) FROM fb_leads.messenger_leads GROUP BY status"
+                ).fetchall()
+            )
+            if table
+            else {}
+        )
     total = sum(statuses.values())
     new = total - before.get("messenger_leads", 0)
-    out = [f"Messenger Lead Ads leads in the warehouse (fb_leads.messenger_leads): {total} "
-           f"({statuses.get('complete', 0)} complete, {statuses.get('incomplete', 0)} "
-           f"incomplete; {new} new this run)"]
+    out = [
+        f"Messenger Lead Ads leads in the warehouse (fb_leads.messenger_leads): {total} "
+        f"({statuses.get('complete', 0)} complete, {statuses.get('incomplete', 0)} "
+        f"incomplete; {new} new this run)"
+    ]
     sent = requests.get(f"{url}/__sandbox__/messenger/sent", timeout=TIMEOUT).json()
     messages = sent.get("messages", sent) if isinstance(sent, dict) else sent
     kinds = Counter(str(m.get("messaging_type")) for m in messages)
-    out.append(f"Messenger follow-ups the sandbox received this run: {len(messages)} "
-               f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})")
+    out.append(
+        f"Messenger follow-ups the sandbox received this run: {len(messages)} "
+        f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items())) or 'none'})"
+    )
     events = requests.get(f"{url}/__sandbox__/messenger/events", timeout=TIMEOUT).json()
     per_name = Counter(str(e.get("event_name")) for e in events.get("events", []))
-    out.append(f"Business-messaging events (Messenger leads' stages) this run: "
-               f"{sum(per_name.values())}, duplicates {events.get('duplicates', 0)}")
+    out.append(
+        f"Business-messaging events (Messenger leads' stages) this run: "
+        f"{sum(per_name.values())}, duplicates {events.get('duplicates', 0)}"
+    )
     for name, count in sorted(per_name.items()):
         out.append(f"  {name:<14} {count}")
     return out
@@ -378,21 +395,24 @@ def _run(args: argparse.Namespace) -> int:
         if not install_plugins():
             print("already installed (meltano.yml and pyproject.toml unchanged)", file=sys.stderr)
     elif args.command == "page-ids":
-        print(json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages,
-                                  args.forms_per_page)))
+        print(
+            json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages, args.forms_per_page))
+        )
     elif args.command == "add-leads":
         token = os.environ.get("SANDBOX_TOKEN", "")
         pages = json.loads(args.pages)
         replayed, added = add_leads(args.url, token, pages, args.per_form)
         flows = add_flows(args.url, pages, args.messenger_flows) if args.messenger_flows else 0
-        print(f"sandbox: replayed {replayed} leads added by earlier runs, {added} new leads "
-              f"and {flows} new Messenger lead flows arrived", file=sys.stderr)
+        print(
+            f"sandbox: replayed {replayed} leads added by earlier runs, {added} new leads "
+            f"and {flows} new Messenger lead flows arrived",
+            file=sys.stderr,
+        )
     elif args.command == "webhooks":
         webhooks(args.url, args.receiver_url, os.environ["WEBHOOK_SECRET"])
     elif args.command == "wait-webhooks":
         state = wait_webhooks(args.url)
-        print(f"sandbox: {state.get('delivered', 0)} webhook deliveries answered",
-              file=sys.stderr)
+        print(f"sandbox: {state.get('delivered', 0)} webhook deliveries answered", file=sys.stderr)
     elif args.command == "snapshot":
         print(json.dumps(snapshot()))
     elif args.command == "webhook-latency":

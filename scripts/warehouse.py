@@ -53,9 +53,7 @@ class Settings:
     database: str
 
     def url(self) -> str:
-        return (
-            f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
-        )
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
 
     def env(self) -> dict[str, str]:
         return {
@@ -177,9 +175,9 @@ class Warehouse:
             pwd.getpwnam(SYSTEM_USER)
         except KeyError:
             subprocess.run(
-                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin",
-                 SYSTEM_USER],
-                check=True, capture_output=True,
+                ["useradd", "--system", "--no-create-home", "-s", "/usr/sbin/nologin", SYSTEM_USER],
+                check=True,
+                capture_output=True,
             )
         install = _bin_dir().parent
         _let_traverse(install)
@@ -219,10 +217,15 @@ class Warehouse:
             )
         result = self._run(
             "pg_ctl",
-            "-D", str(self.cluster),
-            "-l", str(self.log_file),
-            "-w", "-t", "60",
-            "-o", f"-h {HOST} -p {settings.port} -k {self.cluster}",
+            "-D",
+            str(self.cluster),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-h {HOST} -p {settings.port} -k {self.cluster}",
             "start",
             check=False,
         )
@@ -247,8 +250,10 @@ class Warehouse:
         try:
             result = self._run(
                 "initdb",
-                "-D", str(self.cluster),
-                "-U", settings.user,
+                "-D",
+                str(self.cluster),
+                "-U",
+                settings.user,
                 f"--pwfile={pwfile}",
                 "--auth-local=scram-sha-256",
                 "--auth-host=scram-sha-256",
@@ -308,11 +313,15 @@ def main(argv: list[str] | None = None) -> int:
             was_running = wh.running()
             settings = wh.start()
             state = "already running" if was_running else "started"
-            print(f"warehouse {state}: postgresql://{settings.user}@{HOST}:{settings.port}/"
-                  f"{settings.database} (data in {wh.cluster})", file=sys.stderr)
+            print(
+                f"warehouse {state}: postgresql://{settings.user}@{HOST}:{settings.port}/"
+                f"{settings.database} (data in {wh.cluster})",
+                file=sys.stderr,
+            )
         elif args.command == "stop":
-            print("warehouse stopped" if wh.stop() else "warehouse was not running",
-                  file=sys.stderr)
+            print(
+                "warehouse stopped" if wh.stop() else "warehouse was not running", file=sys.stderr
+            )
         elif args.command == "status":
             if wh.running():
                 settings = wh.settings()

@@ -94,7 +94,8 @@ class Receiver:
         except BodyTooLarge:
             log.warning(
                 "Refused a delivery from %s: its body is over max_body_bytes (%d bytes).",
-                _client(request), self.settings.max_body_bytes,
+                _client(request),
+                self.settings.max_body_bytes,
             )
             await self.writer.count({"too_large": 1})
             return _text("Payload Too Large", 413)
@@ -106,7 +107,9 @@ class Receiver:
             log.warning(
                 "Refused a delivery of %d bytes from %s: X-Hub-Signature-256 is %s; check that "
                 "app_secret is the secret of the subscribed app.",
-                len(body), _client(request), "wrong" if header else "missing",
+                len(body),
+                _client(request),
+                "wrong" if header else "missing",
             )
             await self.writer.count({"bad_signatures": 1})
             return _text("Forbidden", 403)
@@ -115,7 +118,9 @@ class Receiver:
         except DeliveryError as exc:
             log.warning(
                 "Refused a signed delivery of %d bytes from %s: %s.",
-                len(body), _client(request), exc,
+                len(body),
+                _client(request),
+                exc,
             )
             await self.writer.count({"bad_requests": 1})
             return _text("Bad Request", 400)
@@ -125,7 +130,9 @@ class Receiver:
             log.warning(
                 "A delivery from %s held %d messaging events that could not be read (first: "
                 "%s); they are stored raw as messaging_malformed, its other events as usual.",
-                _client(request), len(delivery.malformed), delivery.malformed[0],
+                _client(request),
+                len(delivery.malformed),
+                delivery.malformed[0],
             )
         try:
             await self.writer.store(delivery.changes, delivery.counts())
@@ -134,7 +141,8 @@ class Receiver:
             return _text("Service Unavailable: the spool cannot be written", 503)
         log.debug(
             "Stored a delivery: %d changes, %d of ignored Pages.",
-            len(delivery.changes), delivery.ignored_pages,
+            len(delivery.changes),
+            delivery.ignored_pages,
         )
         return _text("OK", 200)
 

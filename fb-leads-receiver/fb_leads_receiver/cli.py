@@ -35,8 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", metavar="FILE", help="JSON file of settings")
     run.add_argument("--host", help="address to listen on (overrides the host setting)")
     run.add_argument("--port", type=int, help="port (overrides the port setting; 0: any free)")
-    run.add_argument("--log-level", default="info",
-                     choices=("debug", "info", "warning", "error"))
+    run.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     prune = commands.add_parser(
         "prune",
         help="delete spooled changes the tap has read",

@@ -65,9 +65,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "anything failed, 2 for a setting.",
     )
     parser.add_argument("--config", metavar="FILE", help="JSON file of settings")
-    parser.add_argument("--wait", metavar="SECONDS", type=float, default=DEFAULT_WAIT,
-                        help=f"how long to wait for the test lead's webhook (default "
-                        f"{DEFAULT_WAIT:g})")
+    parser.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=float,
+        default=DEFAULT_WAIT,
+        help=f"how long to wait for the test lead's webhook (default {DEFAULT_WAIT:g})",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,8 +116,10 @@ def _checks(g: Graph, lines: Lines, pages: list[str], wait: float) -> None:
 
 
 def _data_object(body: Any) -> str | None:
-    return None if isinstance(body, dict) and isinstance(body.get("data"), dict) else (
-        "an answer without a data object"
+    return (
+        None
+        if isinstance(body, dict) and isinstance(body.get("data"), dict)
+        else ("an answer without a data object")
     )
 
 
@@ -121,9 +127,9 @@ def _token(g: Graph, lines: Lines) -> bool:
     """The token line and the permissions line; True when both passed."""
     settings = g.settings
     try:
-        data = g.app.get(
-            "debug_token", {"input_token": settings.access_token}, shape=_data_object
-        )["data"]
+        data = g.app.get("debug_token", {"input_token": settings.access_token}, shape=_data_object)[
+            "data"
+        ]
     except GraphError as exc:
         lines.fail(f"token: debug_token could not check it: {app_fix(exc)}.")
         lines.fail("permissions: not checked, as the token could not be.")
@@ -132,8 +138,10 @@ def _token(g: Graph, lines: Lines) -> bool:
     if problem:
         lines.fail(f"token: {problem}.")
     else:
-        lines.ok(f"token: a valid {data.get('type')} token of app {settings.app_id}, "
-                 f"{_expiry(data.get('expires_at'))}")
+        lines.ok(
+            f"token: a valid {data.get('type')} token of app {settings.app_id}, "
+            f"{_expiry(data.get('expires_at'))}"
+        )
     if not data.get("is_valid"):
         lines.fail("permissions: not checked, as the token is not valid.")
         return False
@@ -198,16 +206,20 @@ def _installed(g: Graph, lines: Lines, page: str) -> bool:
     try:
         fields = g.installed_fields(page)
     except GraphError as exc:
-        lines.fail(f"Page {page}: its installed apps could not be read: "
-                   f"{fix_for(exc, needs='pages_manage_metadata')}.")
+        lines.fail(
+            f"Page {page}: its installed apps could not be read: "
+            f"{fix_for(exc, needs='pages_manage_metadata')}."
+        )
         return False
     if fields is None:
         lines.fail(f"Page {page}: the app is not installed on it: {RUN_SUBSCRIBE}.")
         return False
     missing = [f for f in wanted if f not in fields]
     if missing:
-        lines.fail(f"Page {page}: the app is installed without {', '.join(missing)} "
-                   f"({', '.join(fields) or 'no field'}): {RUN_SUBSCRIBE}.")
+        lines.fail(
+            f"Page {page}: the app is installed without {', '.join(missing)} "
+            f"({', '.join(fields) or 'no field'}): {RUN_SUBSCRIBE}."
+        )
         return False
     lines.ok(step)
     return True
@@ -222,13 +234,17 @@ def _subscription(g: Graph, lines: Lines) -> bool:
         lines.fail(f"app subscription: {app}'s subscriptions could not be read: {app_fix(exc)}.")
         return False
     if current is None or LEADGEN not in current.fields:
-        lines.fail(f"app subscription: {app} is not subscribed to {LEADGEN} webhooks of Pages: "
-                   f"{RUN_SUBSCRIBE}.")
+        lines.fail(
+            f"app subscription: {app} is not subscribed to {LEADGEN} webhooks of Pages: "
+            f"{RUN_SUBSCRIBE}."
+        )
         return False
     missing = [f for f in wanted_fields(g.settings) if f not in current.fields]
     if missing:
-        lines.fail(f"app subscription: {app} is not subscribed to the Messenger fields "
-                   f"{', '.join(missing)} of Pages (messenger is true): {RUN_SUBSCRIBE}.")
+        lines.fail(
+            f"app subscription: {app} is not subscribed to the Messenger fields "
+            f"{', '.join(missing)} of Pages (messenger is true): {RUN_SUBSCRIBE}."
+        )
         return False
     if current.callback_url != expected:
         lines.fail(
@@ -238,8 +254,9 @@ def _subscription(g: Graph, lines: Lines) -> bool:
         )
         return False
     shown = ", ".join(wanted_fields(g.settings))
-    lines.ok(f"app subscription: {shown} to {show_url(expected)} (include_values: see the "
-             "self-test)")
+    lines.ok(
+        f"app subscription: {shown} to {show_url(expected)} (include_values: see the self-test)"
+    )
     return True
 
 
@@ -248,12 +265,16 @@ def _leads_readable(g: Graph, lines: Lines, page: str) -> tuple[bool, str | None
     try:
         forms = _forms(g, page)
     except GraphError as exc:
-        lines.fail(f"Page {page}: its lead forms could not be read: "
-                   f"{fix_for(exc, needs='pages_manage_ads and pages_read_engagement')}.")
+        lines.fail(
+            f"Page {page}: its lead forms could not be read: "
+            f"{fix_for(exc, needs='pages_manage_ads and pages_read_engagement')}."
+        )
         return False, None
     if not forms:
-        lines.fail(f"Page {page}: it has no lead form, so neither its leads access nor the "
-                   "webhook can be tested: create a lead form on it.")
+        lines.fail(
+            f"Page {page}: it has no lead form, so neither its leads access nor the "
+            "webhook can be tested: create a lead form on it."
+        )
         return False, None
     active = next((form for form, status in forms if status == ACTIVE), None)
     form = active or forms[0][0]
@@ -261,11 +282,15 @@ def _leads_readable(g: Graph, lines: Lines, page: str) -> tuple[bool, str | None
         g.page.get(f"{form}/leads", {"fields": "id", "limit": 1}, shape=page_shape)
     except GraphError as exc:
         if exc.kind is ErrorKind.NOT_FOUND:
-            lines.fail(f"Page {page}: the app cannot read its leads (form {form} answers "
-                       f"{exc.code}/{exc.subcode}): {LEAD_ACCESS_FIX}.")
+            lines.fail(
+                f"Page {page}: the app cannot read its leads (form {form} answers "
+                f"{exc.code}/{exc.subcode}): {LEAD_ACCESS_FIX}."
+            )
         else:
-            lines.fail(f"Page {page}: its leads could not be read: "
-                       f"{fix_for(exc, needs='leads_retrieval')}.")
+            lines.fail(
+                f"Page {page}: its leads could not be read: "
+                f"{fix_for(exc, needs='leads_retrieval')}."
+            )
         return False, None
     lines.ok(f"Page {page}: leads readable (form {form})")
     return True, active
@@ -278,8 +303,9 @@ def _forms(g: Graph, page: str) -> list[tuple[str, str]]:
     sent: set[str] = set()
     for _ in range(MAX_FORM_PAGES):
         answer = g.page.get(f"{page}/leadgen_forms", params, shape=page_shape)
-        forms += [(str(f.get("id")), str(f.get("status"))) for f in answer["data"]
-                  if isinstance(f, dict)]
+        forms += [
+            (str(f.get("id")), str(f.get("status"))) for f in answer["data"] if isinstance(f, dict)
+        ]
         after = ((answer.get("paging") or {}).get("cursors") or {}).get("after")
         has_next = bool((answer.get("paging") or {}).get("next"))
         if any(s == ACTIVE for _, s in forms) or not has_next or not after or after in sent:
@@ -302,16 +328,21 @@ def _self_test(g: Graph, lines: Lines, forms: dict[str, str | None], wait: float
     try:
         arrived, without_values = _make_and_wait(g, lines, forms, wait, made)
     except (SpoolError, sa.exc.SQLAlchemyError) as exc:
-        problem = str(exc) if isinstance(exc, SpoolError) else (
-            f"The spool could not be read ({type(exc).__name__}).")
+        problem = (
+            str(exc)
+            if isinstance(exc, SpoolError)
+            else (f"The spool could not be read ({type(exc).__name__}).")
+        )
         lines.fail(f"self-test: {problem.rstrip('.')}: check the spool setting.")
         arrived, without_values = {}, False
         made.clear()
     for lead, (page, form) in made.items():
         step = f"self-test of Page {page}: test lead {lead} on form {form}"
         if lead not in arrived:
-            lines.fail(f"{step} did not reach the spool in {wait:g} s: "
-                       + _not_arrived_fix(g.settings, without_values))
+            lines.fail(
+                f"{step} did not reach the spool in {wait:g} s: "
+                + _not_arrived_fix(g.settings, without_values)
+            )
         else:
             _read_back(g, lines, step, lead, arrived[lead])
         try:
@@ -321,7 +352,10 @@ def _self_test(g: Graph, lines: Lines, forms: dict[str, str | None], wait: float
 
 
 def _make_and_wait(
-    g: Graph, lines: Lines, forms: dict[str, str | None], wait: float,
+    g: Graph,
+    lines: Lines,
+    forms: dict[str, str | None],
+    wait: float,
     made: dict[str, tuple[str, str]],
 ) -> tuple[dict[str, float], bool]:
     """Test leads made (into ``made``), then how long each took to reach the spool, and
@@ -333,15 +367,19 @@ def _make_and_wait(
         no_values = _counter(spool, NO_VALUES)
         for page, form in forms.items():
             if form is None:
-                lines.fail(f"self-test of Page {page}: it has no ACTIVE lead form to make a test "
-                           "lead on: activate or create one.")
+                lines.fail(
+                    f"self-test of Page {page}: it has no ACTIVE lead form to make a test "
+                    "lead on: activate or create one."
+                )
                 continue
             try:
                 _delete_test_leads(g, form)
                 lead = str(g.page.post(f"{form}/test_leads", shape=object_shape)["id"])
             except GraphError as exc:
-                lines.fail(f"self-test of Page {page}: no test lead could be made on form {form}: "
-                           f"{fix_for(exc, needs='leads_retrieval and pages_manage_ads')}.")
+                lines.fail(
+                    f"self-test of Page {page}: no test lead could be made on form {form}: "
+                    f"{fix_for(exc, needs='leads_retrieval and pages_manage_ads')}."
+                )
                 continue
             made[lead] = (page, form)
         arrived = _wait_for(spool, start, set(made), wait)
@@ -350,11 +388,15 @@ def _make_and_wait(
 
 def _not_arrived_fix(settings: ReceiverSettings, without_values: bool) -> str:
     if without_values:
-        return ("deliveries arrive without values, as the app is subscribed without "
-                "include_values: run fb-leads-receiver subscribe --replace.")
-    return (f"check that fb-leads-receiver serve runs at {show_url(str(settings.callback_url))} "
-            "with this spool and is reachable by Meta (its /status page, and Meta's Lead Ads "
-            "Testing Tool shows each delivery's status).")
+        return (
+            "deliveries arrive without values, as the app is subscribed without "
+            "include_values: run fb-leads-receiver subscribe --replace."
+        )
+    return (
+        f"check that fb-leads-receiver serve runs at {show_url(str(settings.callback_url))} "
+        "with this spool and is reachable by Meta (its /status page, and Meta's Lead Ads "
+        "Testing Tool shows each delivery's status)."
+    )
 
 
 def _read_back(g: Graph, lines: Lines, step: str, lead: str, seconds: float) -> None:
@@ -362,8 +404,9 @@ def _read_back(g: Graph, lines: Lines, step: str, lead: str, seconds: float) -> 
         answer = g.page.get(lead, {"fields": ",".join(LEAD_FIELDS)}, shape=object_shape)
     except GraphError as exc:
         fix = LEAD_ACCESS_FIX if exc.kind is ErrorKind.NOT_FOUND else fix_for(exc)
-        lines.fail(f"{step} arrived in the spool after {seconds:.1f} s but could not be read "
-                   f"back: {fix}.")
+        lines.fail(
+            f"{step} arrived in the spool after {seconds:.1f} s but could not be read back: {fix}."
+        )
         return
     if str(answer["id"]) != lead:
         lines.fail(f"{step} was read back as lead {answer['id']}: report this to Meta.")
@@ -386,8 +429,10 @@ def _spool(settings: ReceiverSettings, lines: Lines) -> Iterator[Any]:
 
     location = settings.spool
     if "://" not in location and not Path(location).is_file():
-        lines.fail(f"self-test: the spool {location} does not exist here: run doctor in the "
-                   "receiver's working folder with its config (the same spool setting).")
+        lines.fail(
+            f"self-test: the spool {location} does not exist here: run doctor in the "
+            "receiver's working folder with its config (the same spool setting)."
+        )
         yield None
         return
     try:

@@ -57,8 +57,7 @@ def app_token(settings: ReceiverSettings) -> str:
 
 def secrets_of(settings: ReceiverSettings) -> tuple[str, ...]:
     """Every secret the settings hold, longest first (the app token contains the secret)."""
-    found = {app_token(settings), settings.app_secret, settings.verify_token,
-             settings.access_token}
+    found = {app_token(settings), settings.app_secret, settings.verify_token, settings.access_token}
     return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
 

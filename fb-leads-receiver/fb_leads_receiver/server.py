@@ -81,7 +81,8 @@ def open_spool(settings: ReceiverSettings) -> SpoolWriter:
             raise SettingsError(str(exc)) from None
         log.warning(
             "The spool database is not reachable yet (%s): deliveries are answered 503, so Meta "
-            "sends them again, until it is.", str(exc).rstrip("."),
+            "sends them again, until it is.",
+            str(exc).rstrip("."),
         )
     return writer
 
@@ -91,10 +92,16 @@ def serve(settings: ReceiverSettings, log_level: str = "info") -> int:
     sock = bind(settings.host, settings.port)
     url, host, port = url_of(sock, settings.path)
     status_url = url[: -len(settings.path)] + "/status"
-    ready = json.dumps({
-        "url": url, "host": host, "port": port, "path": settings.path,
-        "status_url": status_url, "pid": os.getpid(),
-    })
+    ready = json.dumps(
+        {
+            "url": url,
+            "host": host,
+            "port": port,
+            "path": settings.path,
+            "status_url": status_url,
+            "pid": os.getpid(),
+        }
+    )
     config = uvicorn.Config(
         Receiver(settings, writer).app(),
         log_config=None,

@@ -81,8 +81,7 @@ def read_config_file(path: str | None) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
         raise SettingsError(
-            f"The config file {path} cannot be read ({reason}): check the path and its "
-            "permissions."
+            f"The config file {path} cannot be read ({reason}): check the path and its permissions."
         ) from None
     try:
         config = json.loads(text)
@@ -128,17 +127,26 @@ def load_settings(
 def check(config: Mapping[str, Any], *, need_secrets: bool = True) -> ReceiverSettings:
     """The settings of ``config`` (file and environment merged), checked."""
     return ReceiverSettings(
-        app_secret=_secret(config, "app_secret", "the Meta app's secret (App Dashboard, "
-                           "Settings, Basic)", need_secrets),
-        verify_token=_secret(config, "verify_token", "the token you give Meta when "
-                             "subscribing the app's callback URL", need_secrets),
+        app_secret=_secret(
+            config,
+            "app_secret",
+            "the Meta app's secret (App Dashboard, Settings, Basic)",
+            need_secrets,
+        ),
+        verify_token=_secret(
+            config,
+            "verify_token",
+            "the token you give Meta when subscribing the app's callback URL",
+            need_secrets,
+        ),
         spool=_spool(config.get("spool")),
         host=_text(config, "host", "127.0.0.1"),
         port=_whole(config, "port", 8080, low=0, high=65535),
         path=_path(config.get("path")),
         page_ids=_page_ids(config.get("page_ids")),
-        max_body_bytes=_whole(config, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, low=1024,
-                              high=2**31),
+        max_body_bytes=_whole(
+            config, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, low=1024, high=2**31
+        ),
         app_id=_app_id(config.get("app_id")),
         access_token=_text(config, "access_token", ""),
         callback_url=_callback_url(config.get("callback_url")),
@@ -168,8 +176,7 @@ def _secret(config: Mapping[str, Any], name: str, what: str, needed: bool) -> st
         return value or ""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise SettingsError(
-            f"{name} is not set: put {what} in the config file or in "
-            f"{ENV_PREFIX}{name.upper()}."
+            f"{name} is not set: put {what} in the config file or in {ENV_PREFIX}{name.upper()}."
         )
     if not isinstance(value, str):
         raise SettingsError(f"{name} must be a text value (a JSON string), not a {_kind(value)}.")
@@ -211,8 +218,7 @@ def _path(raw: object) -> str:
     path = raw.rstrip("/") or "/"
     if path in RESERVED_PATHS or path == "/":
         raise SettingsError(
-            f"path {path!r} is taken by the receiver's own pages: choose another, like "
-            "'/webhook'."
+            f"path {path!r} is taken by the receiver's own pages: choose another, like '/webhook'."
         )
     return path
 
@@ -235,7 +241,7 @@ def _page_ids(raw: object) -> frozenset[str] | None:
         value = str(item).strip() if ok else ""
         if not _ID.match(value):
             raise SettingsError(
-                "page_ids must be a list of Page ids (digits), like [\"1234567890\"], or a "
+                'page_ids must be a list of Page ids (digits), like ["1234567890"], or a '
                 f"comma-separated text; item {n} is not a Page id."
             )
         ids.add(value)
@@ -290,8 +296,10 @@ def _callback_url(raw: object) -> str | None:
     split = urlsplit(raw.strip()) if isinstance(raw, str) else None
     host = (split.hostname or "") if split else ""
     loopback = host == "localhost" or _is_loopback(host)
-    if split is None or not host or not (
-        split.scheme == "https" or (split.scheme == "http" and loopback)
+    if (
+        split is None
+        or not host
+        or not (split.scheme == "https" or (split.scheme == "http" and loopback))
     ):
         raise SettingsError(
             "callback_url must be the receiver's public HTTPS URL with its path, like "
@@ -342,5 +350,10 @@ def _json_list(text: str) -> list[object] | None:
 
 
 def _kind(value: object) -> str:
-    return {bool: "true/false value", int: "number", float: "number", list: "list",
-            dict: "JSON object"}.get(type(value), type(value).__name__)
+    return {
+        bool: "true/false value",
+        int: "number",
+        float: "number",
+        list: "list",
+        dict: "JSON object",
+    }.get(type(value), type(value).__name__)

@@ -101,8 +101,10 @@ class SpoolWriter:
                 try:
                     await anyio.to_thread.run_sync(self._store_group, group)
                 except Exception as exc:  # every waiter must get an answer
-                    error = exc if isinstance(exc, SpoolError) else SpoolError(
-                        f"The spool could not be written ({type(exc).__name__})."
+                    error = (
+                        exc
+                        if isinstance(exc, SpoolError)
+                        else SpoolError(f"The spool could not be written ({type(exc).__name__}).")
                     )
                     for waiting in group:
                         if not waiting.done.done():
@@ -117,8 +119,9 @@ class SpoolWriter:
     def _take_group(self) -> list[_Waiting]:
         group: list[_Waiting] = []
         size = 0
-        while self._waiting and (not group or size + len(self._waiting[0].changes)
-                                 <= MAX_CHANGES_PER_COMMIT):
+        while self._waiting and (
+            not group or size + len(self._waiting[0].changes) <= MAX_CHANGES_PER_COMMIT
+        ):
             waiting = self._waiting.popleft()
             size += len(waiting.changes)
             group.append(waiting)

@@ -14,26 +14,49 @@ COUNTERS = (
     ("stored", "Stored", "Changes stored in the spool (once each)"),
     ("duplicates", "Duplicates", "Changes already in the spool: not stored again"),
     ("ignored_pages", "Ignored Pages", "Changes of Pages outside page_ids: acknowledged only"),
-    ("changed_fields_only", "changed_fields only",
-     "Entries without values: subscribe with include_values=true"),
+    (
+        "changed_fields_only",
+        "changed_fields only",
+        "Entries without values: subscribe with include_values=true",
+    ),
     ("bad_signatures", "Bad signatures", "Refused: X-Hub-Signature-256 missing or wrong"),
     ("bad_requests", "Malformed", "Refused: not a webhook delivery"),
     ("too_large", "Too large", "Refused: over max_body_bytes"),
-    ("messenger_referrals", "Messenger referrals",
-     "Messenger Lead Ads referrals (LEAD_COMPLETE or LEAD_INCOMPLETE)"),
-    ("messenger_handovers", "Messenger handovers",
-     "Threads passed on by Meta's Leadgen app at the end of a lead flow"),
+    (
+        "messenger_referrals",
+        "Messenger referrals",
+        "Messenger Lead Ads referrals (LEAD_COMPLETE or LEAD_INCOMPLETE)",
+    ),
+    (
+        "messenger_handovers",
+        "Messenger handovers",
+        "Threads passed on by Meta's Leadgen app at the end of a lead flow",
+    ),
     ("messenger_summaries", "Lead summaries", "Lead summary messages of complete flows"),
-    ("messenger_messages", "Messages",
-     "People's own messages (their time is kept, not their text)"),
+    (
+        "messenger_messages",
+        "Messages",
+        "People's own messages (their time is kept, not their text)",
+    ),
     ("messaging_echoes", "Echoes", "The Page's own messages: counted, not stored"),
-    ("messaging_other", "Other messaging",
-     "Other messaging events (reads, postbacks...): kept raw"),
-    ("messaging_malformed", "Malformed messaging",
-     "Messaging events that could not be read: kept raw, the delivery still stored"),
+    (
+        "messaging_other",
+        "Other messaging",
+        "Other messaging events (reads, postbacks...): kept raw",
+    ),
+    (
+        "messaging_malformed",
+        "Malformed messaging",
+        "Messaging events that could not be read: kept raw, the delivery still stored",
+    ),
 )
-_ALERTS = {"bad_signatures", "bad_requests", "too_large", "changed_fields_only",
-           "messaging_malformed"}
+_ALERTS = {
+    "bad_signatures",
+    "bad_requests",
+    "too_large",
+    "changed_fields_only",
+    "messaging_malformed",
+}
 REFRESH_SECONDS = 10
 
 
@@ -78,11 +101,14 @@ def status_html(doc: dict[str, Any]) -> str:
         f"<b>{unread:,}</b> lead{'s' if unread != 1 else ''} spooled, not yet read by the tap"
         + (f"; the oldest has waited <b>{_age(oldest)}</b>" if oldest is not None else "")
     )
-    rows = "".join(
-        f"<tr><td>{_e(p['page_id'])}</td><td>{_e(p['last_delivery_at'])}</td>"
-        f"<td>{_age(p['last_delivery_age_seconds'])} ago</td><td>{p['changes']:,}</td></tr>"
-        for p in doc["pages"]
-    ) or '<tr><td colspan="4" class="muted">No delivery yet.</td></tr>'
+    rows = (
+        "".join(
+            f"<tr><td>{_e(p['page_id'])}</td><td>{_e(p['last_delivery_at'])}</td>"
+            f"<td>{_age(p['last_delivery_age_seconds'])} ago</td><td>{p['changes']:,}</td></tr>"
+            for p in doc["pages"]
+        )
+        or '<tr><td colspan="4" class="muted">No delivery yet.</td></tr>'
+    )
     receiver = doc["receiver"]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

@@ -45,15 +45,24 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "setting.",
     )
     parser.add_argument("--config", metavar="FILE", help="JSON file of settings")
-    parser.add_argument("--callback-url", metavar="URL",
-                        help="the receiver's public URL (overrides the callback_url setting)")
-    parser.add_argument("--replace", action="store_true",
-                        help="replace the app's callback URL when it is a different one (an "
-                        "app has one for all its Pages), and write the subscription again")
-    parser.add_argument("--messenger", action="store_true",
-                        help="also subscribe the Messenger fields messages, "
-                        "messaging_referrals and messaging_handovers (Messenger Lead Ads; the "
-                        "messenger setting does the same)")
+    parser.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="the receiver's public URL (overrides the callback_url setting)",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace the app's callback URL when it is a different one (an "
+        "app has one for all its Pages), and write the subscription again",
+    )
+    parser.add_argument(
+        "--messenger",
+        action="store_true",
+        help="also subscribe the Messenger fields messages, "
+        "messaging_referrals and messaging_handovers (Messenger Lead Ads; the "
+        "messenger setting does the same)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -134,9 +134,7 @@ def select_page(
             random.Random(hash((shuffle_seed, chosen_indices[0]))).shuffle(order)
         keys = [form.key(chosen_indices[0]), form.key(chosen_indices[-1])] if order else []
         return Page(chosen_indices, [], keys, len(indices) > limit, order)
-    candidates: list[tuple[tuple[int, int], str, object]] = [
-        (form.key(i), "g", i) for i in indices
-    ]
+    candidates: list[tuple[tuple[int, int], str, object]] = [(form.key(i), "g", i) for i in indices]
     candidates.extend(extra)
     candidates.sort(key=lambda c: c[0], reverse=True)
     chosen = candidates[:limit]

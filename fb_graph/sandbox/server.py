@@ -75,6 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
     @override
     def version_string(self) -> str:
         return self.server_version
+
     server: _Server
 
     @override

@@ -98,8 +98,7 @@ class ConversationReader:
             if len(rows) < SPOOL_ROWS:
                 break
         self.logger.info(
-            "Messenger conversations: %d threads emitted for %d people, %d calls; position "
-            "seq %d.",
+            "Messenger conversations: %d threads emitted for %d people, %d calls; position seq %d.",
             self.emitted,
             len(read),
             self.calls,

@@ -73,9 +73,7 @@ class ExportLayout:
         questions = tuple(
             (name, index) for index, name in enumerate(names) if index not in taken and name
         )
-        return cls(
-            len(names), fixed, questions, extra.get("inbox_url"), extra.get("lead_status")
-        )
+        return cls(len(names), fixed, questions, extra.get("inbox_url"), extra.get("lead_status"))
 
     def record(self, row: Sequence[str], source: str, source_file: str) -> dict[str, Any]:
         """The ``leads`` record of a row, or :class:`BadRow`."""

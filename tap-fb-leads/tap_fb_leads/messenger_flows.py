@@ -85,8 +85,9 @@ class FormQuestions:
         params: dict[str, Any] = {"fields": "questions", "limit": 100}
         try:
             while True:
-                answer = self.client.get(f"{page_id}/messenger_lead_forms", params,
-                                         shape=page_shape)
+                answer = self.client.get(
+                    f"{page_id}/messenger_lead_forms", params, shape=page_shape
+                )
                 for form in answer["data"]:
                     for question in (form.get("questions") or []) if isinstance(form, dict) else []:
                         if isinstance(question, dict):
@@ -100,7 +101,9 @@ class FormQuestions:
         except GraphError as error:
             self.logger.warning(
                 "Could not read the Messenger lead forms of Page %s (%s): lead summaries without "
-                "their referral event are split on every ': '.", page_id, error.short(),
+                "their referral event are split on every ': '.",
+                page_id,
+                error.short(),
             )
             return frozenset()
         return frozenset(questions)
@@ -173,8 +176,10 @@ class FlowReader:
         for seq, flow in sorted(touched, key=lambda pair: pair[0]):
             last = last_messages.get((flow.page_id, flow.psid))
             known: Collection[str] = ()
-            if self.questions is not None and messenger.REFERRAL not in flow.events and (
-                messenger.SUMMARY in flow.events
+            if (
+                self.questions is not None
+                and messenger.REFERRAL not in flow.events
+                and (messenger.SUMMARY in flow.events)
             ):
                 known = self.questions(flow.page_id)
             record = messenger.merge_flow(flow, last * 1000 if last is not None else None, known)
@@ -225,9 +230,7 @@ class FlowReader:
         )
 
 
-def _touched(
-    flows: list[Flow], new: list[tuple[int, MessengerEvent]]
-) -> list[tuple[int, Flow]]:
+def _touched(flows: list[Flow], new: list[tuple[int, MessengerEvent]]) -> list[tuple[int, Flow]]:
     """The flows of one person that new events touch, each with the ``seq`` of its newest
     new event: a lead event touches its flow, a message the person's latest flow."""
     new_seqs = {seq for seq, _ in new}

@@ -72,7 +72,10 @@ class MessengerLeadsStream(SpoolStream):
         spool = open_spool(settings.webhook_spool)
         try:
             reader = FlowReader(
-                spool, self.get_context_state(context), settings.page_ids, self.logger,
+                spool,
+                self.get_context_state(context),
+                settings.page_ids,
+                self.logger,
                 questions=FormQuestions(self.run.client, self.logger),
             )
             yield from reader.records(self._checkpoint)

@@ -47,8 +47,9 @@ class AtMostOnceSession(requests.Session):
     network error) that the client would retry although Meta may have acted on the call."""
 
     @override
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-                ) -> requests.Response:
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         try:
             response = super().request(method, url, *args, **kwargs)
         except _NOT_SENT:
@@ -56,10 +57,14 @@ class AtMostOnceSession(requests.Session):
         except requests.exceptions.ConnectionError as exc:
             if _connect_failed(exc):
                 raise
-            raise MaybeDelivered(f"the connection broke before Meta answered "
-                                 f"({type(exc).__name__})") from None
-        except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as exc:
+            raise MaybeDelivered(
+                f"the connection broke before Meta answered ({type(exc).__name__})"
+            ) from None
+        except (
+            requests.exceptions.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
             raise MaybeDelivered(f"no answer from Meta ({type(exc).__name__})") from None
         problem = _ambiguous(response)
         if problem is not None:

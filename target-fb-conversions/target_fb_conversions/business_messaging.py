@@ -37,11 +37,30 @@ MESSENGER = "messenger"
 
 # Event names Meta documents for business messaging (Messenger) events.
 EVENT_NAMES = (
-    "LeadSubmitted", "QualifiedLead", "Purchase", "InitiateCheckout", "AddToCart",
-    "ViewContent", "OrderCreated", "OrderShipped", "OrderDelivered", "OrderCanceled",
-    "OrderReturned", "CartAbandoned", "RatingProvided", "ReviewProvided", "Lead",
-    "CompleteRegistration", "Contact", "Schedule", "SubmitApplication", "Subscribe",
-    "StartTrial", "AddPaymentInfo", "AddToWishlist", "Search",
+    "LeadSubmitted",
+    "QualifiedLead",
+    "Purchase",
+    "InitiateCheckout",
+    "AddToCart",
+    "ViewContent",
+    "OrderCreated",
+    "OrderShipped",
+    "OrderDelivered",
+    "OrderCanceled",
+    "OrderReturned",
+    "CartAbandoned",
+    "RatingProvided",
+    "ReviewProvided",
+    "Lead",
+    "CompleteRegistration",
+    "Contact",
+    "Schedule",
+    "SubmitApplication",
+    "Subscribe",
+    "StartTrial",
+    "AddPaymentInfo",
+    "AddToWishlist",
+    "Search",
 )
 # The default: Meta's funnel stage (from stage_mapping) -> business-messaging event name.
 DEFAULT_FUNNEL_EVENTS: dict[str, str] = {
@@ -60,8 +79,11 @@ def _digits(value: object) -> str | None:
 
 def is_messenger_record(columns: Mapping[str, object]) -> bool:
     """A stage change of a Messenger lead: a PSID and a Page, no lead id."""
-    return (columns.get("psid") not in (None, "") and columns.get("page_id") not in (None, "")
-            and columns.get("lead_id") in (None, ""))
+    return (
+        columns.get("psid") not in (None, "")
+        and columns.get("page_id") not in (None, "")
+        and columns.get("lead_id") in (None, "")
+    )
 
 
 @dataclass(frozen=True)
@@ -75,8 +97,16 @@ class MessagingEvent:
 
     def out_item(self) -> OutItem:
         b = self.built
-        return OutItem(EVENT, self.dataset_id, b.event_name, b.event_id, b.event_time,
-                       self.page_id, self.psid, b.event)
+        return OutItem(
+            EVENT,
+            self.dataset_id,
+            b.event_name,
+            b.event_id,
+            b.event_time,
+            self.page_id,
+            self.psid,
+            b.event,
+        )
 
 
 class MessagingEventBuilder:
@@ -125,16 +155,21 @@ class MessagingEventBuilder:
         if name is None:
             shown = safe_text(stage)
             if not self.not_mapped[shown]:
-                self.warn(f"CRM stage {shown!r} of a Messenger lead is in neither "
-                          "messenger_stage_mapping nor (through stage_mapping) the default "
-                          "events: not sent.")
+                self.warn(
+                    f"CRM stage {shown!r} of a Messenger lead is in neither "
+                    "messenger_stage_mapping nor (through stage_mapping) the default "
+                    "events: not sent."
+                )
             self.not_mapped[shown] += 1
             return None
         dataset = self.datasets.get(page_id) or (None if self.datasets else self.default_dataset)
         if dataset is None:
-            raise Rejected("no_page_dataset", f"its Page {page_id} has no dataset in "
-                           "messenger_datasets: add the Page's dataset id (POST "
-                           "/{page_id}/dataset returns it)")
+            raise Rejected(
+                "no_page_dataset",
+                f"its Page {page_id} has no dataset in "
+                "messenger_datasets: add the Page's dataset id (POST "
+                "/{page_id}/dataset returns it)",
+            )
         custom: dict[str, object] = {}
         if columns.get("value") not in (None, ""):
             try:
@@ -145,8 +180,11 @@ class MessagingEventBuilder:
         if isinstance(currency, str) and len(currency.strip()) == 3 and currency.isalpha():
             custom["currency"] = currency.strip().upper()
         given = columns.get("event_id")
-        if given not in (None, "") and isinstance(given, (str, int)) and not isinstance(given,
-                                                                                         bool):
+        if (
+            given not in (None, "")
+            and isinstance(given, (str, int))
+            and not isinstance(given, bool)
+        ):
             event_id = str(given).strip()
         else:
             event_id = stable_event_id(f"messenger:{page_id}:{psid}", stage, event_time)
@@ -160,10 +198,14 @@ class MessagingEventBuilder:
         }
         if custom:
             event["custom_data"] = custom
-        built = BuiltEvent(event=event, event_id=event_id, event_name=name,
-                           event_time=event_time, stage=stage)
+        built = BuiltEvent(
+            event=event, event_id=event_id, event_name=name, event_time=event_time, stage=stage
+        )
         if name == "Purchase" and ("value" not in custom or "currency" not in custom):
-            raise Rejected("purchase_without_value", "A Purchase event needs a value and a "
-                           "currency (columns value and currency).", built)
+            raise Rejected(
+                "purchase_without_value",
+                "A Purchase event needs a value and a currency (columns value and currency).",
+                built,
+            )
         self.events.check_window(built)
         return MessagingEvent(built, dataset, page_id, psid)

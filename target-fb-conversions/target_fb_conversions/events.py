@@ -86,8 +86,9 @@ _MAX_VALUE = decimal.Decimal(10) ** 15  # a value (money) above this is a mistak
 
 
 # Reasons that a setting causes, not the record: they stop the run (see SettingProblem).
-SETTING_REASONS = frozenset({"missing_lead_event_source", "unknown_stage", "no_page_dataset",
-                             "messenger_needs_ledger"})
+SETTING_REASONS = frozenset(
+    {"missing_lead_event_source", "unknown_stage", "no_page_dataset", "messenger_needs_ledger"}
+)
 # Reasons a column that is missing or named differently causes in every record: a full batch of
 # records in a row all rejected for one of these stops the run (field_mapping is likely wrong).
 COLUMN_REASONS = frozenset({"missing_stage", "missing_stage_changed_at", "no_match_key"})
@@ -243,8 +244,10 @@ class EventBuilder:
 
     def _drop(self, column: str, reason: str) -> None:
         if not self.dropped_fields[column]:
-            self.warn(f"Dropping field '{column}' that cannot be normalised: {reason} "
-                      "(further drops of this field are counted in the summary).")
+            self.warn(
+                f"Dropping field '{column}' that cannot be normalised: {reason} "
+                "(further drops of this field are counted in the summary)."
+            )
         self.dropped_fields[column] += 1
 
     # -- pieces ----------------------------------------------------------------------------
@@ -258,8 +261,10 @@ class EventBuilder:
         if isinstance(given, str) and given.strip().upper() in LIFECYCLE_STAGES:
             return given.strip().upper()
         if given not in (None, ""):
-            self._drop("facebook_lifecycle_stage_name",
-                       "not one of " + ", ".join(LIFECYCLE_STAGES) + "; stage_mapping used")
+            self._drop(
+                "facebook_lifecycle_stage_name",
+                "not one of " + ", ".join(LIFECYCLE_STAGES) + "; stage_mapping used",
+            )
         mapped = self.funnel_stage(stage)
         if mapped is not None:
             return mapped

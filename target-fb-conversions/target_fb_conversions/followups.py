@@ -39,8 +39,12 @@ REASONS: dict[tuple[int, int | None], str] = {
     (100, 2018001): "unknown_recipient",
 }
 # Subcodes that decide alone, whatever the code (Meta has sent 1545041 with 551 and with 200).
-_SUBCODE_REASONS = {2018278: OUTSIDE_WINDOW, 2534022: OUTSIDE_WINDOW,
-                    1545041: "recipient_unavailable", 2018108: "recipient_unavailable"}
+_SUBCODE_REASONS = {
+    2018278: OUTSIDE_WINDOW,
+    2534022: OUTSIDE_WINDOW,
+    1545041: "recipient_unavailable",
+    2018108: "recipient_unavailable",
+}
 
 
 def reason_for(error: GraphError) -> str | None:
@@ -141,20 +145,28 @@ class WindowRule:
         """RESPONSE within 24 h of the person's last message, HUMAN_AGENT within 7 days when
         enabled, else :class:`Rejected` ``outside_messaging_window``."""
         if last_user_message_at is None:
-            raise Rejected(OUTSIDE_WINDOW, "The person's last message time is unknown "
-                           "(no last_user_message_at, none in the spool): Meta allows "
-                           "messages only after the person wrote.")
+            raise Rejected(
+                OUTSIDE_WINDOW,
+                "The person's last message time is unknown "
+                "(no last_user_message_at, none in the spool): Meta allows "
+                "messages only after the person wrote.",
+            )
         age = self.now() - last_user_message_at
         if age <= STANDARD_WINDOW_SECONDS:
             return RESPONSE
         if self.human_agent and age <= HUMAN_AGENT_WINDOW_SECONDS:
             return HUMAN_AGENT
         hours = age / 3600
-        extra = "" if self.human_agent else (
-            " (human_agent_followups is off, so the 7-day HUMAN_AGENT window is not used)")
+        extra = (
+            ""
+            if self.human_agent
+            else (" (human_agent_followups is off, so the 7-day HUMAN_AGENT window is not used)")
+        )
         limit = "7 days" if self.human_agent else "24 hours"
-        raise Rejected(OUTSIDE_WINDOW, f"The person's last message was {hours:.1f} hours ago, "
-                       f"more than {limit}{extra}.")
+        raise Rejected(
+            OUTSIDE_WINDOW,
+            f"The person's last message was {hours:.1f} hours ago, more than {limit}{extra}.",
+        )
 
 
 def send_body(message: Followup, decision: Decision) -> dict[str, object]:

@@ -66,14 +66,11 @@ class Ledger:
         ]
         keyed += [index["column_names"] for index in inspector.get_indexes(TABLE_NAME)]
         if not any(tuple(columns[:3]) == KEY_COLUMNS for columns in keyed):
-            sa.Index(KEY_INDEX, *(self.table.c[name] for name in KEY_COLUMNS)).create(
-                self.engine
-            )
+            sa.Index(KEY_INDEX, *(self.table.c[name] for name in KEY_COLUMNS)).create(self.engine)
 
     def acknowledged(self, events: Sequence[BuiltEvent]) -> set[tuple[str, str]]:
         """The (event_name, event_id) pairs among ``events`` that are already in the ledger."""
-        stored = {_stored_key(e.event_name, e.event_id): (e.event_name, e.event_id)
-                  for e in events}
+        stored = {_stored_key(e.event_name, e.event_id): (e.event_name, e.event_id) for e in events}
         return {stored[key] for key in self._known(set(stored))}
 
     def record(self, events: Iterable[BuiltEvent]) -> None:

@@ -72,13 +72,22 @@ class MessengerCounts:
 
     @property
     def any_messages(self) -> bool:
-        return bool(self.messages_sent or self.messages_rejected or self.messages_skipped
-                    or self.messages_unconfirmed)
+        return bool(
+            self.messages_sent
+            or self.messages_rejected
+            or self.messages_skipped
+            or self.messages_unconfirmed
+        )
 
     @property
     def any_events(self) -> bool:
-        return bool(self.events_sent or self.events_rejected or self.events_skipped
-                    or self.events_unconfirmed or self.not_mapped)
+        return bool(
+            self.events_sent
+            or self.events_rejected
+            or self.events_skipped
+            or self.events_unconfirmed
+            or self.not_mapped
+        )
 
     def lines(self, dry_run: bool = False) -> list[str]:
         out = []
@@ -108,8 +117,10 @@ class MessengerCounts:
                 line += f", stages not mapped to an event (not sent): {stages}"
             out.append(line + ".")
         if self.messages_unconfirmed or self.events_unconfirmed:
-            out.append(f"Summary: {self.messages_unconfirmed + self.events_unconfirmed} Messenger "
-                       f"sends are unconfirmed: {UNCONFIRMED_ADVICE}.")
+            out.append(
+                f"Summary: {self.messages_unconfirmed + self.events_unconfirmed} Messenger "
+                f"sends are unconfirmed: {UNCONFIRMED_ADVICE}."
+            )
         return out
 
 
@@ -146,8 +157,10 @@ class EventDelivery:
     def _sender(self, dataset_id: str) -> Sender:
         if dataset_id not in self._senders:
             self._senders[dataset_id] = Sender(
-                replace(self.settings, destination_id=dataset_id), client=self.client,
-                logger=self.logger, dry_run_file=self.dry_run_file,
+                replace(self.settings, destination_id=dataset_id),
+                client=self.client,
+                logger=self.logger,
+                dry_run_file=self.dry_run_file,
                 shape=strict(acknowledgement),
             )
         return self._senders[dataset_id]
@@ -210,12 +223,18 @@ class EventDelivery:
                 outbox.forget(items[id(r.event)] for r in outcome.rejected)
             for rejection in outcome.rejected:
                 self.counts.events_rejected[rejection.reason] += 1
-                self.rejects.write({
-                    "stream": stream, "reason": rejection.reason, "detail": rejection.detail,
-                    "fbtrace_id": rejection.fbtrace_id, "code": rejection.code,
-                    "subcode": rejection.subcode, "dataset_id": dataset_id,
-                    **event_facts(rejection.event),
-                })
+                self.rejects.write(
+                    {
+                        "stream": stream,
+                        "reason": rejection.reason,
+                        "detail": rejection.detail,
+                        "fbtrace_id": rejection.fbtrace_id,
+                        "code": rejection.code,
+                        "subcode": rejection.subcode,
+                        "dataset_id": dataset_id,
+                        **event_facts(rejection.event),
+                    }
+                )
 
 
 class FollowupDelivery:
@@ -242,17 +261,27 @@ class FollowupDelivery:
         self.last_message_times = last_message_times
         self.dry_run_file = dry_run_file
 
-    def reject(self, stream: str, message: Followup | None, reason: str, detail: str,
-               columns: Iterable[str] = (), error: GraphError | None = None) -> None:
+    def reject(
+        self,
+        stream: str,
+        message: Followup | None,
+        reason: str,
+        detail: str,
+        columns: Iterable[str] = (),
+        error: GraphError | None = None,
+    ) -> None:
         """A rejects row for a message: ids and the text's hash, never the text."""
         row: dict[str, object] = {"stream": stream, "reason": reason, "detail": detail}
         if error is not None:
             row.update(fbtrace_id=error.fbtrace_id, code=error.code, subcode=error.subcode)
         if message is not None:
-            row.update(page_id=message.page_id, psid=message.psid,
-                       message_id=safe_text(message.message_id),
-                       text_sha256=message.text_sha256,
-                       last_user_message_at=message.last_user_message_at)
+            row.update(
+                page_id=message.page_id,
+                psid=message.psid,
+                message_id=safe_text(message.message_id),
+                text_sha256=message.text_sha256,
+                last_user_message_at=message.last_user_message_at,
+            )
         else:
             row["columns"] = sorted(columns)
         self.rejects.write(row)
@@ -264,8 +293,18 @@ class FollowupDelivery:
         known: dict[tuple[str, str], int] = {}
         if self.last_message_times is not None:
             known = self.last_message_times({(m.page_id, m.psid) for m in messages})
-        items = [OutItem(MESSAGE, m.page_id, MESSAGE, m.message_id,
-                         m.last_user_message_at or 0, m.page_id, m.psid) for m in messages]
+        items = [
+            OutItem(
+                MESSAGE,
+                m.page_id,
+                MESSAGE,
+                m.message_id,
+                m.last_user_message_at or 0,
+                m.page_id,
+                m.psid,
+            )
+            for m in messages
+        ]
         states = self.outbox.states(items) if self.outbox is not None else {}
         for message, item in zip(messages, items, strict=True):
             state = states.get(item.key)
@@ -284,23 +323,29 @@ class FollowupDelivery:
             except Rejected as exc:
                 self.reject(stream, message, exc.reason, exc.detail)
                 continue
-            self._send(stream, message, item, send_body(message, decision),
-                       decision.tag or decision.messaging_type)
+            self._send(
+                stream,
+                message,
+                item,
+                send_body(message, decision),
+                decision.tag or decision.messaging_type,
+            )
 
-    def _send(self, stream: str, message: Followup, item: OutItem, body: dict[str, object],
-              how: str) -> None:
+    def _send(
+        self, stream: str, message: Followup, item: OutItem, body: dict[str, object], how: str
+    ) -> None:
         path = f"{message.page_id}/messages"
         if self.dry_run_file is not None:
-            self.dry_run_file.write(json.dumps({"path": path, "body": body},
-                                               ensure_ascii=False) + "\n")
+            self.dry_run_file.write(
+                json.dumps({"path": path, "body": body}, ensure_ascii=False) + "\n"
+            )
             self.dry_run_file.flush()
             self.counts.messages_sent[how] += 1
             return
         if self.outbox is not None:
             self.outbox.begin([item])
         try:
-            self.client_for(message.page_id).post(path, json_body=body,
-                                                   shape=strict(message_shape))
+            self.client_for(message.page_id).post(path, json_body=body, shape=strict(message_shape))
         except MaybeDelivered as exc:
             raise _stopped("a follow-up message", exc) from None
         except GraphError as error:
@@ -311,8 +356,7 @@ class FollowupDelivery:
                 reason = "meta_rejected"
             if reason is None:
                 raise SendError(error.describe()) from None
-            self.reject(stream, message, reason, error.user_message or error.message,
-                        error=error)
+            self.reject(stream, message, reason, error.user_message or error.message, error=error)
             return
         if self.outbox is not None:
             self.outbox.acknowledge([item])
@@ -343,20 +387,37 @@ def resend_unconfirmed(parts: MessengerParts, outbox: Outbox, logger: logging.Lo
     for row in rows:
         body = row.get("event")
         if row["kind"] == EVENT and isinstance(body, dict):
-            built = BuiltEvent(event=body, event_id=str(body.get("event_id")),
-                               event_name=str(body.get("event_name")),
-                               event_time=int(body.get("event_time") or 0),
-                               stage=str(body.get("event_name")))
+            built = BuiltEvent(
+                event=body,
+                event_id=str(body.get("event_id")),
+                event_name=str(body.get("event_name")),
+                event_time=int(body.get("event_time") or 0),
+                stage=str(body.get("event_name")),
+            )
             events.setdefault(str(row["destination"]), []).append(
-                MessagingEvent(built, str(row["destination"]), str(row["page_id"]),
-                               str(row["psid"])))
+                MessagingEvent(
+                    built, str(row["destination"]), str(row["page_id"]), str(row["psid"])
+                )
+            )
         elif row["kind"] == MESSAGE:
-            messages.append(OutItem(MESSAGE, str(row["destination"]), MESSAGE,
-                                    str(row["item_id"]), int(str(row["event_time"] or 0)),
-                                    str(row["page_id"]), str(row["psid"])))
+            messages.append(
+                OutItem(
+                    MESSAGE,
+                    str(row["destination"]),
+                    MESSAGE,
+                    str(row["item_id"]),
+                    int(str(row["event_time"] or 0)),
+                    str(row["page_id"]),
+                    str(row["psid"]),
+                )
+            )
     for dataset_id, group in events.items():
         delivery.send_in_flight("resend-unconfirmed", dataset_id, group)
     outbox.forget(messages)
-    logger.info("Resend: %d unconfirmed business-messaging events sent again; %d unconfirmed "
-                "messages dropped from the ledger (their text is not kept: their record is sent "
-                "when it comes again).", sum(len(g) for g in events.values()), len(messages))
+    logger.info(
+        "Resend: %d unconfirmed business-messaging events sent again; %d unconfirmed "
+        "messages dropped from the ledger (their text is not kept: their record is sent "
+        "when it comes again).",
+        sum(len(g) for g in events.values()),
+        len(messages),
+    )

@@ -41,20 +41,26 @@ def messenger_setting_problems(c: Mapping[str, t.Any]) -> list[str]:
     if streams is not None and (
         not isinstance(streams, list) or not all(isinstance(s, str) and s for s in streams)
     ):
-        problems.append("followup_streams must be a list of stream names, e.g. "
-                        '["messenger_followups"].')
+        problems.append(
+            'followup_streams must be a list of stream names, e.g. ["messenger_followups"].'
+        )
     for stage, name in (c.get("messenger_stage_mapping") or {}).items():
         if name not in EVENT_NAMES:
-            problems.append(f"messenger_stage_mapping maps {stage!r} to {name!r}, which is not "
-                            f"a business-messaging event name ({', '.join(EVENT_NAMES)}).")
+            problems.append(
+                f"messenger_stage_mapping maps {stage!r} to {name!r}, which is not "
+                f"a business-messaging event name ({', '.join(EVENT_NAMES)})."
+            )
     for page, dataset in (c.get("messenger_datasets") or {}).items():
         if not _digits(page) or not _digits(dataset):
-            problems.append(f"messenger_datasets maps {page!r} to {dataset!r}: both must be "
-                            "ids (digits), a Page id to its dataset id.")
+            problems.append(
+                f"messenger_datasets maps {page!r} to {dataset!r}: both must be "
+                "ids (digits), a Page id to its dataset id."
+            )
     for page, token in (c.get("page_access_tokens") or {}).items():
         if not _digits(page):
-            problems.append(f"page_access_tokens has the key {page!r}, which is not a Page id "
-                            "(digits).")
+            problems.append(
+                f"page_access_tokens has the key {page!r}, which is not a Page id (digits)."
+            )
         elif not isinstance(token, str) or not token.strip():
             problems.append(f"page_access_tokens has no token for Page {page}.")
     return problems
@@ -71,8 +77,10 @@ def spool_last_message_times(location: str) -> LastMessageTimes:
                 spool.append(Spool(location))
             return spool[0].last_user_message_times(pairs)
         except SpoolError as exc:
-            raise SendError(f"{exc} Check the webhook_spool setting: the receiver's spool "
-                            "(SQLite path or SQLAlchemy URL).") from None
+            raise SendError(
+                f"{exc} Check the webhook_spool setting: the receiver's spool "
+                "(SQLite path or SQLAlchemy URL)."
+            ) from None
 
     return times
 
@@ -156,5 +164,11 @@ def make_messenger_parts(
         for one in clients.values():
             one.close()
 
-    return MessengerParts(builder=builder, events=event_delivery, followups=followups,
-                          counts=counts, has_ledger=ledger is not None, close=close)
+    return MessengerParts(
+        builder=builder,
+        events=event_delivery,
+        followups=followups,
+        counts=counts,
+        has_ledger=ledger is not None,
+        close=close,
+    )

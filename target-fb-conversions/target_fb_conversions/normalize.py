@@ -32,9 +32,7 @@ _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _LEAD_ID = re.compile(r"^[0-9]{15,17}$")
 # +1 / 1 then ten digits, the usual punctuation and nothing else (no extension).
-_NANP = re.compile(
-    r"^(?:\+\s*1|1)?[\s.\-]*\(?([0-9]{3})\)?[\s.\-]*([0-9]{3})[\s.\-]*([0-9]{4})$"
-)
+_NANP = re.compile(r"^(?:\+\s*1|1)?[\s.\-]*\(?([0-9]{3})\)?[\s.\-]*([0-9]{3})[\s.\-]*([0-9]{4})$")
 _NANP_REGIONS = frozenset({"us", "ca", "pr", "vi", "gu", "as", "mp"})
 _US_ZIP = re.compile(r"^([0-9]{5})(?:-?[0-9]{4})?$")
 

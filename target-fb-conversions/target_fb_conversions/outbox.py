@@ -97,10 +97,9 @@ class Outbox:
             with self.engine.connect() as conn:
                 for start in range(0, len(keys), _CHUNK):
                     chunk = keys[start : start + _CHUNK]
-                    query = sa.select(t.c.kind, t.c.destination, t.c.name, t.c.item_id,
-                                      t.c.state).where(
-                        sa.tuple_(t.c.kind, t.c.destination, t.c.name, t.c.item_id).in_(chunk)
-                    )
+                    query = sa.select(
+                        t.c.kind, t.c.destination, t.c.name, t.c.item_id, t.c.state
+                    ).where(sa.tuple_(t.c.kind, t.c.destination, t.c.name, t.c.item_id).in_(chunk))
                     for kind, destination, name, item_id, state in conn.execute(query):
                         found[(kind, destination, name, item_id)] = state
         except sa.exc.SQLAlchemyError as exc:
@@ -129,8 +128,9 @@ class Outbox:
             row["event"] = json.loads(body) if body else None
             sent = row.get("sent_at")
             if isinstance(sent, dt.datetime):
-                row["sent_at"] = (sent if sent.tzinfo else sent.replace(tzinfo=dt.timezone.utc)
-                                  ).isoformat()
+                row["sent_at"] = (
+                    sent if sent.tzinfo else sent.replace(tzinfo=dt.timezone.utc)
+                ).isoformat()
         return rows
 
     # -- writing ---------------------------------------------------------------------------
@@ -142,16 +142,25 @@ class Outbox:
         rows = []
         for item in items_list:
             kind, destination, name, item_id = item.key
-            rows.append({
-                "kind": kind, "destination": destination, "name": name, "item_id": item_id,
-                "state": IN_FLIGHT, "event_time": item.event_time, "page_id": item.page_id,
-                "psid": item.psid,
-                "body": json.dumps(item.body, separators=(",", ":")) if item.body else None,
-                "sent_at": now, "acknowledged_at": None,
-            })
+            rows.append(
+                {
+                    "kind": kind,
+                    "destination": destination,
+                    "name": name,
+                    "item_id": item_id,
+                    "state": IN_FLIGHT,
+                    "event_time": item.event_time,
+                    "page_id": item.page_id,
+                    "psid": item.psid,
+                    "body": json.dumps(item.body, separators=(",", ":")) if item.body else None,
+                    "sent_at": now,
+                    "acknowledged_at": None,
+                }
+            )
         if not rows:
             return
         keys = [item.key for item in items_list]
+
         def insert(conn: sa.Connection) -> None:
             self._delete(conn, keys)  # a row left by --resend-unconfirmed's earlier try
             conn.execute(sa.insert(self.table), rows)
@@ -170,8 +179,11 @@ class Outbox:
             for start in range(0, len(keys), _CHUNK):
                 conn.execute(
                     sa.update(t)
-                    .where(sa.tuple_(t.c.kind, t.c.destination, t.c.name, t.c.item_id).in_(
-                        keys[start : start + _CHUNK]))
+                    .where(
+                        sa.tuple_(t.c.kind, t.c.destination, t.c.name, t.c.item_id).in_(
+                            keys[start : start + _CHUNK]
+                        )
+                    )
                     .values(state=ACKNOWLEDGED, psid=None, body=None, acknowledged_at=now)
                 )
 
@@ -186,9 +198,13 @@ class Outbox:
     def _delete(self, conn: sa.Connection, keys: list[tuple[str, str, str, str]]) -> None:
         t = self.table
         for start in range(0, len(keys), _CHUNK):
-            conn.execute(sa.delete(t).where(
-                sa.tuple_(t.c.kind, t.c.destination, t.c.name, t.c.item_id).in_(
-                    keys[start : start + _CHUNK])))
+            conn.execute(
+                sa.delete(t).where(
+                    sa.tuple_(t.c.kind, t.c.destination, t.c.name, t.c.item_id).in_(
+                        keys[start : start + _CHUNK]
+                    )
+                )
+            )
 
     def _write(self, what: str, work: Callable[[sa.Connection], object]) -> None:
         try:

@@ -82,12 +82,17 @@ def safe_event(event: Mapping[str, object]) -> dict[str, object]:
         text = out.get(key)
         if isinstance(text, str):
             out[key] = safe_text(text)
-    for key, fields in (("custom_data", _FREE_CUSTOM), ("user_data", _FREE_USER),
-                        ("match_keys", _FREE_USER)):
+    for key, fields in (
+        ("custom_data", _FREE_CUSTOM),
+        ("user_data", _FREE_USER),
+        ("match_keys", _FREE_USER),
+    ):
         part = out.get(key)
         if isinstance(part, Mapping):
-            out[key] = {name: _safe_value(value) if name in fields else value
-                        for name, value in part.items()}
+            out[key] = {
+                name: _safe_value(value) if name in fields else value
+                for name, value in part.items()
+            }
     return out
 
 

@@ -73,8 +73,14 @@ class Replay:
         for stream, record in self.records:
             if stream not in streams:
                 streams.add(stream)
-                yield json.dumps({"type": "SCHEMA", "stream": stream,
-                                  "schema": _PERMISSIVE_SCHEMA, "key_properties": []})
+                yield json.dumps(
+                    {
+                        "type": "SCHEMA",
+                        "stream": stream,
+                        "schema": _PERMISSIVE_SCHEMA,
+                        "key_properties": [],
+                    }
+                )
             yield json.dumps({"type": "RECORD", "stream": stream, "record": record})
 
     def rejects_file(self, rejects_path: str | Path) -> RejectsFile:
@@ -144,8 +150,10 @@ def record_of(row: Mapping[str, object], api: str) -> dict | None:
             kept = [v for v in values if isinstance(v, str) and not is_hidden(v)]
             if kept:
                 record[column] = kept
-    for name, value in (("event_id", event.get("event_id")),
-                        ("lead_event_source", custom.get("lead_event_source"))):
+    for name, value in (
+        ("event_id", event.get("event_id")),
+        ("lead_event_source", custom.get("lead_event_source")),
+    ):
         if isinstance(value, str) and not is_hidden(value):
             record[name] = value
     for name in ("value", "currency"):

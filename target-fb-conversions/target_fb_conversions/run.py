@@ -158,8 +158,9 @@ class ConversionsRun:
         if event is None:
             return None
         key = hashlib.blake2b(
-            f"bm\x1f{event.dataset_id}\x1f{event.built.event_name}\x1f{event.built.event_id}"
-            .encode(), digest_size=12).digest()
+            f"bm\x1f{event.dataset_id}\x1f{event.built.event_name}\x1f{event.built.event_id}".encode(),
+            digest_size=12,
+        ).digest()
         with self._lock:
             if not self._seen.add(key):
                 self.summary.duplicates += 1
@@ -221,7 +222,7 @@ class ConversionsRun:
             raise SettingProblem(
                 f"{where} ends {self.column_streak_limit} records in a row that cannot be "
                 f"sent ({reason}): the stream's columns are not the ones the target reads, so map "
-                "them with field_mapping (e.g. {\"lifecyclestage\": \"stage\"}) and run again; "
+                'them with field_mapping (e.g. {"lifecyclestage": "stage"}) and run again; '
                 "no STATE went past these records, so nothing is lost."
             )
 

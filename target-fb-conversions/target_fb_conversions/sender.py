@@ -131,9 +131,7 @@ class Sender:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(
-        self, events: Sequence[BuiltEvent], outcome: SendOutcome | None = None
-    ) -> SendOutcome:
+    def send(self, events: Sequence[BuiltEvent], outcome: SendOutcome | None = None) -> SendOutcome:
         """Send ``events``; every event ends up accepted or rejected in ``outcome``, or this
         raises (``outcome`` then holds what was settled before the failure)."""
         outcome = SendOutcome() if outcome is None else outcome
@@ -168,8 +166,9 @@ class Sender:
         except GraphError as error:
             if error.reduce_data and len(events) > 1:
                 middle = len(events) // 2
-                self.logger.info("Meta asks for less data per call; halving a batch of %d.",
-                                 len(events))
+                self.logger.info(
+                    "Meta asks for less data per call; halving a batch of %d.", len(events)
+                )
                 self._send_chunk(events[:middle], outcome)
                 self._send_chunk(events[middle:], outcome)
                 return

@@ -36,11 +36,26 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
 }
 # The SDK's metadata columns, removed from every record (Sink._remove_sdc_metadata_from_record).
-_SDC_COLUMNS = frozenset({"_sdc_extracted_at", "_sdc_received_at", "_sdc_batched_at",
-                          "_sdc_deleted_at", "_sdc_sequence", "_sdc_table_version"})
+_SDC_COLUMNS = frozenset(
+    {
+        "_sdc_extracted_at",
+        "_sdc_received_at",
+        "_sdc_batched_at",
+        "_sdc_deleted_at",
+        "_sdc_sequence",
+        "_sdc_table_version",
+    }
+)
 _PLAIN_PROPERTY_KEYS = {"type", "format", "description", "title", "default", "examples"}
-_PLAIN_SCHEMA_KEYS = {"type", "properties", "required", "additionalProperties", "$schema",
-                      "description", "title"}
+_PLAIN_SCHEMA_KEYS = {
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "$schema",
+    "description",
+    "title",
+}
 
 
 def _simple_plan(schema: dict) -> tuple[dict[str, frozenset[type]], list, bool] | None:
@@ -72,8 +87,10 @@ def schema_problem(schema: object) -> str | None:
     properties = schema.get("properties")
     if not isinstance(properties, dict):
         kind = "none" if properties is None else type(properties).__name__
-        return (f"has no 'properties' object (it has {kind}): a stream's schema must be a JSON "
-                "Schema object whose properties name the record's columns")
+        return (
+            f"has no 'properties' object (it has {kind}): a stream's schema must be a JSON "
+            "Schema object whose properties name the record's columns"
+        )
     try:
         DEFAULT_JSONSCHEMA_VALIDATOR.check_schema(schema)
     except jsonschema.SchemaError as exc:
@@ -305,7 +322,9 @@ class MessengerStageSink(ConversionsSink):
     def _log_batch(self, context: dict) -> None:
         self.logger.info(
             "Sending %d events and %d business-messaging events from stream '%s'.",
-            len(context.get("events", [])), len(context.get("messaging", [])), self.stream_name,
+            len(context.get("events", [])),
+            len(context.get("messaging", [])),
+            self.stream_name,
         )
 
 
@@ -337,8 +356,9 @@ class FollowupSink(ConversionsSink):
         messenger = self.run.messenger
         if problem is not None:
             assert messenger is not None
-            messenger.followups.reject(self.stream_name, None, "invalid_record", problem,
-                                       columns=record)
+            messenger.followups.reject(
+                self.stream_name, None, "invalid_record", problem, columns=record
+            )
             return
         message = self.run.accept_followup(self.stream_name, record, position)
         if message is not None:
@@ -346,17 +366,18 @@ class FollowupSink(ConversionsSink):
 
     @override
     def _log_batch(self, context: dict) -> None:
-        self.logger.info("Sending %d follow-up messages from stream '%s'.",
-                         len(context.get("followups", [])), self.stream_name)
+        self.logger.info(
+            "Sending %d follow-up messages from stream '%s'.",
+            len(context.get("followups", [])),
+            self.stream_name,
+        )
 
 
 def has_psid_column(schema: dict, field_mapping: t.Mapping[str, str]) -> bool:
     """Whether a stream's records may be Messenger leads (a ``psid`` column, or one mapped to
     ``psid``): decided once per stream, so other streams pay nothing per record."""
     properties = schema.get("properties") or {}
-    return "psid" in properties or any(
-        field_mapping.get(name) == "psid" for name in properties
-    )
+    return "psid" in properties or any(field_mapping.get(name) == "psid" for name in properties)
 
 
 def _settle(settled: Future, done: Future) -> None:

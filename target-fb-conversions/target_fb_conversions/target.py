@@ -119,92 +119,186 @@ class TargetFbConversions(Target):
     message_reader_class = PrivateSingerReader
 
     config_jsonschema = th.PropertiesList(
-        th.Property("access_token", th.StringType, required=True, secret=True,
-                    description="Token with ads_management on the dataset (system user or "
-                    "Page token). Sent only in the Authorization header."),
-        th.Property("dataset_id", th.StringType,
-                    description="The CRM dataset (pixel) id, for api conversions_api."),
-        th.Property("api", th.StringType, default=CONVERSIONS_API,
-                    allowed_values=[CONVERSIONS_API, OFFLINE_CONVERSIONS],
-                    description="conversions_api (CRM events) or offline_conversions (the "
-                    "legacy Offline Conversions format, shut down by Meta in May 2025)."),
-        th.Property("offline_event_set_id", th.StringType,
-                    description="The offline event set id, for api offline_conversions."),
-        th.Property("upload_tag", th.StringType,
-                    description="Tag of the uploads, for api offline_conversions."),
-        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
-                    description="Graph API base URL (the sandbox's URL in tests)."),
-        th.Property("api_version", th.StringType, default=DEFAULT_API_VERSION,
-                    description="Graph API version."),
-        th.Property("app_secret", th.StringType, secret=True,
-                    description="App secret: when set, every call carries appsecret_proof."),
-        th.Property("lead_event_source", th.StringType,
-                    description="The CRM's name (HubSpot, Salesforce, ...) when a record "
-                    "carries none; a record with neither stops the run."),
-        th.Property("stage_mapping", th.ObjectType(additional_properties=th.StringType),
-                    description="CRM stage -> one of " + ", ".join(LIFECYCLE_STAGES) + "; "
-                    "unmapped stages become NOT_ASSIGNED with one warning per stage."),
-        th.Property("strict_stage_mapping", th.BooleanType, default=False,
-                    description="Stop the run at a record whose stage is not in "
-                    "stage_mapping instead of sending it as NOT_ASSIGNED."),
-        th.Property("field_mapping", th.ObjectType(additional_properties=th.StringType),
-                    description="Input column -> target column (" + ", ".join(INPUT_COLUMNS)
-                    + "), e.g. {\"hs_email\": \"email\"}."),
-        th.Property("default_phone_country", th.StringType,
-                    description="ISO country (e.g. US) for phones written without a country "
-                    "code, when the record has no country."),
-        th.Property("hash_external_id", th.BooleanType, default=True,
-                    description="Hash external_id (SHA-256) before sending."),
-        th.Property("test_event_code", th.StringType,
-                    description="Passed through to Meta's Test Events tab (not a dry run: "
-                    "Meta keeps test events)."),
-        th.Property("dry_run", th.BooleanType, default=False,
-                    description="Validate, normalise, hash and build every request, send "
-                    "nothing, write the exact request bodies to dry_run_path; no STATE."),
-        th.Property("dry_run_path", th.StringType,
-                    description="JSON Lines file for the request bodies of a dry run."),
-        th.Property("batch_size", th.IntegerType,
-                    description="Events per call: default and maximum 1000 (2000 for "
-                    "offline_conversions)."),
-        th.Property("max_event_age_days", th.NumberType,
-                    description="Older events are rejected locally: default 7 (62 for "
-                    "offline_conversions)."),
-        th.Property("rejects_path", th.StringType, default=DEFAULT_REJECTS_PATH,
-                    description="JSON Lines file for records that cannot be sent, each with "
-                    "its reason (hashes only, no raw email or phone)."),
-        th.Property("ledger", th.StringType,
-                    description="SQLite path or SQLAlchemy URL of a record of acknowledged "
-                    "event_ids, so reruns never resend."),
-        th.Property("partner_agent", th.StringType,
-                    description=f"Sent as partner_agent; default {NAME}/<version>."),
-        th.Property("followup_streams", th.ArrayType(th.StringType),
-                    default=[DEFAULT_FOLLOWUP_STREAM],
-                    description="Streams whose records are Messenger follow-up messages "
-                    "(page_id, psid, text, last_user_message_at, message_id), sent with the "
-                    "Send API inside Meta's messaging window, once (needs ledger)."),
-        th.Property("human_agent_followups", th.BooleanType, default=False,
-                    description="Send follow-ups 24 hours to 7 days after the person's last "
-                    "message with the HUMAN_AGENT tag: needs Meta's approval of the tag, and "
-                    "only for a human's reply, never automated or promotional text."),
-        th.Property("page_access_tokens", th.ObjectType(additional_properties=th.StringType),
-                    secret=True,
-                    description="Page id -> Page access token (MESSAGING task, "
-                    "pages_messaging) for the Send API; a Page not listed uses access_token."),
-        th.Property("webhook_spool", th.StringType,
-                    description="The webhook receiver's spool (SQLite path or SQLAlchemy URL): "
-                    "a person's last message there, when later than the record's "
-                    "last_user_message_at, opens the messaging window; read only."),
-        th.Property("messenger_stage_mapping",
-                    th.ObjectType(additional_properties=th.StringType),
-                    description="CRM stage -> business-messaging event name (LeadSubmitted, "
-                    "QualifiedLead, Purchase, ...) for Messenger leads (psid and page_id, no "
-                    "lead_id); default: stage_mapping's LEAD -> LeadSubmitted, "
-                    "MARKETING_QUALIFIED_LEAD -> QualifiedLead, CONVERTED -> Purchase, other "
-                    "stages not sent."),
-        th.Property("messenger_datasets", th.ObjectType(additional_properties=th.StringType),
-                    description="Page id -> the Page's dataset id for business-messaging "
-                    "events; when unset every Page's events go to dataset_id, when set a "
-                    "Page not listed stops the run."),
+        th.Property(
+            "access_token",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Token with ads_management on the dataset (system user or "
+            "Page token). Sent only in the Authorization header.",
+        ),
+        th.Property(
+            "dataset_id",
+            th.StringType,
+            description="The CRM dataset (pixel) id, for api conversions_api.",
+        ),
+        th.Property(
+            "api",
+            th.StringType,
+            default=CONVERSIONS_API,
+            allowed_values=[CONVERSIONS_API, OFFLINE_CONVERSIONS],
+            description="conversions_api (CRM events) or offline_conversions (the "
+            "legacy Offline Conversions format, shut down by Meta in May 2025).",
+        ),
+        th.Property(
+            "offline_event_set_id",
+            th.StringType,
+            description="The offline event set id, for api offline_conversions.",
+        ),
+        th.Property(
+            "upload_tag",
+            th.StringType,
+            description="Tag of the uploads, for api offline_conversions.",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default=DEFAULT_API_URL,
+            description="Graph API base URL (the sandbox's URL in tests).",
+        ),
+        th.Property(
+            "api_version",
+            th.StringType,
+            default=DEFAULT_API_VERSION,
+            description="Graph API version.",
+        ),
+        th.Property(
+            "app_secret",
+            th.StringType,
+            secret=True,
+            description="App secret: when set, every call carries appsecret_proof.",
+        ),
+        th.Property(
+            "lead_event_source",
+            th.StringType,
+            description="The CRM's name (HubSpot, Salesforce, ...) when a record "
+            "carries none; a record with neither stops the run.",
+        ),
+        th.Property(
+            "stage_mapping",
+            th.ObjectType(additional_properties=th.StringType),
+            description="CRM stage -> one of " + ", ".join(LIFECYCLE_STAGES) + "; "
+            "unmapped stages become NOT_ASSIGNED with one warning per stage.",
+        ),
+        th.Property(
+            "strict_stage_mapping",
+            th.BooleanType,
+            default=False,
+            description="Stop the run at a record whose stage is not in "
+            "stage_mapping instead of sending it as NOT_ASSIGNED.",
+        ),
+        th.Property(
+            "field_mapping",
+            th.ObjectType(additional_properties=th.StringType),
+            description="Input column -> target column ("
+            + ", ".join(INPUT_COLUMNS)
+            + '), e.g. {"hs_email": "email"}.',
+        ),
+        th.Property(
+            "default_phone_country",
+            th.StringType,
+            description="ISO country (e.g. US) for phones written without a country "
+            "code, when the record has no country.",
+        ),
+        th.Property(
+            "hash_external_id",
+            th.BooleanType,
+            default=True,
+            description="Hash external_id (SHA-256) before sending.",
+        ),
+        th.Property(
+            "test_event_code",
+            th.StringType,
+            description="Passed through to Meta's Test Events tab (not a dry run: "
+            "Meta keeps test events).",
+        ),
+        th.Property(
+            "dry_run",
+            th.BooleanType,
+            default=False,
+            description="Validate, normalise, hash and build every request, send "
+            "nothing, write the exact request bodies to dry_run_path; no STATE.",
+        ),
+        th.Property(
+            "dry_run_path",
+            th.StringType,
+            description="JSON Lines file for the request bodies of a dry run.",
+        ),
+        th.Property(
+            "batch_size",
+            th.IntegerType,
+            description="Events per call: default and maximum 1000 (2000 for offline_conversions).",
+        ),
+        th.Property(
+            "max_event_age_days",
+            th.NumberType,
+            description="Older events are rejected locally: default 7 (62 for "
+            "offline_conversions).",
+        ),
+        th.Property(
+            "rejects_path",
+            th.StringType,
+            default=DEFAULT_REJECTS_PATH,
+            description="JSON Lines file for records that cannot be sent, each with "
+            "its reason (hashes only, no raw email or phone).",
+        ),
+        th.Property(
+            "ledger",
+            th.StringType,
+            description="SQLite path or SQLAlchemy URL of a record of acknowledged "
+            "event_ids, so reruns never resend.",
+        ),
+        th.Property(
+            "partner_agent",
+            th.StringType,
+            description=f"Sent as partner_agent; default {NAME}/<version>.",
+        ),
+        th.Property(
+            "followup_streams",
+            th.ArrayType(th.StringType),
+            default=[DEFAULT_FOLLOWUP_STREAM],
+            description="Streams whose records are Messenger follow-up messages "
+            "(page_id, psid, text, last_user_message_at, message_id), sent with the "
+            "Send API inside Meta's messaging window, once (needs ledger).",
+        ),
+        th.Property(
+            "human_agent_followups",
+            th.BooleanType,
+            default=False,
+            description="Send follow-ups 24 hours to 7 days after the person's last "
+            "message with the HUMAN_AGENT tag: needs Meta's approval of the tag, and "
+            "only for a human's reply, never automated or promotional text.",
+        ),
+        th.Property(
+            "page_access_tokens",
+            th.ObjectType(additional_properties=th.StringType),
+            secret=True,
+            description="Page id -> Page access token (MESSAGING task, "
+            "pages_messaging) for the Send API; a Page not listed uses access_token.",
+        ),
+        th.Property(
+            "webhook_spool",
+            th.StringType,
+            description="The webhook receiver's spool (SQLite path or SQLAlchemy URL): "
+            "a person's last message there, when later than the record's "
+            "last_user_message_at, opens the messaging window; read only.",
+        ),
+        th.Property(
+            "messenger_stage_mapping",
+            th.ObjectType(additional_properties=th.StringType),
+            description="CRM stage -> business-messaging event name (LeadSubmitted, "
+            "QualifiedLead, Purchase, ...) for Messenger leads (psid and page_id, no "
+            "lead_id); default: stage_mapping's LEAD -> LeadSubmitted, "
+            "MARKETING_QUALIFIED_LEAD -> QualifiedLead, CONVERTED -> Purchase, other "
+            "stages not sent.",
+        ),
+        th.Property(
+            "messenger_datasets",
+            th.ObjectType(additional_properties=th.StringType),
+            description="Page id -> the Page's dataset id for business-messaging "
+            "events; when unset every Page's events go to dataset_id, when set a "
+            "Page not listed stops the run.",
+        ),
     ).to_dict()
     config_jsonschema["properties"].update(TRANSPORT_PROPERTIES)
 
@@ -272,8 +366,10 @@ class TargetFbConversions(Target):
         api = c.get("api") or CONVERSIONS_API
         problems = []
         if api == CONVERSIONS_API and not c.get("dataset_id"):
-            problems.append("dataset_id is required for api conversions_api: set it to the "
-                            "CRM dataset (pixel) id.")
+            problems.append(
+                "dataset_id is required for api conversions_api: set it to the "
+                "CRM dataset (pixel) id."
+            )
         if api == OFFLINE_CONVERSIONS:
             if not c.get("offline_event_set_id"):
                 problems.append("offline_event_set_id is required for api offline_conversions.")
@@ -293,12 +389,16 @@ class TargetFbConversions(Target):
             problems.append(str(exc))
         for stage, lifecycle in (c.get("stage_mapping") or {}).items():
             if lifecycle not in LIFECYCLE_STAGES:
-                problems.append(f"stage_mapping maps {stage!r} to {lifecycle!r}, which is not "
-                                f"one of {', '.join(LIFECYCLE_STAGES)}.")
+                problems.append(
+                    f"stage_mapping maps {stage!r} to {lifecycle!r}, which is not "
+                    f"one of {', '.join(LIFECYCLE_STAGES)}."
+                )
         for source, column in (c.get("field_mapping") or {}).items():
             if column not in INPUT_COLUMNS:
-                problems.append(f"field_mapping maps {source!r} to {column!r}, which is not one "
-                                f"of the input columns {', '.join(INPUT_COLUMNS)}.")
+                problems.append(
+                    f"field_mapping maps {source!r} to {column!r}, which is not one "
+                    f"of the input columns {', '.join(INPUT_COLUMNS)}."
+                )
         country = c.get("default_phone_country")
         if country:
             try:
@@ -315,13 +415,19 @@ class TargetFbConversions(Target):
         api = self.api
         max_age = c.get("max_event_age_days") or MAX_AGE_DAYS[api]
         if max_age > MAX_AGE_DAYS[api]:
-            self.logger.warning("max_event_age_days %s is above Meta's limit of %d days for %s: "
-                                "Meta will refuse the older events.", max_age,
-                                MAX_AGE_DAYS[api], api)
+            self.logger.warning(
+                "max_event_age_days %s is above Meta's limit of %d days for %s: "
+                "Meta will refuse the older events.",
+                max_age,
+                MAX_AGE_DAYS[api],
+                api,
+            )
         country = c.get("default_phone_country")
         if not c.get("lead_event_source"):
-            self.logger.warning("lead_event_source is not set: a record without its own "
-                                "lead_event_source will stop the run.")
+            self.logger.warning(
+                "lead_event_source is not set: a record without its own "
+                "lead_event_source will stop the run."
+            )
         builder = EventBuilder(
             EventSettings(
                 api=api,
@@ -518,13 +624,11 @@ class TargetFbConversions(Target):
             ]
             bound = min(pending) if pending else None
             ready = [
-                (seq, state)
-                for seq, state in self._queued_states
-                if bound is None or seq < bound
+                (seq, state) for seq, state in self._queued_states if bound is None or seq < bound
             ]
             if not ready:
                 return
-            self._queued_states = self._queued_states[len(ready):]
+            self._queued_states = self._queued_states[len(ready) :]
             self._emit_state(ready[-1][1])
 
     @override
@@ -560,15 +664,18 @@ class TargetFbConversions(Target):
         parts = self.run.messenger
         outbox = parts.events.outbox if parts is not None else None
         if parts is None or outbox is None:
-            raise SettingProblem(f"--{command}-unconfirmed reads the ledger: set ledger to the "
-                                 "ledger of the runs that sent the Messenger messages and events.")
+            raise SettingProblem(
+                f"--{command}-unconfirmed reads the ledger: set ledger to the "
+                "ledger of the runs that sent the Messenger messages and events."
+            )
         if command == "list":
             rows = outbox.unconfirmed()
             for row in rows:
                 sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
             sys.stdout.flush()
-            self.logger.info("%d Messenger sends are unconfirmed (in flight when a run "
-                             "stopped).", len(rows))
+            self.logger.info(
+                "%d Messenger sends are unconfirmed (in flight when a run stopped).", len(rows)
+            )
             return
         resend_unconfirmed(parts, outbox, self.logger)
 
@@ -691,8 +798,10 @@ class TargetFbConversions(Target):
             if isinstance(exc, GraphError):
                 message = exc.describe()
             if isinstance(exc, OSError):
-                message = (f"A file could not be written or read ({exc.strerror or 'error'}: "
-                           f"{exc.filename or ''}): check rejects_path, dry_run_path and ledger.")
+                message = (
+                    f"A file could not be written or read ({exc.strerror or 'error'}: "
+                    f"{exc.filename or ''}): check rejects_path, dry_run_path and ledger."
+                )
             cls.logger.error("%s", redact(message, secrets))
             sys.exit(1)
 

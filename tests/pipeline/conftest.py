@@ -75,7 +75,11 @@ def loop_sandbox():
     from fb_graph.sandbox import Sandbox, SandboxConfig
 
     config = SandboxConfig(
-        seed=7, pages=1, forms_per_page=3, leads_per_form=LEADS_PER_FORM, days=30,
+        seed=7,
+        pages=1,
+        forms_per_page=3,
+        leads_per_form=LEADS_PER_FORM,
+        days=30,
         now=SANDBOX_NOW,
     )
     with Sandbox(config) as sb:
@@ -106,7 +110,11 @@ class Loop:
 
         s = self.settings
         return psycopg.connect(
-            host=s.host, port=s.port, user=s.user, password=s.password, dbname=s.database,
+            host=s.host,
+            port=s.port,
+            user=s.user,
+            password=s.password,
+            dbname=s.database,
             autocommit=True,
         )
 
@@ -115,7 +123,10 @@ class Loop:
             return conn.execute(sql, params).fetchall()
 
     def meltano(
-        self, *args: str, extra_env: dict | None = None, check: bool = True,
+        self,
+        *args: str,
+        extra_env: dict | None = None,
+        check: bool = True,
         timeout: float = RUN_TIMEOUT,
     ) -> subprocess.CompletedProcess:
         """`meltano ARGS` to its end; on timeout the whole process group (meltano and its
@@ -171,8 +182,12 @@ class Loop:
         """Start `meltano` in its own process group (to kill it and its plugins at once)."""
         log = (self.tmp / f"meltano-{len(self.runs)}.log").open("w")
         proc = subprocess.Popen(
-            [MELTANO, *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [MELTANO, *args],
+            cwd=ROOT,
+            env={**self.env, **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.runs.append(proc)
         return proc
@@ -220,8 +235,12 @@ def loop(meltano_installed, warehouse, loop_sandbox, tmp_path):
     import psycopg
 
     with psycopg.connect(
-        host=settings.host, port=settings.port, user=settings.user,
-        password=settings.password, dbname=settings.database, autocommit=True,
+        host=settings.host,
+        port=settings.port,
+        user=settings.user,
+        password=settings.password,
+        dbname=settings.database,
+        autocommit=True,
     ) as conn:
         conn.execute("DROP SCHEMA IF EXISTS crm CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS fb_leads CASCADE")

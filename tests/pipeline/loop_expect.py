@@ -102,13 +102,16 @@ def check_hashes(event: dict, row: dict, source: str = "ExampleCRM") -> None:
     assert custom["event_source"] == "crm"
     assert custom["lead_event_source"] == source  # the setting: the view has no such column
     assert custom["lifecycle_stage_name"] == row["stage"]
-    assert custom["facebook_lifecycle_stage_name"] == {
-        "raw_lead": "LEAD",
-        "qualified": "MARKETING_QUALIFIED_LEAD",
-        "opportunity": "SALES_OPPORTUNITY",
-        "won": "CONVERTED",
-        "lost": "LOST",
-    }[row["stage"]]
+    assert (
+        custom["facebook_lifecycle_stage_name"]
+        == {
+            "raw_lead": "LEAD",
+            "qualified": "MARKETING_QUALIFIED_LEAD",
+            "opportunity": "SALES_OPPORTUNITY",
+            "won": "CONVERTED",
+            "lost": "LOST",
+        }[row["stage"]]
+    )
 
 
 def rows_by_key(rows: list[dict]) -> dict[tuple[str, str, int], dict]:
@@ -122,9 +125,7 @@ def read_jsonl(path) -> list[dict]:
 
 
 def events_posts(sb) -> int:
-    return sum(
-        1 for r in sb.requests() if r["method"] == "POST" and r["path"].endswith("/events")
-    )
+    return sum(1 for r in sb.requests() if r["method"] == "POST" and r["path"].endswith("/events"))
 
 
 def warehouse_leads(loop) -> dict[str, tuple]:

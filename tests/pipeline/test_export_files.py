@@ -17,8 +17,11 @@ def test_an_export_file_and_the_api_overlapping_give_one_row_per_lead(loop, tmp_
     files = {"TAP_FB_LEADS_EXPORT_FILES": json.dumps([str(export)])}
 
     first = loop.meltano("run", "leads-to-warehouse", extra_env=files)
-    emitted = re.search(r"Export file \S*leads-export\.csv \(utf-16-le with BOM, tabs\): "
-                        r"(\d+) leads emitted", first.stderr)
+    emitted = re.search(
+        r"Export file \S*leads-export\.csv \(utf-16-le with BOM, tabs\): "
+        r"(\d+) leads emitted",
+        first.stderr,
+    )
     assert emitted, "the file was not read as UTF-16 with tabs"
     # The file's rows and the API's are the same leads (ids without the file's "l:" prefix,
     # times from +05:30 to UTC): one row each, equal to what the API serves.

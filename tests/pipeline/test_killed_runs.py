@@ -75,7 +75,7 @@ def test_stages_to_meta_killed_midway_then_rerun(loop):
     assert len(acknowledged) == 10
     loop.kill(proc)
     time.sleep(5)  # the stalled call finishes on the sandbox side
-    in_flight = {e["event_id"] for e in sb.events()[len(acknowledged):]}
+    in_flight = {e["event_id"] for e in sb.events()[len(acknowledged) :]}
     assert len(in_flight) <= 5
 
     loop.meltano("run", "--force", "stages-to-meta", extra_env=small)

@@ -104,7 +104,7 @@ def test_malformed_duplicate_and_future_crm_rows(loop):
         conn.execute(insert, ("later-1", some.contact_id, some.lead_id, "won", a_minute_ago))
     time.sleep(1)
     loop.meltano("run", "stages-to-meta")
-    new = sb.events()[len(events):]
+    new = sb.events()[len(events) :]
     assert [(str(e["user_data"]["lead_id"]), e["event_name"]) for e in new] == [
         (some.lead_id, "won")
     ]

@@ -42,7 +42,11 @@ def run_main_job(tmp_path, warehouse_dir, *args: str, leads_per_form: int = LEAD
     env = main_job_env(tmp_path, warehouse_dir, leads_per_form)
     result = subprocess.run(
         ["bash", str(ROOT / "scripts" / "run.sh"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]

@@ -207,7 +207,11 @@ def test_the_leads_loader_bulk_loads_and_only_it_skips_validation():
         "tap-fb-leads", "tap-fb-leads--webhooks"
     }  # fmt: skip
     others = [(name, plugin[1]) for name, plugin in PLUGINS.items() if name != "target-postgres"]
-    others += [(p["name"], p) for env in MELTANO_YML["environments"]
-               for kind in ("extractors", "loaders") for p in env["config"]["plugins"][kind]]
+    others += [
+        (p["name"], p)
+        for env in MELTANO_YML["environments"]
+        for kind in ("extractors", "loaders")
+        for p in env["config"]["plugins"][kind]
+    ]
     for name, plugin in others:
         assert plugin.get("config", {}).get("validate_records", True) is True, name

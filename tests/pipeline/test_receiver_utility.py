@@ -37,9 +37,28 @@ def test_meltano_invoke_serves_stores_and_stops(meltano_installed, tmp_path):
     try:
         assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())
-        body = json.dumps({"object": "page", "entry": [{"id": "111", "time": 1, "changes": [
-            {"field": "leadgen", "value": {"leadgen_id": 123456789012345, "page_id": 111,
-                                           "form_id": 222, "created_time": 1}}]}]}).encode()
+        body = json.dumps(
+            {
+                "object": "page",
+                "entry": [
+                    {
+                        "id": "111",
+                        "time": 1,
+                        "changes": [
+                            {
+                                "field": "leadgen",
+                                "value": {
+                                    "leadgen_id": 123456789012345,
+                                    "page_id": 111,
+                                    "form_id": 222,
+                                    "created_time": 1,
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         answer = requests.post(
             ready["url"], data=body, timeout=30,

@@ -44,8 +44,12 @@ def test_start_stop_are_idempotent_and_need_a_password(warehouse_dir):
 
         with pytest.raises(psycopg.OperationalError, match="password"):
             psycopg.connect(
-                host="127.0.0.1", port=int(port), user=env["WAREHOUSE_USER"],
-                password="wrong", dbname="warehouse", connect_timeout=5,
+                host="127.0.0.1",
+                port=int(port),
+                user=env["WAREHOUSE_USER"],
+                password="wrong",
+                dbname="warehouse",
+                connect_timeout=5,
             )
     finally:
         stopped = run("stop", "--dir", where)

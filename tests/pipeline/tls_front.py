@@ -31,8 +31,6 @@ def make_certificate(where: Path, name: str = "server") -> tuple[Path, Path]:
     return cert, key
 
 
-
-
 class TlsFront:
     """Listens on 127.0.0.1:port (free); counts the TLS sessions it relayed."""
 

@@ -67,8 +67,12 @@ def pg_url(postgres: Any) -> str:
 
     name = f"receiver_{next(_databases)}"
     with psycopg.connect(
-        host=postgres.host, port=postgres.port, user=postgres.user,
-        password=postgres.password, dbname="postgres", autocommit=True,
+        host=postgres.host,
+        port=postgres.port,
+        user=postgres.user,
+        password=postgres.password,
+        dbname="postgres",
+        autocommit=True,
     ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')

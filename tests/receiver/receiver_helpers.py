@@ -59,11 +59,19 @@ def sign(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def leadgen_change(leadgen_id: int | str, page_id: int | str = "111",
-                   form_id: int | str = "222", **extra: Any) -> dict[str, Any]:
+def leadgen_change(
+    leadgen_id: int | str, page_id: int | str = "111", form_id: int | str = "222", **extra: Any
+) -> dict[str, Any]:
     """One leadgen change as Meta sends it (ids may be numbers or strings)."""
-    value = {"leadgen_id": leadgen_id, "page_id": page_id, "form_id": form_id,
-             "adgroup_id": 0, "ad_id": 0, "created_time": 1_760_000_000, **extra}
+    value = {
+        "leadgen_id": leadgen_id,
+        "page_id": page_id,
+        "form_id": form_id,
+        "adgroup_id": 0,
+        "ad_id": 0,
+        "created_time": 1_760_000_000,
+        **extra,
+    }
     return {"field": "leadgen", "value": value}
 
 
@@ -96,57 +104,93 @@ def _messaging(psid: str, page: str, t: int) -> dict[str, Any]:
     return {"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": t}
 
 
-def lead_referral(psid: str, page: str = "111", t: int = 1_795_000_000_000,
-                  complete: bool = True,
-                  answers: Iterable[tuple[str, str]] = (("Full name", "Zoë Ångström"),),
-                  ad_id: str = AD_ID, ad_title: str = "Spring offer") -> dict[str, Any]:
+def lead_referral(
+    psid: str,
+    page: str = "111",
+    t: int = 1_795_000_000_000,
+    complete: bool = True,
+    answers: Iterable[tuple[str, str]] = (("Full name", "Zoë Ångström"),),
+    ad_id: str = AD_ID,
+    ad_title: str = "Spring offer",
+) -> dict[str, Any]:
     """A ``messaging_referrals`` event of a Messenger lead flow (``t`` in ms or seconds)."""
-    return {**_messaging(psid, page, t), "referral": {
-        "source": "ADS", "type": "LEAD_COMPLETE" if complete else "LEAD_INCOMPLETE",
-        "ad_id": ad_id, "ads_context_data": {"ad_title": ad_title, "post_id": "1_2",
-                                             "photo_url": "https://example.com/p.jpg"}},
-        "lead": {"data": [{"question": q, "answer": a} for q, a in answers]}}
+    return {
+        **_messaging(psid, page, t),
+        "referral": {
+            "source": "ADS",
+            "type": "LEAD_COMPLETE" if complete else "LEAD_INCOMPLETE",
+            "ad_id": ad_id,
+            "ads_context_data": {
+                "ad_title": ad_title,
+                "post_id": "1_2",
+                "photo_url": "https://example.com/p.jpg",
+            },
+        },
+        "lead": {"data": [{"question": q, "answer": a} for q, a in answers]},
+    }
 
 
-def lead_handover(psid: str, page: str = "111", t: int = 1_795_000_000_400,
-                  complete: bool = True, new_owner: str = OUR_APP_ID) -> dict[str, Any]:
+def lead_handover(
+    psid: str,
+    page: str = "111",
+    t: int = 1_795_000_000_400,
+    complete: bool = True,
+    new_owner: str = OUR_APP_ID,
+) -> dict[str, Any]:
     """A ``messaging_handovers`` event: Meta's Leadgen app passes the thread on."""
     meta = "messenger_lead_gen_complete" if complete else "messenger_lead_gen_incomplete"
-    return {**_messaging(psid, page, t), "pass_thread_control": {
-        "previous_owner_app_id": LEADGEN_APP_ID, "new_owner_app_id": new_owner,
-        "metadata": meta}}
+    return {
+        **_messaging(psid, page, t),
+        "pass_thread_control": {
+            "previous_owner_app_id": LEADGEN_APP_ID,
+            "new_owner_app_id": new_owner,
+            "metadata": meta,
+        },
+    }
 
 
-def lead_summary(psid: str, page: str = "111", t: int = 1_795_000_000_900,
-                 answers: Iterable[tuple[str, str]] = (("Full name", "Zoë Ångström"),),
-                 mid: str | None = None) -> dict[str, Any]:
+def lead_summary(
+    psid: str,
+    page: str = "111",
+    t: int = 1_795_000_000_900,
+    answers: Iterable[tuple[str, str]] = (("Full name", "Zoë Ångström"),),
+    mid: str | None = None,
+) -> dict[str, Any]:
     """The lead summary message Meta sends for a complete flow."""
     text = "Lead summary:\n" + "".join(f"{q}: {a}\n" for q, a in answers)
-    return {**_messaging(psid, page, t),
-            "message": {"mid": mid or f"m_summary_{psid}_{t}", "text": text},
-            "hop_context": {"app_id": LEADGEN_APP_ID,
-                            "metadata": "messenger_lead_gen_complete"}}
+    return {
+        **_messaging(psid, page, t),
+        "message": {"mid": mid or f"m_summary_{psid}_{t}", "text": text},
+        "hop_context": {"app_id": LEADGEN_APP_ID, "metadata": "messenger_lead_gen_complete"},
+    }
 
 
-def user_message(psid: str, page: str = "111", t: int = 1_795_000_060_000,
-                 mid: str | None = None, text: str = "Is it still available?") -> dict[str, Any]:
+def user_message(
+    psid: str,
+    page: str = "111",
+    t: int = 1_795_000_060_000,
+    mid: str | None = None,
+    text: str = "Is it still available?",
+) -> dict[str, Any]:
     """An ordinary message of the person."""
-    return {**_messaging(psid, page, t),
-            "message": {"mid": mid or f"m_{psid}_{t}", "text": text}}
+    return {**_messaging(psid, page, t), "message": {"mid": mid or f"m_{psid}_{t}", "text": text}}
 
 
-def messaging_delivery(events: Iterable[object], page: str | None = None,
-                       changes: Mapping[str, list[dict[str, Any]]] | None = None) -> bytes:
+def messaging_delivery(
+    events: Iterable[object],
+    page: str | None = None,
+    changes: Mapping[str, list[dict[str, Any]]] | None = None,
+) -> bytes:
     """A delivery of ``messaging[]`` events, one entry per Page (``page``, else each event's
     ``recipient.id``), with ``changes`` (Page: changes) in the same entries when given; Meta
     escapes non-ASCII as ``\\u00e4``."""
     entries: dict[str, dict[str, Any]] = {}
     for event in events:
         recipient = event.get("recipient") if isinstance(event, dict) else None
-        entry_page = page or (str(recipient.get("id")) if isinstance(recipient, dict)
-                              else "111")
-        entry = entries.setdefault(entry_page, {"id": entry_page, "time": 1_795_000_001_000,
-                                                "messaging": []})
+        entry_page = page or (str(recipient.get("id")) if isinstance(recipient, dict) else "111")
+        entry = entries.setdefault(
+            entry_page, {"id": entry_page, "time": 1_795_000_001_000, "messaging": []}
+        )
         entry["messaging"].append(event)
     for entry_page, page_changes in (changes or {}).items():
         entries.setdefault(entry_page, {"id": entry_page, "time": 1_795_000_001_000})
@@ -172,8 +216,13 @@ class Client:
         self.host, self.port, self.timeout = host, port, timeout
         self._conn: http.client.HTTPConnection | None = None
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: Mapping[str, str] | None = None) -> Reply:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
@@ -187,8 +236,13 @@ class Client:
             self.close()
         return Reply(answer.status, text, {k.lower(): v for k, v in answer.getheaders()})
 
-    def post(self, path: str, body: bytes, secret: str | None = APP_SECRET,
-             headers: Mapping[str, str] | None = None) -> Reply:
+    def post(
+        self,
+        path: str,
+        body: bytes,
+        secret: str | None = APP_SECRET,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
         sent = {"Content-Type": "application/json"}
         if secret is not None:
             sent["X-Hub-Signature-256"] = sign(body, secret)
@@ -200,12 +254,18 @@ class Client:
             self._conn = None
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """``fb-leads-receiver ARGS`` to completion, in ``cwd``, with ``env`` added."""
     return subprocess.run(
-        [str(BIN), *args], cwd=cwd, env=_env(env), capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [str(BIN), *args],
+        cwd=cwd,
+        env=_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -218,12 +278,22 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
 class ReceiverProcess:
     """``fb-leads-receiver serve`` in ``workdir`` with ``settings``, until stopped."""
 
-    def __init__(self, workdir: Path, env: Mapping[str, str] | None = None,
-                 args: Iterable[str] = (), **settings: Any) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        env: Mapping[str, str] | None = None,
+        args: Iterable[str] = (),
+        **settings: Any,
+    ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.settings = {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
-                         "spool": str(self.workdir / "spool.db"), "port": 0, **settings}
+        self.settings = {
+            "app_secret": APP_SECRET,
+            "verify_token": VERIFY_TOKEN,
+            "spool": str(self.workdir / "spool.db"),
+            "port": 0,
+            **settings,
+        }
         self.settings = {k: v for k, v in self.settings.items() if v is not None}
         self.config_file = self.workdir / f"receiver-{id(self)}.json"
         self.config_file.write_text(json.dumps(self.settings))
@@ -248,7 +318,10 @@ class ReceiverProcess:
         with self.stderr_file.open("a") as stderr:
             self.process = subprocess.Popen(
                 [str(BIN), "serve", "--config", str(self.config_file), *self.args],
-                cwd=self.workdir, env=_env(self.env), stdout=subprocess.PIPE, stderr=stderr,
+                cwd=self.workdir,
+                env=_env(self.env),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
                 text=True,
             )
         assert self.process.stdout is not None
@@ -296,10 +369,10 @@ class ReceiverProcess:
             client = self._clients.client = self.client()
         return client
 
-    def post(self, body: bytes, headers: Mapping[str, str] | None = None,
-             signed: bool = True) -> Reply:
-        return self._client().post(self.path, body, self.app_secret if signed else None,
-                                   headers)
+    def post(
+        self, body: bytes, headers: Mapping[str, str] | None = None, signed: bool = True
+    ) -> Reply:
+        return self._client().post(self.path, body, self.app_secret if signed else None, headers)
 
     def get(self, path: str) -> Reply:
         return self._client().request("GET", path)

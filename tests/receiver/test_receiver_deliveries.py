@@ -112,7 +112,9 @@ def test_a_thousand_changes_over_several_pages_with_ids_as_big_numbers(receivers
     status = receiver.status()
     assert status["unread_leads"] == 1000
     assert [(p["page_id"], p["changes"]) for p in status["pages"]] == [
-        ("111", 334), ("112", 333), ("113", 333)
+        ("111", 334),
+        ("112", 333),
+        ("113", 333),
     ]
 
 
@@ -130,9 +132,12 @@ def test_pages_outside_the_allow_list_are_acknowledged_and_counted(receivers):
 
 def test_changed_fields_without_changes_warns_naming_include_values(receivers):
     receiver = receivers()
-    body = json.dumps({"object": "page", "entry": [
-        {"id": "111", "time": 1760000100, "changed_fields": ["leadgen"]}
-    ]}).encode()
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [{"id": "111", "time": 1760000100, "changed_fields": ["leadgen"]}],
+        }
+    ).encode()
     assert receiver.post(body).status == 200
     assert receiver.status()["counters"]["changed_fields_only"] == 1
     warning = [line for line in receiver.logs().splitlines() if "changed_fields" in line]
@@ -143,12 +148,25 @@ def test_changed_fields_without_changes_warns_naming_include_values(receivers):
 def test_other_kinds_are_kept_with_a_stable_key(receivers):
     receiver = receivers()
     feed = {"field": "feed", "value": {"item": "status", "verb": "add", "post_id": "1_2"}}
-    same_feed_reordered = {"value": {"post_id": "1_2", "verb": "add", "item": "status"},
-                           "field": "feed"}
-    body = json.dumps({"object": "page", "entry": [
-        {"id": "111", "time": 1, "changes": [feed, leadgen_change(8001)],
-         "messaging": [{"sender": {"id": "55"}, "recipient": {"id": "111"}, "timestamp": 1}]},
-    ]}).encode()
+    same_feed_reordered = {
+        "value": {"post_id": "1_2", "verb": "add", "item": "status"},
+        "field": "feed",
+    }
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "111",
+                    "time": 1,
+                    "changes": [feed, leadgen_change(8001)],
+                    "messaging": [
+                        {"sender": {"id": "55"}, "recipient": {"id": "111"}, "timestamp": 1}
+                    ],
+                },
+            ],
+        }
+    ).encode()
     assert receiver.post(body).status == 200
     again = delivery_of({"111": [same_feed_reordered]})
     assert receiver.post(again).status == 200
@@ -176,12 +194,21 @@ def test_other_kinds_are_kept_with_a_stable_key(receivers):
         b'{"object":"page","entry":[],"x":NaN}',
         b"\xff\xfe{}",
     ],
-    ids=["text", "list", "no-entry", "no-page-id", "no-leadgen-id", "float-id", "email-id",
-         "changes-not-list", "bad-field", "nan", "not-utf8"],
+    ids=[
+        "text",
+        "list",
+        "no-entry",
+        "no-page-id",
+        "no-leadgen-id",
+        "float-id",
+        "email-id",
+        "changes-not-list",
+        "bad-field",
+        "nan",
+        "not-utf8",
+    ],
 )
-def test_a_signed_body_that_is_not_a_delivery_is_400_without_its_content_in_logs(
-    receiver, body
-):
+def test_a_signed_body_that_is_not_a_delivery_is_400_without_its_content_in_logs(receiver, body):
     before = receiver.status()["counters"]["bad_requests"]
     assert receiver.post(body).status == 400
     assert receiver.status()["counters"]["bad_requests"] == before + 1

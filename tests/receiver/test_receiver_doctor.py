@@ -43,13 +43,13 @@ class Setup:
         return result.stdout.splitlines()
 
     def graph(self, token: str = DEFAULT_TOKEN) -> GraphClient:
-        return GraphClient(access_token=token, api_url=self.sb.url,
-                           api_version=DEFAULT_API_VERSION)
+        return GraphClient(access_token=token, api_url=self.sb.url, api_version=DEFAULT_API_VERSION)
 
 
 @pytest.fixture
-def setup(make_sandbox: Callable[..., Sandbox], receivers: Callable[..., ReceiverProcess],
-          tmp_path: Path) -> Iterator[Setup]:
+def setup(
+    make_sandbox: Callable[..., Sandbox], receivers: Callable[..., ReceiverProcess], tmp_path: Path
+) -> Iterator[Setup]:
     """Two Pages, a receiver process, the app subscribed at both levels to it."""
     sb = graph_sandbox(make_sandbox, pages=2)
     receiver = receivers()
@@ -67,13 +67,18 @@ def test_all_is_well_with_a_test_lead_end_to_end(setup: Setup) -> None:
     assert out[0].startswith(f"{OK} token: a valid PAGE token of app {sb.app_id}, never expires")
     assert out[1].startswith(f"{OK} permissions: leads_retrieval, pages_manage_metadata")
     assert out[2:4] == [f"{OK} Page {page}: app installed with leadgen" for page in setup.pages]
-    assert out[4] == (f"{OK} app subscription: leadgen to {setup.receiver.url} (include_values: "
-                      "see the self-test)")
-    assert out[5:7] == [f"{OK} Page {page}: leads readable (form {form})"
-                        for page, form in zip(setup.pages, first_forms, strict=True)]
+    assert out[4] == (
+        f"{OK} app subscription: leadgen to {setup.receiver.url} (include_values: "
+        "see the self-test)"
+    )
+    assert out[5:7] == [
+        f"{OK} Page {page}: leads readable (form {form})"
+        for page, form in zip(setup.pages, first_forms, strict=True)
+    ]
     tests = out[7:]
-    assert len(tests) == 2 and all("in the spool after" in t and "read back by id" in t
-                                   for t in tests)
+    assert len(tests) == 2 and all(
+        "in the spool after" in t and "read back by id" in t for t in tests
+    )
     made = [line.split("test lead ")[1].split()[0] for line in tests]
     assert older not in made
     # Stored by the receiver, then deleted (the tap skips it), the older one too.
@@ -102,8 +107,10 @@ def test_an_app_not_installed_on_a_page(setup: Setup) -> None:
     setup.graph().call("DELETE", f"{page}/subscribed_apps")
 
     out = setup.doctor("--wait", WAIT, expect=1)
-    assert f"{FAIL} Page {page}: the app is not installed on it: run fb-leads-receiver " \
-           "subscribe." in out
+    assert (
+        f"{FAIL} Page {page}: the app is not installed on it: run fb-leads-receiver "
+        "subscribe." in out
+    )
     assert f"{OK} Page {setup.pages[1]}: app installed with leadgen" in out
 
 
@@ -114,39 +121,48 @@ def test_receiver_not_running_fails_the_self_test(setup: Setup) -> None:
     failed = lines(out, FAIL)
     assert len(failed) == 2 and len(lines(out, OK)) == 7
     for line in failed:
-        assert f"did not reach the spool in {SHORT_WAIT} s: check that fb-leads-receiver " \
-               f"serve runs at {setup.receiver.url} with this spool" in line
+        assert (
+            f"did not reach the spool in {SHORT_WAIT} s: check that fb-leads-receiver "
+            f"serve runs at {setup.receiver.url} with this spool" in line
+        )
 
 
 def test_deliveries_without_values_are_told_then_fixed_by_subscribe_replace(
     setup: Setup,
 ) -> None:
     app = setup.graph(f"{setup.sb.app_id}|{APP_SECRET}")
-    app.post(f"{setup.sb.app_id}/subscriptions", form={
-        "object": "page", "callback_url": setup.receiver.url, "fields": "leadgen",
-        "verify_token": VERIFY_TOKEN,  # and no include_values
-    })
+    app.post(
+        f"{setup.sb.app_id}/subscriptions",
+        form={
+            "object": "page",
+            "callback_url": setup.receiver.url,
+            "fields": "leadgen",
+            "verify_token": VERIFY_TOKEN,  # and no include_values
+        },
+    )
 
     out = setup.doctor("--wait", "3", expect=1)
     for line in lines(out, FAIL):
-        assert "deliveries arrive without values, as the app is subscribed without " \
-               "include_values: run fb-leads-receiver subscribe --replace." in line
+        assert (
+            "deliveries arrive without values, as the app is subscribed without "
+            "include_values: run fb-leads-receiver subscribe --replace." in line
+        )
 
     cli("subscribe", "--config", str(setup.config), "--replace", expect=0)
     setup.doctor("--wait", WAIT, expect=0)
 
 
-def test_an_expired_token_stops_before_the_self_test(
-    setup: Setup, tmp_path: Path
-) -> None:
+def test_an_expired_token_stops_before_the_self_test(setup: Setup, tmp_path: Path) -> None:
     setup.config = write_config(tmp_path, setup.sb, setup.receiver, access_token=EXPIRED_TOKEN)
 
     out = setup.doctor(expect=1)
-    assert out[0].startswith(f"{FAIL} token: the access token is not valid (Meta said: Error "
-                             "validating access token")
+    assert out[0].startswith(
+        f"{FAIL} token: the access token is not valid (Meta said: Error validating access token"
+    )
     assert out[1] == f"{FAIL} permissions: not checked, as the token is not valid."
-    assert out[-1] == (f"{FAIL} self-test not run: fix the ✘ lines above first, then run "
-                       "doctor again.")
+    assert out[-1] == (
+        f"{FAIL} self-test not run: fix the ✘ lines above first, then run doctor again."
+    )
     assert EXPIRED_TOKEN not in "\n".join(out)
 
 
@@ -157,8 +173,10 @@ def test_a_spool_that_is_not_the_receivers_is_told_before_any_test_lead(
     setup.config = write_config(tmp_path, setup.sb, setup.receiver, spool=str(elsewhere))
 
     out = setup.doctor(expect=1)
-    assert out[-1] == (f"{FAIL} self-test: the spool {elsewhere} does not exist here: run doctor "
-                       "in the receiver's working folder with its config (the same spool "
-                       "setting).")
+    assert out[-1] == (
+        f"{FAIL} self-test: the spool {elsewhere} does not exist here: run doctor "
+        "in the receiver's working folder with its config (the same spool "
+        "setting)."
+    )
     assert lines(out, FAIL) == out[-1:] and not elsewhere.exists()
     assert all(r["path"].split("/")[-1] != "test_leads" for r in setup.sb.requests())

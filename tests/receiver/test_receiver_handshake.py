@@ -84,14 +84,21 @@ def test_bad_settings_are_one_sentence_without_traceback(tmp_path, config, words
 
 def test_a_spool_file_that_cannot_be_created_refuses_to_start(tmp_path):
     (tmp_path / "a-file").write_text("")
-    line = _refusal(tmp_path, {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
-                               "spool": str(tmp_path / "a-file" / "spool.db")})
+    line = _refusal(
+        tmp_path,
+        {
+            "app_secret": APP_SECRET,
+            "verify_token": VERIFY_TOKEN,
+            "spool": str(tmp_path / "a-file" / "spool.db"),
+        },
+    )
     assert "spool" in line
 
 
 def test_a_taken_port_is_one_sentence(tmp_path, receiver):
-    line = _refusal(tmp_path, {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN,
-                               "port": receiver.port})
+    line = _refusal(
+        tmp_path, {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "port": receiver.port}
+    )
     assert f"Cannot listen on 127.0.0.1:{receiver.port}" in line
 
 
@@ -99,10 +106,14 @@ def test_settings_from_the_environment_win_over_the_file(tmp_path):
     env = {"FB_LEADS_RECEIVER_VERIFY_TOKEN": "from-env-token", "FB_LEADS_RECEIVER_PATH": "/hook"}
     with ReceiverProcess(tmp_path, env=env, verify_token="from-file-token") as receiver:
         assert receiver.path == "/hook"
-        assert _handshake(receiver, mode="subscribe", challenge="7",
-                          verify_token="from-env-token")[0] == 200
-        assert _handshake(receiver, mode="subscribe", challenge="7",
-                          verify_token="from-file-token")[0] == 403
+        assert (
+            _handshake(receiver, mode="subscribe", challenge="7", verify_token="from-env-token")[0]
+            == 200
+        )
+        assert (
+            _handshake(receiver, mode="subscribe", challenge="7", verify_token="from-file-token")[0]
+            == 403
+        )
 
 
 def test_an_unknown_setting_is_warned_with_the_likely_name(tmp_path):

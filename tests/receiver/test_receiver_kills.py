@@ -34,8 +34,12 @@ def _deliveries(n: int, rng: random.Random) -> list[tuple[bytes, list[str]]]:
     return out
 
 
-def _burst(receiver: ReceiverProcess, work: queue.Queue[int],
-           deliveries: list[tuple[bytes, list[str]]], answers: dict[int, int]) -> list:
+def _burst(
+    receiver: ReceiverProcess,
+    work: queue.Queue[int],
+    deliveries: list[tuple[bytes, list[str]]],
+    answers: dict[int, int],
+) -> list:
     """Client threads posting deliveries from ``work`` until it is empty or the server goes."""
     lock = threading.Lock()
 

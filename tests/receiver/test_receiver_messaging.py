@@ -25,10 +25,20 @@ from fb_graph.messenger import HANDOVER, MESSAGE, REFERRAL, SUMMARY
 from fb_graph.spool import Spool
 
 PSID = "7654321098765432"
-PERSONAL = ("Zoë Ångström", "Zo\\u00eb", "+4798765432", "zoe@example.no", "Is it still available?",
-            "Call me after six")
-ANSWERS = (("Full name", PERSONAL[0]), ("Phone", PERSONAL[2]), ("Email", PERSONAL[3]),
-           ("Notes: anything else?", PERSONAL[5]))
+PERSONAL = (
+    "Zoë Ångström",
+    "Zo\\u00eb",
+    "+4798765432",
+    "zoe@example.no",
+    "Is it still available?",
+    "Call me after six",
+)
+ANSWERS = (
+    ("Full name", PERSONAL[0]),
+    ("Phone", PERSONAL[2]),
+    ("Email", PERSONAL[3]),
+    ("Notes: anything else?", PERSONAL[5]),
+)
 
 
 def rows(location: str, kind: str) -> list:
@@ -63,8 +73,11 @@ def test_a_flow_is_stored_by_kind_and_messages_without_their_text(receivers):
     (message,) = rows(location, MESSAGE)
     assert message.key == f"m_{PSID}_1795000060000" and message.created_time == 1_795_000_060
     assert json.loads(message.raw) == {
-        "sender": {"id": PSID}, "recipient": {"id": "111"}, "timestamp": 1_795_000_060_000,
-        "message": {"mid": f"m_{PSID}_1795000060000"}}
+        "sender": {"id": PSID},
+        "recipient": {"id": "111"},
+        "timestamp": 1_795_000_060_000,
+        "message": {"mid": f"m_{PSID}_1795000060000"},
+    }
     counters = receiver.status()["counters"]
     assert counters["messenger_referrals"] == counters["messenger_handovers"] == 1
     assert counters["messenger_summaries"] == counters["messenger_messages"] == 1
@@ -88,8 +101,12 @@ def test_duplicates_are_stored_once(receivers):
         assert receiver.post(body).status == 200
     # A retry of the same message with another key order, and a second message.
     again = user_message(PSID, text=PERSONAL[4])
-    reordered = {"message": again["message"], "timestamp": again["timestamp"],
-                 "recipient": again["recipient"], "sender": again["sender"]}
+    reordered = {
+        "message": again["message"],
+        "timestamp": again["timestamp"],
+        "recipient": again["recipient"],
+        "sender": again["sender"],
+    }
     later = user_message(PSID, t=1_795_000_090_000)
     assert receiver.post(messaging_delivery([reordered, later])).status == 200
     for kind, n in ((REFERRAL, 1), (HANDOVER, 1), (SUMMARY, 1), (MESSAGE, 2)):
@@ -100,20 +117,26 @@ def test_duplicates_are_stored_once(receivers):
     spool = Spool(receiver.spool_location)
     try:
         assert spool.last_user_message_times([("111", PSID), ("111", "1")]) == {
-            ("111", PSID): 1_795_000_090}
+            ("111", PSID): 1_795_000_090
+        }
     finally:
         spool.close()
 
 
 def test_messaging_next_to_leadgen_changes_and_other_events(receivers):
     receiver = receivers()
-    read = {"sender": {"id": PSID}, "recipient": {"id": "111"}, "timestamp": 1_795_000_100_000,
-            "read": {"watermark": 1_795_000_099_000}}
+    read = {
+        "sender": {"id": PSID},
+        "recipient": {"id": "111"},
+        "timestamp": 1_795_000_100_000,
+        "read": {"watermark": 1_795_000_099_000},
+    }
     echo = user_message("111", t=1_795_000_100_500, text=PERSONAL[5])
     echo["message"]["is_echo"] = True
     echo["recipient"] = {"id": PSID}
-    body = messaging_delivery([*a_flow(), read, echo],
-                              changes={"111": [leadgen_change(9_001, "111")]})
+    body = messaging_delivery(
+        [*a_flow(), read, echo], changes={"111": [leadgen_change(9_001, "111")]}
+    )
     assert receiver.post(body).status == 200
     assert receiver.spool_keys() == ["9001"]
     assert len(receiver.spool_keys("messaging")) == 1  # the read receipt, raw
@@ -149,8 +172,12 @@ def test_nothing_personal_in_logs_or_status_pages(receivers):
     bad["sender"] = {"id": PERSONAL[3]}  # malformed: an e-mail where the PSID belongs
     assert receiver.post(messaging_delivery([*a_flow(), bad], page="111")).status == 200
     assert receiver.post(messaging_delivery(a_flow())).status == 200
-    assert receiver.post(b'{"object":"page","entry":[{"id":"111","messaging":"' +
-                         PERSONAL[3].encode() + b'"}]}').status == 400
+    assert (
+        receiver.post(
+            b'{"object":"page","entry":[{"id":"111","messaging":"' + PERSONAL[3].encode() + b'"}]}'
+        ).status
+        == 400
+    )
     status = receiver.get("/status.json")
     html = receiver.get("/status")
     assert status.status == html.status == 200
@@ -221,8 +248,7 @@ def test_an_older_postgres_spool_gets_the_psid_column_with_two_receivers(receive
     assert OUR_APP_ID in rows(pg_url, HANDOVER)[0].raw
 
 
-def test_subscribe_messenger_fields_and_the_doctor_checks_them(make_sandbox, receivers,
-                                                                tmp_path):
+def test_subscribe_messenger_fields_and_the_doctor_checks_them(make_sandbox, receivers, tmp_path):
     from test_receiver_subscribe import FAIL, OK, cli, graph_sandbox, lines, write_config
 
     sb = graph_sandbox(make_sandbox)
@@ -236,8 +262,10 @@ def test_subscribe_messenger_fields_and_the_doctor_checks_them(make_sandbox, rec
     config.write_text(json.dumps({**json.loads(plain.read_text()), "messenger": True}))
     missing = cli("doctor", "--config", str(config), "--wait", "20", expect=1)
     failed = lines(missing, FAIL)
-    assert any("installed without messages, messaging_referrals, messaging_handovers" in line
-               for line in failed), missing.stdout
+    assert any(
+        "installed without messages, messaging_referrals, messaging_handovers" in line
+        for line in failed
+    ), missing.stdout
     assert any("not subscribed to the Messenger fields" in line for line in failed)
 
     done = cli("subscribe", "--config", str(plain), "--messenger", expect=0)

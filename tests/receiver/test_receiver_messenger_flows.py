@@ -42,8 +42,12 @@ def unix(value: str) -> float:
 def test_the_sandboxs_flows_through_a_real_receiver_become_its_expected_leads(
     make_sandbox, receivers, tmp_path
 ):
-    sb = make_sandbox(leads_per_form=1, messenger_forms_per_page=2, messenger_flows_per_page=20,
-                      webhook_fields=("leadgen", *MESSAGING_FIELDS))
+    sb = make_sandbox(
+        leads_per_form=1,
+        messenger_forms_per_page=2,
+        messenger_flows_per_page=20,
+        webhook_fields=("leadgen", *MESSAGING_FIELDS),
+    )
     receiver = receivers()
     sb.set_webhook(receiver.url, secret=APP_SECRET, fields=["leadgen", *MESSAGING_FIELDS])
     expected = sb.messenger_flows()

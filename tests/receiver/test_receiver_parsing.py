@@ -14,12 +14,17 @@ def _body(*entries: dict, obj: str = "page") -> bytes:
 
 
 def test_ids_of_17_digits_stay_exact_and_become_text():
-    body = (b'{"object":"page","entry":[{"id":123456789012345678,"changes":[{"field":"leadgen",'
-            b'"value":{"leadgen_id":98765432109876543,"form_id":11111111111111111,'
-            b'"created_time":"1760000000"}}]}]}')
+    body = (
+        b'{"object":"page","entry":[{"id":123456789012345678,"changes":[{"field":"leadgen",'
+        b'"value":{"leadgen_id":98765432109876543,"form_id":11111111111111111,'
+        b'"created_time":"1760000000"}}]}]}'
+    )
     (change,) = parse_delivery(body).changes
-    assert (change.kind, change.key, change.lead_id) == ("leadgen", "98765432109876543",
-                                                         "98765432109876543")
+    assert (change.kind, change.key, change.lead_id) == (
+        "leadgen",
+        "98765432109876543",
+        "98765432109876543",
+    )
     assert change.page_id == "123456789012345678" and change.form_id == "11111111111111111"
     assert change.created_time == 1760000000
     assert '"leadgen_id":98765432109876543' in change.raw
@@ -34,19 +39,26 @@ def test_every_change_of_every_entry_and_the_counts():
     )
     delivery = parse_delivery(body, page_ids={"10", "30"})
     assert [c.key for c in delivery.changes] == ["1", "2"]
-    assert delivery.counts() == {"deliveries": 1, "changes": 3, "ignored_pages": 1,
-                                 "changed_fields_only": 1}
+    assert delivery.counts() == {
+        "deliveries": 1,
+        "changes": 3,
+        "ignored_pages": 1,
+        "changed_fields_only": 1,
+    }
     assert delivery.changed_fields_only == ["30"]
 
 
 def test_other_kinds_and_objects_are_keyed_by_content_whatever_the_key_order():
-    a = parse_delivery(_body({"id": "1", "changes": [{"field": "feed", "value": {"x": 1,
-                                                                                 "y": 2}}]}))
-    b = parse_delivery(_body({"id": "1", "changes": [{"value": {"y": 2, "x": 1},
-                                                      "field": "feed"}]}))
+    a = parse_delivery(
+        _body({"id": "1", "changes": [{"field": "feed", "value": {"x": 1, "y": 2}}]})
+    )
+    b = parse_delivery(
+        _body({"id": "1", "changes": [{"value": {"y": 2, "x": 1}, "field": "feed"}]})
+    )
     assert a.changes[0].kind == "feed" and a.changes[0].key == b.changes[0].key
-    other = parse_delivery(_body({"id": "1", "changes": [{"field": "leadgen", "value": {}}]},
-                                 obj="instagram"))
+    other = parse_delivery(
+        _body({"id": "1", "changes": [{"field": "leadgen", "value": {}}]}, obj="instagram")
+    )
     assert other.changes[0].kind == "instagram:leadgen"
     assert other.changes[0].key.startswith("sha256:")
 

@@ -24,14 +24,19 @@ def test_defaults():
 def test_the_environment_wins_and_options_win_over_both(tmp_path):
     file = tmp_path / "c.json"
     file.write_text(json.dumps({**SECRETS, "port": 9000, "page_ids": ["1"], "path": "/a"}))
-    env = {"FB_LEADS_RECEIVER_PORT": "9100", "FB_LEADS_RECEIVER_PAGE_IDS": "111, 222",
-           "FB_LEADS_RECEIVER_MAX_BODY_BYTES": "65536", "FB_LEADS_RECEIVER_APP_SECRET": "s-2"}
+    env = {
+        "FB_LEADS_RECEIVER_PORT": "9100",
+        "FB_LEADS_RECEIVER_PAGE_IDS": "111, 222",
+        "FB_LEADS_RECEIVER_MAX_BODY_BYTES": "65536",
+        "FB_LEADS_RECEIVER_APP_SECRET": "s-2",
+    }
     settings, warnings = load_settings(str(file), env, {"host": "localhost", "port": None})
     assert (settings.port, settings.host, settings.path) == (9100, "localhost", "/a")
     assert settings.page_ids == {"111", "222"} and settings.max_body_bytes == 65536
     assert settings.app_secret == "s-2" and warnings == []
-    settings, _ = load_settings(str(file), {"FB_LEADS_RECEIVER_PAGE_IDS": '["333", 444]'},
-                                {"port": 0})
+    settings, _ = load_settings(
+        str(file), {"FB_LEADS_RECEIVER_PAGE_IDS": '["333", 444]'}, {"port": 0}
+    )
     assert settings.page_ids == {"333", "444"} and settings.port == 0
 
 

@@ -58,8 +58,7 @@ def test_escaped_unicode_is_checked_over_the_raw_bytes_and_reserialised_json_ref
     signature = sign(raw)
     reserialised = json.dumps(json.loads(raw), ensure_ascii=False).encode()
     assert reserialised != raw
-    reply = receiver.post(reserialised, headers={"X-Hub-Signature-256": signature},
-                          signed=False)
+    reply = receiver.post(reserialised, headers={"X-Hub-Signature-256": signature}, signed=False)
     assert reply.status == 403
     assert "4000000000000777" not in receiver.spool_keys()
     reply = receiver.post(raw, headers={"X-Hub-Signature-256": signature}, signed=False)

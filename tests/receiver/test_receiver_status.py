@@ -26,29 +26,56 @@ PERSONAL = ("jane.doe@example.com", "Jane Doe", "+15551234567")
 
 def test_status_counts_and_never_shows_a_secret_or_personal_data(receivers):
     receiver = receivers(page_ids=["111", "112"])
-    personal = leadgen_change(2_000_000_000_000_001, "111", "222", full_name=PERSONAL[1],
-                              email=PERSONAL[0], phone_number=PERSONAL[2])
+    personal = leadgen_change(
+        2_000_000_000_000_001,
+        "111",
+        "222",
+        full_name=PERSONAL[1],
+        email=PERSONAL[0],
+        phone_number=PERSONAL[2],
+    )
     assert receiver.post(delivery_of({"111": [personal]})).status == 200
-    assert receiver.post(leadgen_delivery([("112", 2_000_000_000_000_002, "222"),
-                                           ("999", 2_000_000_000_000_003, "222")])).status == 200
+    assert (
+        receiver.post(
+            leadgen_delivery(
+                [("112", 2_000_000_000_000_002, "222"), ("999", 2_000_000_000_000_003, "222")]
+            )
+        ).status
+        == 200
+    )
     assert receiver.post(delivery_of({"111": [personal]})).status == 200  # a retry
     with_pii = delivery_of({"111": [personal]})
     bad = {"X-Hub-Signature-256": sign(with_pii, "wrong")}
     assert receiver.post(with_pii, headers=bad, signed=False).status == 403
     assert receiver.post(with_pii.replace(b"leadgen_id", b"leadgen_idx")).status == 400
-    assert receiver.post(b'{"object":"page","entry":[{"id":"112","changed_fields":["leadgen"]}]}'
-                         ).status == 200
-    query = urllib.parse.urlencode({"hub.mode": "subscribe", "hub.challenge": "5",
-                                    "hub.verify_token": APP_SECRET})
+    assert (
+        receiver.post(
+            b'{"object":"page","entry":[{"id":"112","changed_fields":["leadgen"]}]}'
+        ).status
+        == 200
+    )
+    query = urllib.parse.urlencode(
+        {"hub.mode": "subscribe", "hub.challenge": "5", "hub.verify_token": APP_SECRET}
+    )
     assert receiver.get(f"{receiver.path}?{query}").status == 403
     assert receiver.get("/healthz").status == 200
 
     status = receiver.status()
-    leadgen_counters = {k: v for k, v in status["counters"].items()
-                        if not k.startswith(("messenger_", "messaging_"))}
+    leadgen_counters = {
+        k: v
+        for k, v in status["counters"].items()
+        if not k.startswith(("messenger_", "messaging_"))
+    }
     assert leadgen_counters == {
-        "deliveries": 4, "changes": 4, "stored": 2, "duplicates": 1, "ignored_pages": 1,
-        "changed_fields_only": 1, "bad_signatures": 1, "bad_requests": 1, "too_large": 0,
+        "deliveries": 4,
+        "changes": 4,
+        "stored": 2,
+        "duplicates": 1,
+        "ignored_pages": 1,
+        "changed_fields_only": 1,
+        "bad_signatures": 1,
+        "bad_requests": 1,
+        "too_large": 0,
     }
     assert all(v == 0 for k, v in status["counters"].items() if k not in leadgen_counters)
     assert status["unread_leads"] == 2 and status["tap_position"] == 0
@@ -77,8 +104,9 @@ def test_the_spool_file_is_private(receivers, tmp_path):
 def test_the_default_spool_is_under_the_working_folder(tmp_path):
     with ReceiverProcess(tmp_path, spool=None) as receiver:
         assert receiver.spool_location == str(tmp_path / "output" / "fb-leads-spool.db")
-        assert receiver.post(leadgen_delivery([("111", 2_200_000_000_000_001, "222")])
-                             ).status == 200
+        assert (
+            receiver.post(leadgen_delivery([("111", 2_200_000_000_000_001, "222")])).status == 200
+        )
     assert (tmp_path / "output" / "fb-leads-spool.db").exists()
 
 

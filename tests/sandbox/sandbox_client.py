@@ -60,5 +60,3 @@ def error_of(answer: requests.Response):
     error = parse_error(answer.status_code, answer.content)
     assert error is not None, answer.text
     return error
-
-

@@ -99,9 +99,7 @@ def test_slow_answers(graph, sandbox):
     assert time.monotonic() - started >= 0.5
     with pytest.raises(requests.Timeout):
         sandbox.fault("/leads", kind="slow", seconds=1.0)
-        graph.session.get(
-            f"{sandbox.url}/v26.0/{form}/leads", headers=graph.headers(), timeout=0.3
-        )
+        graph.session.get(f"{sandbox.url}/v26.0/{form}/leads", headers=graph.headers(), timeout=0.3)
 
 
 def test_dropped_connection(graph, sandbox):

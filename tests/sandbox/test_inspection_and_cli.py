@@ -41,9 +41,10 @@ def test_add_leads_over_http_then_read_them(graph, sandbox):
     assert {lead["id"] for lead in newest} == {lead["id"] for lead in added}
     stamp = sandbox.now - 86400
     old = inspect(sandbox, "POST", "leads", form_id=form, count=1, created_time=stamp).json()
-    assert graph.get(old[0]["id"], fields="created_time").json()["created_time"] == old[0][
-        "created_time"
-    ]
+    assert (
+        graph.get(old[0]["id"], fields="created_time").json()["created_time"]
+        == old[0]["created_time"]
+    )
 
 
 def test_faults_over_http(graph, sandbox):

@@ -94,9 +94,7 @@ def test_keyword_settings_or_a_config_not_both():
         Sandbox(SandboxConfig(), leads_per_form=3)
 
 
-def test_a_client_that_times_out_leaves_no_traceback_and_the_call_still_happens(
-    sandbox, capfd
-):
+def test_a_client_that_times_out_leaves_no_traceback_and_the_call_still_happens(sandbox, capfd):
     import time as _time
 
     event = {

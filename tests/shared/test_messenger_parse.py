@@ -29,14 +29,27 @@ T = 1_795_000_000  # seconds
 
 def referral(t: int = T * 1000, kind: str = "LEAD_COMPLETE", data=None, **extra) -> dict:
     return {
-        "sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": t,
-        "referral": {"source": "ADS", "type": kind, "ad_id": "120210000000000001",
-                     "ads_context_data": {"ad_title": "Solar \u2013 spring offer",
-                                          "post_id": "1_2", "photo_url": "https://x/y.jpg"}},
-        "lead": {"data": data if data is not None else [
-            {"question": "Full name", "answer": "Zoë Ångström"},
-            {"question": "Notes: anything else?", "answer": "Call after 6: not before"},
-        ]},
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE},
+        "timestamp": t,
+        "referral": {
+            "source": "ADS",
+            "type": kind,
+            "ad_id": "120210000000000001",
+            "ads_context_data": {
+                "ad_title": "Solar \u2013 spring offer",
+                "post_id": "1_2",
+                "photo_url": "https://x/y.jpg",
+            },
+        },
+        "lead": {
+            "data": data
+            if data is not None
+            else [
+                {"question": "Full name", "answer": "Zoë Ångström"},
+                {"question": "Notes: anything else?", "answer": "Call after 6: not before"},
+            ]
+        },
         **extra,
     }
 
@@ -44,27 +57,39 @@ def referral(t: int = T * 1000, kind: str = "LEAD_COMPLETE", data=None, **extra)
 def handover(t: int = T * 1000 + 500, complete: bool = True) -> dict:
     meta = "messenger_lead_gen_complete" if complete else "messenger_lead_gen_incomplete"
     return {
-        "sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": t,
-        "pass_thread_control": {"previous_owner_app_id": LEADGEN_APP_ID,
-                                "new_owner_app_id": OUR_APP, "metadata": meta},
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE},
+        "timestamp": t,
+        "pass_thread_control": {
+            "previous_owner_app_id": LEADGEN_APP_ID,
+            "new_owner_app_id": OUR_APP,
+            "metadata": meta,
+        },
     }
 
 
-SUMMARY_TEXT = ("Lead summary:\nFull name: Zoë Ångström\n"
-                "Notes: anything else?: Call after 6: not before\n")
+SUMMARY_TEXT = (
+    "Lead summary:\nFull name: Zoë Ångström\nNotes: anything else?: Call after 6: not before\n"
+)
 
 
 def summary(t: int = T * 1000 + 900, text: str = SUMMARY_TEXT) -> dict:
     return {
-        "sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": t,
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE},
+        "timestamp": t,
         "message": {"mid": "m_summary1", "text": text},
         "hop_context": {"app_id": LEADGEN_APP_ID, "metadata": "messenger_lead_gen_complete"},
     }
 
 
 def message(t: int, mid: str = "m_1", text: str = "Hi, is it still available?") -> dict:
-    return {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": t,
-            "message": {"mid": mid, "text": text}}
+    return {
+        "sender": {"id": PSID},
+        "recipient": {"id": PAGE},
+        "timestamp": t,
+        "message": {"mid": mid, "text": text},
+    }
 
 
 # -- times -------------------------------------------------------------------------------------
@@ -81,7 +106,12 @@ def message(t: int, mid: str = "m_1", text: str = "Hi, is it still available?") 
         (T + 0.25, T * 1000 + 250),
         (10**11 - 1, (10**11 - 1) * 1000),  # seconds: the year 5138
         (10**11, 10**11),  # milliseconds: 1973
-        (None, None), (0, None), (-5, None), (True, None), ("soon", None), ([T], None),
+        (None, None),
+        (0, None),
+        (-5, None),
+        (True, None),
+        ("soon", None),
+        ([T], None),
     ],
 )
 def test_times_in_seconds_or_milliseconds(value, millis):
@@ -97,8 +127,10 @@ def test_a_referral_is_read_with_its_structured_answers():
     assert (event.page_id, event.psid, event.time_ms) == (PAGE, PSID, T * 1000)
     assert event.status == "complete" and event.ad_id == "120210000000000001"
     assert event.ad_title == "Solar \u2013 spring offer"
-    assert event.answers == (Answer("Full name", "Zoë Ångström"),
-                             Answer("Notes: anything else?", "Call after 6: not before"))
+    assert event.answers == (
+        Answer("Full name", "Zoë Ångström"),
+        Answer("Notes: anything else?", "Call after 6: not before"),
+    )
     assert event.key == f"{PAGE}:{PSID}:{T * 1000}"
     incomplete = read_event(referral(kind="LEAD_INCOMPLETE", data=[]), PAGE)
     assert incomplete is not None and incomplete.status == "incomplete"
@@ -106,17 +138,26 @@ def test_a_referral_is_read_with_its_structured_answers():
 
 
 def test_a_referral_with_missing_parts_keeps_what_it_has():
-    event = referral(t=T, data=[{"question": "Budget", "answer": 5000},
-                                {"question": "Empty", "answer": None},
-                                {"answer": "no question"}, "not an object",
-                                {"question": "Products", "answer": ["solar", "heat pump"]}])
+    event = referral(
+        t=T,
+        data=[
+            {"question": "Budget", "answer": 5000},
+            {"question": "Empty", "answer": None},
+            {"answer": "no question"},
+            "not an object",
+            {"question": "Products", "answer": ["solar", "heat pump"]},
+        ],
+    )
     del event["referral"]["ads_context_data"]
     del event["referral"]["ad_id"]
     read = read_event(event, PAGE)
     assert read is not None and read.ad_id is None and read.ad_title is None
     assert read.time_ms == T * 1000  # seconds normalised
-    assert read.answers == (Answer("Budget", "5000"), Answer("Empty", ""),
-                            Answer("Products", "solar, heat pump"))
+    assert read.answers == (
+        Answer("Budget", "5000"),
+        Answer("Empty", ""),
+        Answer("Products", "solar, heat pump"),
+    )
     no_lead = referral()
     del no_lead["lead"]
     assert read_event(no_lead, PAGE).answers == ()  # type: ignore[union-attr]
@@ -148,8 +189,18 @@ def test_the_summary_and_ordinary_messages():
     echo = message(T)
     echo["message"]["is_echo"] = True
     assert read_event(echo, PAGE) is None
-    assert read_event({"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": T,
-                       "read": {"watermark": T}}, PAGE) is None
+    assert (
+        read_event(
+            {
+                "sender": {"id": PSID},
+                "recipient": {"id": PAGE},
+                "timestamp": T,
+                "read": {"watermark": T},
+            },
+            PAGE,
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize(
@@ -181,8 +232,10 @@ def test_the_entry_page_stands_in_for_a_missing_recipient():
 
 
 def test_summary_with_colons_line_breaks_unicode_and_empty_answers():
-    text = ("Lead summary:\nName: José Müller 山田\nAddress: Main St 5\nApt 3: left\n"
-            "Time: 10:30\nComment:\nEmail: a@b.c\n")
+    text = (
+        "Lead summary:\nName: José Müller 山田\nAddress: Main St 5\nApt 3: left\n"
+        "Time: 10:30\nComment:\nEmail: a@b.c\n"
+    )
     assert parse_summary(text) == (
         Answer("Name", "José Müller 山田"),
         Answer("Address", "Main St 5"),
@@ -203,7 +256,8 @@ def test_summary_lines_without_a_question_continue_the_answer():
     )
     # Without known questions a line with ": " starts a question; one without continues.
     assert parse_summary("Lead summary:\nMessage: first line\nsecond line\nCity: Köln") == (
-        Answer("Message", "first line\nsecond line"), Answer("City", "Köln"),
+        Answer("Message", "first line\nsecond line"),
+        Answer("City", "Köln"),
     )
 
 
@@ -250,10 +304,15 @@ def test_the_three_sources_merge_to_one_record_in_any_order(order):
     first = sources[order[0]]
     assert record["id"] == f"{PAGE}-{PSID}-{first.time_ms // 1000}"
     assert record == {
-        "id": record["id"], "page_id": PAGE, "psid": PSID, "status": "complete",
-        "ad_id": "120210000000000001", "ad_title": "Solar \u2013 spring offer",
+        "id": record["id"],
+        "page_id": PAGE,
+        "psid": PSID,
+        "status": "complete",
+        "ad_id": "120210000000000001",
+        "ad_title": "Solar \u2013 spring offer",
         "answers": {a["question"]: a["answer"] for a in EXPECTED_ANSWERS},
-        "answer_list": EXPECTED_ANSWERS, "source": ["referral", "handover", "summary"],
+        "answer_list": EXPECTED_ANSWERS,
+        "source": ["referral", "handover", "summary"],
         "completed_at": messenger.rfc3339(T * 1000),
         "last_user_message_at": messenger.rfc3339((T + 60) * 1000),
         "thread_owner_app_id": OUR_APP,
@@ -273,21 +332,28 @@ def test_the_referral_wins_over_the_summary():
     # A referral without answers: the summary's are used.
     flows = group_flows(list(enumerate(events_of(summary(), referral(data=[])), 1)))
     record = merge_flow(flows[0])
-    assert record["answers"] == {"Full name": "Zoë Ångström",
-                                 "Notes": "anything else?: Call after 6: not before"}
+    assert record["answers"] == {
+        "Full name": "Zoë Ångström",
+        "Notes": "anything else?: Call after 6: not before",
+    }
     assert record["source"] == ["referral", "summary"] and record["ad_id"] is not None
     only_summary = merge_flow(group_flows([(1, events_of(summary())[0])])[0])
     assert only_summary["source"] == ["summary"] and only_summary["ad_id"] is None
-    assert only_summary["answers"] == {"Full name": "Zoë Ångström",
-                                       "Notes": "anything else?: Call after 6: not before"}
+    assert only_summary["answers"] == {
+        "Full name": "Zoë Ångström",
+        "Notes": "anything else?: Call after 6: not before",
+    }
 
 
 def test_incomplete_flows_and_two_flows_of_one_person():
     day = 86400 * 1000
-    raws = [referral(kind="LEAD_INCOMPLETE", data=[{"question": "Full name", "answer": "Zoë"}]),
-            handover(complete=False),
-            referral(t=T * 1000 + day), handover(t=T * 1000 + day + 3_000),
-            summary(t=T * 1000 + day + 6_000)]
+    raws = [
+        referral(kind="LEAD_INCOMPLETE", data=[{"question": "Full name", "answer": "Zoë"}]),
+        handover(complete=False),
+        referral(t=T * 1000 + day),
+        handover(t=T * 1000 + day + 3_000),
+        summary(t=T * 1000 + day + 6_000),
+    ]
     flows = group_flows(list(enumerate(events_of(*raws), 1)))
     assert len(flows) == 2
     first, second = (merge_flow(f) for f in flows)
@@ -299,16 +365,25 @@ def test_incomplete_flows_and_two_flows_of_one_person():
 
 def test_a_restarted_flow_minutes_later_is_a_flow_of_its_own():
     # Dropped, then completed two minutes later: the statuses disagree, so two flows.
-    raws = [referral(kind="LEAD_INCOMPLETE", data=[]), handover(complete=False),
-            handover(t=T * 1000 + 120_000), referral(t=T * 1000 + 119_000)]
+    raws = [
+        referral(kind="LEAD_INCOMPLETE", data=[]),
+        handover(complete=False),
+        handover(t=T * 1000 + 120_000),
+        referral(t=T * 1000 + 119_000),
+    ]
     flows = group_flows(list(enumerate(events_of(*raws), 1)))
     assert [merge_flow(f)["status"] for f in flows] == ["incomplete", "complete"]
     assert [sorted(f.events) for f in flows] == [[HANDOVER, REFERRAL]] * 2
 
 
 def test_later_events_never_regroup_earlier_ones():
-    raws = events_of(handover(), summary(), referral(),
-                     referral(t=(T + 3600) * 1000), handover(t=(T + 3601) * 1000))
+    raws = events_of(
+        handover(),
+        summary(),
+        referral(),
+        referral(t=(T + 3600) * 1000),
+        handover(t=(T + 3601) * 1000),
+    )
     prefix = [f.id for f in group_flows(list(enumerate(raws[:2], 1)))]
     full = group_flows(list(enumerate(raws, 1)))
     assert [f.id for f in full][: len(prefix)] == prefix

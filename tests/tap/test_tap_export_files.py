@@ -32,11 +32,7 @@ def files_config(sb, *patterns, **overrides) -> dict:
 
 def api_leads(sb) -> dict[str, dict]:
     """Every lead the sandbox's Graph API serves, by id."""
-    return {
-        lead["id"]: lead
-        for form_id in sb.data.form_ids()
-        for lead in sb.data.leads(form_id)
-    }
+    return {lead["id"]: lead for form_id in sb.data.form_ids() for lead in sb.data.leads(form_id)}
 
 
 def _unix(lead: dict) -> int:

@@ -36,8 +36,11 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 PAGE = "111"
 PSID = "7654321098765432"
 T = 1_795_000_000_000  # ms
-ANSWERS = (("Full name", "Zoë Ångström"), ("Phone", "+4798765432"),
-           ("Notes: anything else?", "Call me: after six\nnot before"))
+ANSWERS = (
+    ("Full name", "Zoë Ångström"),
+    ("Phone", "+4798765432"),
+    ("Notes: anything else?", "Call me: after six\nnot before"),
+)
 PERSONAL = ("Zoë", "Ångström", "98765432", "after six", "Is it still available?")
 
 
@@ -56,14 +59,22 @@ def deliver(spool: Spool, events: list, page: str = PAGE) -> None:
 
 def config(spool: Spool, **overrides) -> dict:
     # No Graph call is made: poll_forms false and no leadgen change in the spool.
-    return {"access_token": "token", "page_ids": [PAGE], "api_url": "http://127.0.0.1:9",
-            "webhook_spool": spool.location, "poll_forms": False, **overrides}
+    return {
+        "access_token": "token",
+        "page_ids": [PAGE],
+        "api_url": "http://127.0.0.1:9",
+        "webhook_spool": spool.location,
+        "poll_forms": False,
+        **overrides,
+    }
 
 
 def flow_events(psid: str = PSID, t: int = T, complete: bool = True) -> list[dict]:
     answers = ANSWERS if complete else ANSWERS[:1]
-    events = [lead_referral(psid, PAGE, t, complete=complete, answers=answers),
-              lead_handover(psid, PAGE, t + 400, complete=complete)]
+    events = [
+        lead_referral(psid, PAGE, t, complete=complete, answers=answers),
+        lead_handover(psid, PAGE, t + 400, complete=complete),
+    ]
     if complete:
         events.append(lead_summary(psid, PAGE, t + 900, answers=ANSWERS))
     return events
@@ -95,11 +106,17 @@ def test_the_sources_arriving_in_any_order_over_three_runs_make_one_flow(order, 
     assert [len(r["source"]) for r in runs] == [1, 2, 3]
     final = runs[-1]
     assert final == {
-        "id": final["id"], "page_id": PAGE, "psid": PSID, "status": "complete",
-        "ad_id": "120210000000000001", "ad_title": "Spring offer",
-        "answers": {q: a for q, a in ANSWERS}, "answer_list": expected_answers(),
+        "id": final["id"],
+        "page_id": PAGE,
+        "psid": PSID,
+        "status": "complete",
+        "ad_id": "120210000000000001",
+        "ad_title": "Spring offer",
+        "answers": {q: a for q, a in ANSWERS},
+        "answer_list": expected_answers(),
         "source": ["referral", "handover", "summary"],
-        "completed_at": "2026-11-18T11:06:40+00:00", "last_user_message_at": None,
+        "completed_at": "2026-11-18T11:06:40+00:00",
+        "last_user_message_at": None,
         "thread_owner_app_id": OUR_APP_ID,
     }
     again = run_tap(config(spool), state=state)
@@ -108,8 +125,10 @@ def test_the_sources_arriving_in_any_order_over_three_runs_make_one_flow(order, 
 
 def test_incomplete_flows_two_flows_of_a_person_and_the_latest_message(spool, run_tap):
     day = 86_400_000
-    deliver(spool, [*flow_events(complete=False), *flow_events(t=T + day),
-                    *flow_events("5555", T + 5_000)])
+    deliver(
+        spool,
+        [*flow_events(complete=False), *flow_events(t=T + day), *flow_events("5555", T + 5_000)],
+    )
     first = run_tap(config(spool))
     assert first.returncode == 0, first.stderr[-2000:]
     records = {(r["psid"], r["status"]): r for r in first.records("messenger_leads")}
@@ -120,23 +139,29 @@ def test_incomplete_flows_two_flows_of_a_person_and_the_latest_message(spool, ru
     done = records[(PSID, "complete")]
     assert done["id"] == f"{PAGE}-{PSID}-{(T + day) // 1000}"
     assert "Messenger spool: 3 lead flow records emitted (2 complete, 1 incomplete)" in (
-        first.stderr)
+        first.stderr
+    )
 
     # The person writes: their latest flow is emitted again with the message time.
-    deliver(spool, [user_message(PSID, PAGE, T + day + 60_000),
-                    user_message(PSID, PAGE, T + day + 30_000)])
+    deliver(
+        spool,
+        [user_message(PSID, PAGE, T + day + 60_000), user_message(PSID, PAGE, T + day + 30_000)],
+    )
     second = run_tap(config(spool), state=first.final_state)
     (again,) = second.records("messenger_leads")
     assert again["id"] == done["id"]
     assert again["last_user_message_at"] == "2026-11-19T11:07:40+00:00"
     assert {k: v for k, v in again.items() if k != "last_user_message_at"} == {
-        k: v for k, v in done.items() if k != "last_user_message_at"}
+        k: v for k, v in done.items() if k != "last_user_message_at"
+    }
     # A message of a person without a flow emits nothing.
     deliver(spool, [user_message("999", PAGE, T)])
     third = run_tap(config(spool), state=second.final_state)
     assert third.records("messenger_leads") == []
-    assert messenger_state(third.final_state)["spool_seq"] > messenger_state(
-        second.final_state)["spool_seq"]
+    assert (
+        messenger_state(third.final_state)["spool_seq"]
+        > messenger_state(second.final_state)["spool_seq"]
+    )
 
 
 def test_duplicate_deliveries_and_pages_outside_page_ids(spool, run_tap):
@@ -151,11 +176,11 @@ def test_duplicate_deliveries_and_pages_outside_page_ids(spool, run_tap):
 
 def test_a_malformed_spool_row_is_skipped_by_seq_and_the_others_kept(spool, run_tap):
     deliver(spool, flow_events())
-    spool.store([Change("messenger_referral", "111:1:1", PAGE, '{"lead": "Zoë Ångström"',
-                        psid="1")], {})
+    spool.store(
+        [Change("messenger_referral", "111:1:1", PAGE, '{"lead": "Zoë Ångström"', psid="1")], {}
+    )
     bad_time = {**lead_handover("2", PAGE), "timestamp": "Zoë"}
-    spool.store([Change("messenger_handover", "111:2:1", PAGE, json.dumps(bad_time), psid="2")],
-                {})
+    spool.store([Change("messenger_handover", "111:2:1", PAGE, json.dumps(bad_time), psid="2")], {})
     deliver(spool, flow_events("5555"))
     run = run_tap(config(spool))
     assert run.returncode == 0, run.stderr[-2000:]
@@ -169,8 +194,11 @@ def test_selected_by_default_only_with_a_webhook_spool(spool, run_tap):
     def selected_by_default(cfg: dict) -> bool:
         result = run_tap(cfg, extra_args=("--discover",))
         assert result.returncode == 0, result.stderr[-2000:]
-        (stream,) = [s for s in json.loads(result.stdout)["streams"]
-                     if s["tap_stream_id"] == "messenger_leads"]
+        (stream,) = [
+            s
+            for s in json.loads(result.stdout)["streams"]
+            if s["tap_stream_id"] == "messenger_leads"
+        ]
         (root,) = [m for m in stream["metadata"] if m["breadcrumb"] == []]
         return bool(root["metadata"]["selected-by-default"])
 
@@ -282,14 +310,24 @@ def test_sigkill_at_random_points_then_resume_loses_nothing(spool, tmp_path):
 
 
 def test_messenger_conversations_reads_each_new_person_once_paced(make_sandbox, spool, run_tap):
-    sb = make_sandbox(messenger_flows_per_page=5, messenger_conversations_rate=1,
-                      messenger_rate_window=0.05, leads_per_form=1)
+    sb = make_sandbox(
+        messenger_flows_per_page=5,
+        messenger_conversations_rate=1,
+        messenger_rate_window=0.05,
+        leads_per_form=1,
+    )
     flows = sb.messenger_flows()
     page = flows[0]["page_id"]
     for flow in flows:
         deliver(spool, [lead_referral(flow["psid"], page, flow["completed_at"] * 1000)], page)
-    cfg = {**config(spool), "access_token": sb.token, "page_ids": [page], "api_url": sb.url,
-           "conversations_calls_per_second": 15, "retry_backoff_seconds": 0}
+    cfg = {
+        **config(spool),
+        "access_token": sb.token,
+        "page_ids": [page],
+        "api_url": sb.url,
+        "conversations_calls_per_second": 15,
+        "retry_backoff_seconds": 0,
+    }
     catalog = catalog_selecting(run_tap, cfg, {"messenger_conversations"})
     first = run_tap(cfg, catalog=catalog)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -302,14 +340,16 @@ def test_messenger_conversations_reads_each_new_person_once_paced(make_sandbox, 
     for record in records:
         assert 0 < len(record["messages"]) <= 20
         assert record["updated_time"] == max(m["created_time"] for m in record["messages"])
-    assert not any(m["message"] in first.stderr for r in records for m in r["messages"]
-                   if m.get("message"))
+    assert not any(
+        m["message"] in first.stderr for r in records for m in r["messages"] if m.get("message")
+    )
 
     again = run_tap(cfg, state=first.final_state, catalog=catalog)
     assert again.records("messenger_conversations") == []
     assert len([r for r in sb.requests() if r["path"].endswith("/conversations")]) == len(flows)
-    deliver(spool, [user_message(flows[0]["psid"], page, flows[0]["completed_at"] * 1000 + 9)],
-            page)
+    deliver(
+        spool, [user_message(flows[0]["psid"], page, flows[0]["completed_at"] * 1000 + 9)], page
+    )
     third = run_tap(cfg, state=again.final_state, catalog=catalog)
     assert [r["psid"] for r in third.records("messenger_conversations")] == [flows[0]["psid"]]
 

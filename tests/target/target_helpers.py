@@ -91,8 +91,11 @@ def singer_lines(
     final_state: bool = True,
 ) -> str:
     """SCHEMA, the RECORDs (a STATE {"done": n} every ``state_every``), and a final STATE."""
-    out = [json.dumps({"type": "SCHEMA", "stream": stream, "schema": schema or SCHEMA,
-                       "key_properties": []})]
+    out = [
+        json.dumps(
+            {"type": "SCHEMA", "stream": stream, "schema": schema or SCHEMA, "key_properties": []}
+        )
+    ]
     n = 0
     for n, record in enumerate(records, start=1):
         out.append(json.dumps({"type": "RECORD", "stream": stream, "record": record}))

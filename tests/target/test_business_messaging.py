@@ -27,8 +27,11 @@ from target_helpers import (
 
 MESSENGER_SCHEMA = {
     "type": "object",
-    "properties": {**SCHEMA["properties"], "page_id": {"type": ["string", "null"]},
-                   "psid": {"type": ["string", "null"]}},
+    "properties": {
+        **SCHEMA["properties"],
+        "page_id": {"type": ["string", "null"]},
+        "psid": {"type": ["string", "null"]},
+    },
 }
 PSID = 7100000000000000
 
@@ -38,8 +41,12 @@ def page_of(sb) -> str:
 
 
 def messenger_record(page: str, i: int, stage: str, now: float, **extra: object) -> dict:
-    record: dict[str, object] = {"page_id": page, "psid": str(PSID + i), "stage": stage,
-                                 "stage_changed_at": iso(now - 3600 - i)}
+    record: dict[str, object] = {
+        "page_id": page,
+        "psid": str(PSID + i),
+        "stage": stage,
+        "stage_changed_at": iso(now - 3600 - i),
+    }
     record.update(extra)
     return record
 
@@ -76,8 +83,10 @@ def test_messenger_leads_become_business_messaging_events(make_sandbox, tmp_path
     assert len(crm) == 1
     reasons = sorted(row["reason"] for row in read_jsonl(tmp_path / "rejects.jsonl"))
     assert reasons == ["purchase_without_value", "too_old"]
-    assert ("business-messaging events: 3 sent in 1 calls to 1 datasets, 0 rejected, 0 already "
-            "acknowledged (ledger) skipped, 0 unconfirmed") in result.stderr
+    assert (
+        "business-messaging events: 3 sent in 1 calls to 1 datasets, 0 rejected, 0 already "
+        "acknowledged (ledger) skipped, 0 unconfirmed"
+    ) in result.stderr
     assert "stages not mapped to an event (not sent): lost=1" in result.stderr
     assert states(result.stdout)[-1]["final"] is True
 
@@ -91,11 +100,14 @@ def test_messenger_stage_mapping_and_datasets(make_sandbox, tmp_path):
     sb = make_sandbox(leads_per_form=1)
     page = page_of(sb)
     now = time.time()
-    stdin = singer_lines([messenger_record(page, 1, "Demo booked", now)],
-                         schema=MESSENGER_SCHEMA)
-    config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"),
-                          messenger_stage_mapping={"demo booked": "Schedule"},
-                          messenger_datasets={page: sb.dataset_id})
+    stdin = singer_lines([messenger_record(page, 1, "Demo booked", now)], schema=MESSENGER_SCHEMA)
+    config = write_config(
+        tmp_path,
+        sb,
+        ledger=str(tmp_path / "ledger.sqlite"),
+        messenger_stage_mapping={"demo booked": "Schedule"},
+        messenger_datasets={page: sb.dataset_id},
+    )
     result = run_target(config, stdin)
     assert result.returncode == 0, result.stderr[-3000:]
     [event] = sb.messaging_events()["events"]
@@ -107,13 +119,18 @@ def test_messenger_stage_mapping_and_datasets(make_sandbox, tmp_path):
     assert "messenger_stage_mapping maps 'won' to 'Purchased'" in result.stderr
     assert "Traceback" not in result.stderr
 
-    other = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger2.sqlite"),
-                         messenger_stage_mapping={"demo booked": "Schedule"},
-                         messenger_datasets={"123456789012345": sb.dataset_id})
+    other = write_config(
+        tmp_path,
+        sb,
+        ledger=str(tmp_path / "ledger2.sqlite"),
+        messenger_stage_mapping={"demo booked": "Schedule"},
+        messenger_datasets={"123456789012345": sb.dataset_id},
+    )
     result = run_target(other, stdin)
     assert result.returncode == 1
-    assert f"its Page {page} has no dataset in messenger_datasets" in one_line_error(
-        result.stderr)[-1]
+    assert (
+        f"its Page {page} has no dataset in messenger_datasets" in one_line_error(result.stderr)[-1]
+    )
     assert states(result.stdout) == []
 
 
@@ -157,8 +174,7 @@ def test_sigkill_at_random_moments_never_sends_an_event_twice(make_sandbox, tmp_
     page = page_of(sb)
     now = time.time()
     n = 400
-    records = [messenger_record(page, i, ("raw_lead", "qualified")[i % 2], now)
-               for i in range(n)]
+    records = [messenger_record(page, i, ("raw_lead", "qualified")[i % 2], now) for i in range(n)]
     input_path = tmp_path / "input.singer"
     input_path.write_text(singer_lines(records, schema=MESSENGER_SCHEMA, state_every=20))
     config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"), batch_size=20)
@@ -167,11 +183,16 @@ def test_sigkill_at_random_moments_never_sends_an_event_twice(make_sandbox, tmp_
     for _ in range(6):
         # A random call of this run answers slowly; the kill comes at a random moment in it
         # (or, when the run ends first, not at all).
-        hang = sb.fault(path_contains="/events", kind="slow", seconds=0.3, times=1,
-                        after=rng.randint(0, 3))
+        hang = sb.fault(
+            path_contains="/events", kind="slow", seconds=0.3, times=1, after=rng.randint(0, 3)
+        )
         with input_path.open() as stdin:
-            proc = subprocess.Popen([TARGET_CLI, "--config", str(config)], stdin=stdin,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [TARGET_CLI, "--config", str(config)],
+                stdin=stdin,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         deadline = time.time() + 60
         while not hang.fired and proc.poll() is None:
             assert time.time() < deadline, "the target never called"

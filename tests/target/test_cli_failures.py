@@ -104,7 +104,8 @@ def test_meta_refusing_events_splits_the_batch_and_rejects_only_the_bad(make_san
     now = time.time()
     bad = {100, 555, 901}
     records = [
-        stage_record(i, now, stage_changed_at=int(now - 7.5 * 86400)) if i in bad
+        stage_record(i, now, stage_changed_at=int(now - 7.5 * 86400))
+        if i in bad
         else stage_record(i, now)
         for i in range(1000)
     ]
@@ -133,7 +134,8 @@ def test_splitting_in_halves_when_meta_names_no_event(make_sandbox, tmp_path, mo
     sb = make_sandbox(leads_per_form=1)
     now = time.time()
     records = [
-        stage_record(i, now, stage_changed_at=int(now - 7.5 * 86400)) if i == 300
+        stage_record(i, now, stage_changed_at=int(now - 7.5 * 86400))
+        if i == 300
         else stage_record(i, now)
         for i in range(1000)
     ]
@@ -152,8 +154,12 @@ def test_splitting_in_halves_when_meta_names_no_event(make_sandbox, tmp_path, mo
 
 def test_bad_settings_get_one_sentence_each(tmp_path):
     config = write_config(
-        tmp_path, None, dataset_id=None, batch_size=5000,
-        stage_mapping={"won": "WON"}, default_phone_country="Narnia",
+        tmp_path,
+        None,
+        dataset_id=None,
+        batch_size=5000,
+        stage_mapping={"won": "WON"},
+        default_phone_country="Narnia",
     )
     result = run_target(config, "")
     assert result.returncode != 0
@@ -237,8 +243,10 @@ def test_a_record_that_is_not_an_object_is_one_sentence(sandbox, tmp_path, recor
     ("line", "sentence"),
     [
         ({"type": "FOO", "x": "leak@x.io"}, "unknown message type 'FOO'"),
-        ({"type": "SCHEMA", "stream": "s", "schema": "leak@x.io", "key_properties": []},
-         "not a JSON Schema object"),
+        (
+            {"type": "SCHEMA", "stream": "s", "schema": "leak@x.io", "key_properties": []},
+            "not a JSON Schema object",
+        ),
         ({"type": "ACTIVATE_VERSION", "stream": "nope", "version": 1}, "came before its SCHEMA"),
     ],
 )
@@ -251,15 +259,26 @@ def test_other_malformed_messages_are_one_sentence(sandbox, tmp_path, line, sent
 
 
 def test_schema_violations_go_to_rejects_naming_the_field_not_the_value(sandbox, tmp_path):
-    schema = {"type": "object", "required": ["stage"], "properties": {
-        "lead_id": {"type": "string"}, "email": {"type": "string", "maxLength": 10},
-        "stage": {"type": "string"}, "stage_changed_at": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "required": ["stage"],
+        "properties": {
+            "lead_id": {"type": "string"},
+            "email": {"type": "string", "maxLength": 10},
+            "stage": {"type": "string"},
+            "stage_changed_at": {"type": "integer"},
+        },
+    }
     now = int(time.time()) - 60
     records = [
         {"lead_id": str(BASE_LEAD_ID), "email": "a@b.co", "stage": "won", "stage_changed_at": now},
         {"lead_id": 12345678901234567, "stage": "won", "stage_changed_at": now},
-        {"lead_id": str(BASE_LEAD_ID), "email": "very.long.secret@example.com", "stage": "won",
-         "stage_changed_at": now},
+        {
+            "lead_id": str(BASE_LEAD_ID),
+            "email": "very.long.secret@example.com",
+            "stage": "won",
+            "stage_changed_at": now,
+        },
         {"lead_id": str(BASE_LEAD_ID + 1), "stage_changed_at": now},
     ]
     result = run_target(write_config(tmp_path, sandbox), singer_lines(records, schema=schema))

@@ -140,8 +140,11 @@ def test_debug_logging_stays_small_and_private(sandbox, tmp_path):
     n = 2000
     records = [stage_record(i) for i in range(n)]
     records[5]["email"] = "not-an-email-but-private"
-    result = run_target(write_config(tmp_path, sandbox), singer_lines(records, state_every=100),
-                        env={"TARGET_FB_CONVERSIONS_LOGLEVEL": "DEBUG"})
+    result = run_target(
+        write_config(tmp_path, sandbox),
+        singer_lines(records, state_every=100),
+        env={"TARGET_FB_CONVERSIONS_LOGLEVEL": "DEBUG"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(result.stderr) < 100_000, len(result.stderr)
     private = [email_of(i) for i in range(n)] + [phone_of(i) for i in range(n)]

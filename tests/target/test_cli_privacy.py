@@ -51,10 +51,15 @@ def test_personal_data_in_stage_and_event_id_stays_out_of_logs_ledger_and_reject
         stage_record(4, now, stage=EMAIL, stage_changed_at=int(now - 30 * 86400)),  # rejected
         stage_record(5, now, stage="won"),
     ]
-    config = write_config(tmp_path, sandbox, ledger=str(tmp_path / "ledger.sqlite"),
-                          stage_mapping={"won": "CONVERTED"})
-    result = run_target(config, singer_lines(records),
-                        env={"TARGET_FB_CONVERSIONS_LOGLEVEL": "DEBUG"})
+    config = write_config(
+        tmp_path,
+        sandbox,
+        ledger=str(tmp_path / "ledger.sqlite"),
+        stage_mapping={"won": "CONVERTED"},
+    )
+    result = run_target(
+        config, singer_lines(records), env={"TARGET_FB_CONVERSIONS_LOGLEVEL": "DEBUG"}
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(sandbox.events()) == 5
     raw = [EMAIL, PHONE, "650) 555-9876", "secret.person@example.com"]
@@ -88,8 +93,16 @@ def test_unhashed_external_id_holding_an_email_is_not_written_to_rejects(sandbox
 
 
 def test_safe_text_keeps_ids_and_stage_names_and_hashes_the_rest():
-    for safe in ("won", "Closed Won", "raw_lead", "MQL", "Stage 2", "123456789012345",
-                 "5f1c0a9e" * 4, "CRM-000123"):
+    for safe in (
+        "won",
+        "Closed Won",
+        "raw_lead",
+        "MQL",
+        "Stage 2",
+        "123456789012345",
+        "5f1c0a9e" * 4,
+        "CRM-000123",
+    ):
         assert safe_text(safe) == safe
     for unsafe in (EMAIL, PHONE, "6505559876 ", "Jane Doe <jane@x.io>", "a" * 300):
         shown = safe_text(unsafe)

@@ -116,8 +116,9 @@ def test_dry_run_sends_nothing_and_writes_the_exact_bodies(sandbox, tmp_path):
     now = time.time()
     records = [stage_record(i, now) for i in range(1200)]
     dry_path = tmp_path / "dry" / "bodies.jsonl"
-    dry_config = write_config(tmp_path, sandbox, dry_run=True, dry_run_path=str(dry_path),
-                              test_event_code="TEST123")
+    dry_config = write_config(
+        tmp_path, sandbox, dry_run=True, dry_run_path=str(dry_path), test_event_code="TEST123"
+    )
     result = run_target(dry_config, singer_lines(records, state_every=100))
     assert result.returncode == 0, result.stderr[-2000:]
     assert sandbox.requests() == []
@@ -127,8 +128,9 @@ def test_dry_run_sends_nothing_and_writes_the_exact_bodies(sandbox, tmp_path):
     assert [len(b["data"]) for b in bodies] == [1000, 200]
     assert bodies[0]["test_event_code"] == "TEST123"
 
-    real = run_target(write_config(tmp_path, sandbox, test_event_code="TEST123"),
-                      singer_lines(records))
+    real = run_target(
+        write_config(tmp_path, sandbox, test_event_code="TEST123"), singer_lines(records)
+    )
     assert real.returncode == 0
     sent = [b["data"] for b in sandbox.event_batches()]
     assert sent == [b["data"] for b in bodies]  # the same requests, event for event
@@ -199,12 +201,23 @@ def test_no_email_phone_or_token_in_any_output(make_sandbox, tmp_path):
         stage_record(104, now, lead_id=email_of(104)),  # an email mapped into lead_id
         stage_record(105, now, lead_id="6505550105"),  # a phone mapped into lead_id
     ]
-    config = write_config(tmp_path, sb, max_event_age_days=8, app_secret="sandbox-app-secret-123",
-                          ledger=str(tmp_path / "ledger.sqlite"))
+    config = write_config(
+        tmp_path,
+        sb,
+        max_event_age_days=8,
+        app_secret="sandbox-app-secret-123",
+        ledger=str(tmp_path / "ledger.sqlite"),
+    )
     env = {**os.environ, "LOGLEVEL": "DEBUG"}
-    result = subprocess.run([TARGET_CLI, "--config", str(config)],
-                            input=singer_lines(records), capture_output=True, text=True,
-                            env=env, timeout=120, check=False)
+    result = subprocess.run(
+        [TARGET_CLI, "--config", str(config)],
+        input=singer_lines(records),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "DEBUG" in result.stderr
     rejects_text = (tmp_path / "rejects.jsonl").read_text()
@@ -212,13 +225,21 @@ def test_no_email_phone_or_token_in_any_output(make_sandbox, tmp_path):
     assert len(rejects) == 6
     misplaced = [r for r in rejects if "lead_id_sha256" in r]
     assert [r["lead_id_sha256"] for r in misplaced] == [
-        normalize.sha256_hex(v) for v in ("123", email_of(104), "6505550105")]
+        normalize.sha256_hex(v) for v in ("123", email_of(104), "6505550105")
+    ]
     dry_path = tmp_path / "dry.jsonl"
-    dry = run_target(write_config(tmp_path, sb, dry_run=True, dry_run_path=str(dry_path)),
-                     singer_lines(records))
+    dry = run_target(
+        write_config(tmp_path, sb, dry_run=True, dry_run_path=str(dry_path)), singer_lines(records)
+    )
     assert dry.returncode == 0
-    texts = [result.stdout, result.stderr, rejects_text, dry.stdout, dry.stderr,
-             dry_path.read_text()]
+    texts = [
+        result.stdout,
+        result.stderr,
+        rejects_text,
+        dry.stdout,
+        dry.stderr,
+        dry_path.read_text(),
+    ]
     secrets = [email_of(i) for i in (*range(60), 100, 102, 103, 104, 105)] + ["6505550105"]
     secrets += [phone_of(i) for i in (*range(60), 100, 102, 103, 104, 105)]
     secrets += ["broken-address", "555-0012", DEFAULT_TOKEN, "sandbox-app-secret-123"]
@@ -247,8 +268,13 @@ def test_no_state_before_meta_answers_the_batch_in_flight(make_sandbox, tmp_path
     input_path = tmp_path / "input.singer"
     input_path.write_text(singer_lines([stage_record(i) for i in range(1500)], state_every=500))
     with input_path.open() as stdin_file:
-        proc = subprocess.Popen([TARGET_CLI, "--config", str(config)], stdin=stdin_file,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [TARGET_CLI, "--config", str(config)],
+            stdin=stdin_file,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
     first = json.loads(proc.stdout.readline())
     batches_when_first_state_appeared = len(sb.event_batches())
     rest = proc.stdout.read()
@@ -273,8 +299,13 @@ def test_killed_while_a_halved_batch_is_sent_keeps_the_acknowledged_half_in_the_
     input_path = tmp_path / "input.singer"
     input_path.write_text(stdin)
     with input_path.open() as stdin_file:
-        proc = subprocess.Popen([TARGET_CLI, "--config", str(config)], stdin=stdin_file,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [TARGET_CLI, "--config", str(config)],
+            stdin=stdin_file,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
     deadline = time.time() + 60
     while not hang.fired:
         assert time.time() < deadline, "the second half never reached the sandbox"

@@ -36,9 +36,7 @@ def _assert_failed_run(result, sentence: str, rejects) -> None:
     assert not rejects.exists() or read_jsonl(rejects) == []
 
 
-def test_no_crm_name_anywhere_fails_the_run_instead_of_rejecting_every_record(
-    sandbox, tmp_path
-):
+def test_no_crm_name_anywhere_fails_the_run_instead_of_rejecting_every_record(sandbox, tmp_path):
     """The prod incident: no lead_event_source, every stage change rejected, exit 0, STATE out."""
     records = [stage_record(i) for i in range(1500)]
     config = write_config(tmp_path, sandbox, lead_event_source=None)
@@ -80,9 +78,7 @@ def test_one_unknown_stage_under_strict_mapping_stops_before_its_state(sandbox, 
 
 
 @pytest.mark.parametrize("case", ["no_permission", "unknown_dataset"])
-def test_a_dataset_the_token_cannot_write_fails_the_run_without_state(
-    make_sandbox, tmp_path, case
-):
+def test_a_dataset_the_token_cannot_write_fails_the_run_without_state(make_sandbox, tmp_path, case):
     if case == "no_permission":
         sb = make_sandbox(tokens={DEFAULT_TOKEN: ALL_PERMISSIONS - {"ads_management"}})
         config = write_config(tmp_path, sb)
@@ -136,10 +132,16 @@ def test_replay_rejects_sends_them_again_once_the_setting_is_fixed(sandbox, tmp_
     assert sandbox.events() == []
     assert len(read_jsonl(rejects)) == 30
 
-    mapping = {"raw_lead": "LEAD", "qualified": "MARKETING_QUALIFIED_LEAD",
-               "opportunity": "SALES_OPPORTUNITY", "won": "CONVERTED", "lost": "DISQUALIFIED"}
-    fixed = write_config(tmp_path, sandbox, stage_mapping=mapping,
-                         ledger=str(tmp_path / "ledger.sqlite"))
+    mapping = {
+        "raw_lead": "LEAD",
+        "qualified": "MARKETING_QUALIFIED_LEAD",
+        "opportunity": "SALES_OPPORTUNITY",
+        "won": "CONVERTED",
+        "lost": "DISQUALIFIED",
+    }
+    fixed = write_config(
+        tmp_path, sandbox, stage_mapping=mapping, ledger=str(tmp_path / "ledger.sqlite")
+    )
     replay = run_target(fixed, "", "--replay-rejects", str(rejects))
     assert replay.returncode == 0, replay.stderr[-2000:]
     sent = {e["user_data"]["lead_id"]: e for e in sandbox.events()}
@@ -153,9 +155,12 @@ def test_replay_rejects_sends_them_again_once_the_setting_is_fixed(sandbox, tmp_
     assert states(replay.stdout) == []
 
     # The same events as a normal run with the fixed settings would have sent: same ids.
-    normal = run_target(write_config(tmp_path, sandbox, stage_mapping=mapping,
-                                     rejects_path=str(tmp_path / "normal.jsonl")),
-                        singer_lines([records[4]]))
+    normal = run_target(
+        write_config(
+            tmp_path, sandbox, stage_mapping=mapping, rejects_path=str(tmp_path / "normal.jsonl")
+        ),
+        singer_lines([records[4]]),
+    )
     assert normal.returncode == 0
     assert sandbox.events()[-1] == event
 
@@ -195,7 +200,8 @@ def test_replay_of_a_file_that_is_not_a_rejects_file_is_one_sentence(sandbox, tm
     errors = one_line_error(result.stderr)
     assert any("Line 2 of" in line for line in errors)
     assert "person@example.com" not in result.stderr
-    missing = run_target(write_config(tmp_path, sandbox), "", "--replay-rejects",
-                         str(tmp_path / "nope.jsonl"))
+    missing = run_target(
+        write_config(tmp_path, sandbox), "", "--replay-rejects", str(tmp_path / "nope.jsonl")
+    )
     assert missing.returncode != 0
     assert "Traceback" not in missing.stderr

@@ -65,8 +65,10 @@ def test_2500_records_make_3_calls_and_well_formed_events(sandbox, tmp_path):
     assert done == sorted(done) and set(done) <= {500, 1000, 1500, 2000, 2500}
     assert written[-1] == {"done": 2500, "final": True}
     assert "2500 accepted" in result.stderr
-    assert "accepted per stage: lost=500, opportunity=500, qualified=500, raw_lead=500, won=500" \
+    assert (
+        "accepted per stage: lost=500, opportunity=500, qualified=500, raw_lead=500, won=500"
         in result.stderr
+    )
 
 
 def test_17_digit_lead_ids_survive_exactly_as_int_string_or_prefixed(sandbox, tmp_path):
@@ -91,8 +93,14 @@ def test_10000_records_with_1_percent_bad_rows(make_sandbox, tmp_path):
     bad_kinds = {
         0: ("bad_lead_id", {"lead_id": "12345"}),
         1: ("no_match_key", {"lead_id": None, "email": "not-an-email", "phone": None}),
-        2: ("too_old", {"stage_changed_at": time.strftime(
-            "%Y-%m-%dT%H:%M:%S+0000", time.gmtime(now - 8 * 86400))}),
+        2: (
+            "too_old",
+            {
+                "stage_changed_at": time.strftime(
+                    "%Y-%m-%dT%H:%M:%S+0000", time.gmtime(now - 8 * 86400)
+                )
+            },
+        ),
         3: ("missing_stage", {"stage": None}),
         4: ("invalid_record", {"stage": 42}),
         5: ("in_future", {"stage_changed_at": int(now + 3600)}),
@@ -201,8 +209,14 @@ def test_timestamps_as_iso_naive_offset_and_unix(sandbox, tmp_path):
 def test_prehashed_values_pass_through_and_bad_fields_are_dropped_not_fatal(sandbox, tmp_path):
     digest = normalize.sha256_hex("someone@example.com")
     records = [
-        stage_record(0, email=digest.upper(), phone="12", date_of_birth="2/16/1997",
-                     gender="Female", external_id="CRM-42"),
+        stage_record(
+            0,
+            email=digest.upper(),
+            phone="12",
+            date_of_birth="2/16/1997",
+            gender="Female",
+            external_id="CRM-42",
+        ),
     ]
     result = run_target(write_config(tmp_path, sandbox), singer_lines(records))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -218,19 +232,40 @@ def test_prehashed_values_pass_through_and_bad_fields_are_dropped_not_fatal(sand
 
 
 def test_field_mapping_and_unmapped_stage(sandbox, tmp_path):
-    schema = {"type": "object", "properties": {
-        "hs_lead": {"type": "string"}, "hs_email": {"type": "string"},
-        "lifecyclestage": {"type": "string"}, "changed": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "hs_lead": {"type": "string"},
+            "hs_email": {"type": "string"},
+            "lifecyclestage": {"type": "string"},
+            "changed": {"type": "integer"},
+        },
+    }
     now = int(time.time()) - 60
     records = [
-        {"hs_lead": str(BASE_LEAD_ID), "hs_email": email_of(1), "lifecyclestage": "nurture",
-         "changed": now},
-        {"hs_lead": str(BASE_LEAD_ID + 1), "hs_email": email_of(2), "lifecyclestage": "nurture",
-         "changed": now},
+        {
+            "hs_lead": str(BASE_LEAD_ID),
+            "hs_email": email_of(1),
+            "lifecyclestage": "nurture",
+            "changed": now,
+        },
+        {
+            "hs_lead": str(BASE_LEAD_ID + 1),
+            "hs_email": email_of(2),
+            "lifecyclestage": "nurture",
+            "changed": now,
+        },
     ]
-    config = write_config(tmp_path, sandbox, field_mapping={
-        "hs_lead": "lead_id", "hs_email": "email", "lifecyclestage": "stage",
-        "changed": "stage_changed_at"})
+    config = write_config(
+        tmp_path,
+        sandbox,
+        field_mapping={
+            "hs_lead": "lead_id",
+            "hs_email": "email",
+            "lifecyclestage": "stage",
+            "changed": "stage_changed_at",
+        },
+    )
     result = run_target(config, singer_lines(records, schema=schema))
     assert result.returncode == 0, result.stderr[-2000:]
     events = sandbox.events()
@@ -248,9 +283,9 @@ def test_phone_national_formats_with_default_country(sandbox, tmp_path):
     result = run_target(write_config(tmp_path, sandbox), singer_lines(records))
     assert result.returncode == 0, result.stderr[-2000:]
     phones = [e["user_data"]["ph"][0] for e in sandbox.events()]
-    assert phones == [normalize.sha256_hex("16505551212")] + [
-        normalize.sha256_hex("442079460958")
-    ] * 2
+    assert (
+        phones == [normalize.sha256_hex("16505551212")] + [normalize.sha256_hex("442079460958")] * 2
+    )
     assert phone_of(0) not in result.stderr
 
 

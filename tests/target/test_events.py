@@ -21,14 +21,16 @@ NOW = 1_800_000_000.0
 def builder(**settings: object) -> tuple[EventBuilder, list[str]]:
     warnings: list[str] = []
     base = {"lead_event_source": "Salesforce", "default_phone_country": "us"}
-    b = EventBuilder(EventSettings(**{**base, **settings}), now=lambda: NOW,
-                     warn=warnings.append)
+    b = EventBuilder(EventSettings(**{**base, **settings}), now=lambda: NOW, warn=warnings.append)
     return b, warnings
 
 
 def record(**overrides: object) -> dict:
-    out: dict[str, object] = {"lead_id": "l:12345678901234567", "stage": "Qualified",
-                              "stage_changed_at": int(NOW - 60)}
+    out: dict[str, object] = {
+        "lead_id": "l:12345678901234567",
+        "stage": "Qualified",
+        "stage_changed_at": int(NOW - 60),
+    }
     out.update(overrides)
     return out
 
@@ -42,10 +44,12 @@ def test_event_shape_and_exact_lead_id() -> None:
     assert event["user_data"]["em"] == [normalize.sha256_hex("a@b.co")]
     assert event["event_name"] == "Qualified"
     assert event["custom_data"] == {
-        "event_source": "crm", "lead_event_source": "Salesforce",
+        "event_source": "crm",
+        "lead_event_source": "Salesforce",
         "lifecycle_stage_name": "Qualified",
         "facebook_lifecycle_stage_name": "MARKETING_QUALIFIED_LEAD",
-        "value": 12.5, "currency": "EUR",
+        "value": 12.5,
+        "currency": "EUR",
     }
 
 
@@ -63,7 +67,8 @@ def test_event_id_without_lead_uses_hashed_identity_not_raw() -> None:
     b, _ = builder()
     built = b.build(record(lead_id=None, email="x@y.io"))
     assert built.event_id == stable_event_id(
-        "user:" + normalize.sha256_hex("x@y.io"), "Qualified", int(NOW - 60))
+        "user:" + normalize.sha256_hex("x@y.io"), "Qualified", int(NOW - 60)
+    )
 
 
 @pytest.mark.parametrize(
@@ -104,8 +109,10 @@ def test_no_lead_event_source_anywhere_is_rejected_but_record_value_wins() -> No
 
 def test_unmapped_stage_warns_once_and_strict_mapping_rejects() -> None:
     b, warnings = builder(stage_mapping={"won": "CONVERTED"})
-    assert b.build(record(stage="Won")).event["custom_data"][
-        "facebook_lifecycle_stage_name"] == "CONVERTED"  # case-insensitive match
+    assert (
+        b.build(record(stage="Won")).event["custom_data"]["facebook_lifecycle_stage_name"]
+        == "CONVERTED"
+    )  # case-insensitive match
     for _ in range(3):
         b.build(record(stage="Nurture"))
     assert len(warnings) == 1 and b.unmapped_stages["Nurture"] == 3
@@ -120,7 +127,8 @@ def test_a_record_lifecycle_stage_outside_metas_list_is_dropped_with_a_warning()
     b, warnings = builder(stage_mapping={"Qualified": "MARKETING_QUALIFIED_LEAD"})
     built = b.build(record(facebook_lifecycle_stage_name="HOT"))
     assert built.event["custom_data"]["facebook_lifecycle_stage_name"] == (
-        "MARKETING_QUALIFIED_LEAD")
+        "MARKETING_QUALIFIED_LEAD"
+    )
     assert b.dropped_fields == {"facebook_lifecycle_stage_name": 1}
     assert len(warnings) == 1 and "HOT" not in warnings[0]
 
@@ -138,16 +146,24 @@ def test_external_id_hashing_setting() -> None:
     hashed, _ = builder()
     plain, _ = builder(hash_external_id=False)
     assert hashed.build(record(external_id=" CRM-1 ")).event["user_data"]["external_id"] == [
-        normalize.sha256_hex("CRM-1")]
-    assert plain.build(record(external_id=" CRM-1 ")).event["user_data"]["external_id"] == [
-        "CRM-1"]
+        normalize.sha256_hex("CRM-1")
+    ]
+    assert plain.build(record(external_id=" CRM-1 ")).event["user_data"]["external_id"] == ["CRM-1"]
 
 
 def test_legacy_event_names() -> None:
     b, _ = builder(api="offline_conversions", max_event_age_days=62)
-    built = b.build(record(email="a@b.co", phone="6505551212", date_of_birth="1990-05-06",
-                           gender="m", zip="94035", external_id="e1",
-                           stage_changed_at=int(NOW - 40 * 86400)))
+    built = b.build(
+        record(
+            email="a@b.co",
+            phone="6505551212",
+            date_of_birth="1990-05-06",
+            gender="m",
+            zip="94035",
+            external_id="e1",
+            stage_changed_at=int(NOW - 40 * 86400),
+        )
+    )
     event = built.event
     assert event["event_name"] == "Other" and built.stage == "Qualified"
     keys = event["match_keys"]

@@ -48,9 +48,7 @@ def test_lookups_search_the_whole_key_in_an_index(tmp_path):
     for plan in plans:
         assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
         assert "destination=? AND event_name=? AND event_id=?" in plan, plan
-    assert ledger.acknowledged(wanted) == {
-        (e.event_name, e.event_id) for e in wanted[:1000]
-    }
+    assert ledger.acknowledged(wanted) == {(e.event_name, e.event_id) for e in wanted[:1000]}
     ledger.close()
 
 

@@ -28,24 +28,27 @@ def page_of(sb) -> str:
 
 
 def lines(records: list[dict], stream: str = FOLLOWUPS) -> str:
-    out = [json.dumps({"type": "SCHEMA", "stream": stream, "schema": SCHEMA,
-                       "key_properties": []})]
+    out = [json.dumps({"type": "SCHEMA", "stream": stream, "schema": SCHEMA, "key_properties": []})]
     out += [json.dumps({"type": "RECORD", "stream": stream, "record": r}) for r in records]
     out.append(json.dumps({"type": "STATE", "value": {"done": len(records)}}))
     return "\n".join(out) + "\n"
 
 
 def followup(page: str, n: int, ago: float, **extra: object) -> dict:
-    record: dict[str, object] = {"page_id": page, "psid": str(PSID + n),
-                                 "text": f"Hello {n}, thanks for your interest!",
-                                 "last_user_message_at": iso(time.time() - ago)}
+    record: dict[str, object] = {
+        "page_id": page,
+        "psid": str(PSID + n),
+        "text": f"Hello {n}, thanks for your interest!",
+        "last_user_message_at": iso(time.time() - ago),
+    }
     record.update(extra)
     return record
 
 
 def test_followups_window_tags_reasons_and_once(make_sandbox, tmp_path):
-    sb = make_sandbox(leads_per_form=1, messenger_unavailable={str(PSID + 4): "551",
-                                                                 str(PSID + 5): "2018108"})
+    sb = make_sandbox(
+        leads_per_form=1, messenger_unavailable={str(PSID + 4): "551", str(PSID + 5): "2018108"}
+    )
     page = page_of(sb)
     now = time.time()
     # The sandbox knows each person's last message as the records say.
@@ -103,8 +106,9 @@ def test_without_human_agent_setting_a_3_day_old_conversation_is_outside(make_sa
 
 
 def test_rate_limit_is_waited_out(make_sandbox, tmp_path):
-    sb = make_sandbox(leads_per_form=1, messenger_send_rate=3, messenger_rate_window=0.5,
-                     block_seconds=0.1)  # 0.5 s: reached even when a loaded machine is slow
+    sb = make_sandbox(
+        leads_per_form=1, messenger_send_rate=3, messenger_rate_window=0.5, block_seconds=0.1
+    )  # 0.5 s: reached even when a loaded machine is slow
     page = page_of(sb)
     records = []
     for n in range(8):
@@ -139,8 +143,12 @@ def test_page_access_tokens_and_a_bad_setting(make_sandbox, tmp_path):
     assert "EAAsecret" not in result.stderr
     assert "Traceback" not in result.stderr
     # A Page token that the sandbox refuses: the run stops with the token error, no token shown.
-    config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"),
-                          page_access_tokens={page: "EAAnot-a-valid-token"})
+    config = write_config(
+        tmp_path,
+        sb,
+        ledger=str(tmp_path / "ledger.sqlite"),
+        page_access_tokens={page: "EAAnot-a-valid-token"},
+    )
     sb.set_last_message(page, str(PSID), ago=60)
     result = run_target(config, lines([followup(page, 0, 60)]))
     assert result.returncode == 1
@@ -161,11 +169,13 @@ def test_the_webhook_spool_knows_a_later_message(make_sandbox, tmp_path):
     sb.set_last_message(page, psid, at=at)
     spool_path = tmp_path / "spool.sqlite"
     spool = Spool(str(spool_path))
-    spool.store([Change(kind=MESSAGE, key="m_1", page_id=page, raw="{}", created_time=at,
-                        psid=psid)], {})
+    spool.store(
+        [Change(kind=MESSAGE, key="m_1", page_id=page, raw="{}", created_time=at, psid=psid)], {}
+    )
     spool.close()
-    config = write_config(tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"),
-                          webhook_spool=str(spool_path))
+    config = write_config(
+        tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"), webhook_spool=str(spool_path)
+    )
     result = run_target(config, lines([followup(page, 0, 2 * 86400)]))
     assert result.returncode == 0, result.stderr[-3000:]
     [sent] = sb.sent_messages(page)
@@ -193,8 +203,9 @@ def test_window_edges_against_the_sandbox(make_sandbox, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     tagged = tmp_path / "tagged"
     tagged.mkdir()
-    config = write_config(tagged, sb, ledger=str(tagged / "ledger.sqlite"),
-                          human_agent_followups=True)
+    config = write_config(
+        tagged, sb, ledger=str(tagged / "ledger.sqlite"), human_agent_followups=True
+    )
     result = run_target(config, lines([followup(page, n, ago) for n, ago in with_tag.items()]))
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -202,7 +213,9 @@ def test_window_edges_against_the_sandbox(make_sandbox, tmp_path):
     assert set(sent) == {str(PSID), str(PSID + 2), str(PSID + 4)}
     assert sent[str(PSID)]["messaging_type"] == "RESPONSE"
     assert (sent[str(PSID + 2)]["messaging_type"], sent[str(PSID + 2)]["tag"]) == (
-        "MESSAGE_TAG", "HUMAN_AGENT")
+        "MESSAGE_TAG",
+        "HUMAN_AGENT",
+    )
     assert sent[str(PSID + 4)]["tag"] == "HUMAN_AGENT"  # 24 h 01: only with the tag
     rejected = {row["psid"]: row for row in read_jsonl(tmp_path / "rejects.jsonl")}
     rejected.update({row["psid"]: row for row in read_jsonl(tagged / "rejects.jsonl")})
@@ -214,8 +227,9 @@ def test_window_edges_against_the_sandbox(make_sandbox, tmp_path):
 
 def test_every_send_api_refusal_is_a_reason(make_sandbox, tmp_path):
     kinds = {1: "551", 2: "1545041", 3: "2018108", 4: "2534022"}
-    sb = make_sandbox(leads_per_form=1,
-                      messenger_unavailable={str(PSID + n): kind for n, kind in kinds.items()})
+    sb = make_sandbox(
+        leads_per_form=1, messenger_unavailable={str(PSID + n): kind for n, kind in kinds.items()}
+    )
     page = page_of(sb)
     for n in (0, *kinds):
         sb.set_last_message(page, str(PSID + n), ago=60)

@@ -26,9 +26,14 @@ H = 3600
 
 @pytest.mark.parametrize(
     ("age", "human_agent", "expected"),
-    [(0, False, RESPONSE), (24 * H, False, RESPONSE), (24 * H + 1, False, None),
-     (24 * H + 1, True, HUMAN_AGENT), (7 * 24 * H, True, HUMAN_AGENT),
-     (7 * 24 * H + 1, True, None)],
+    [
+        (0, False, RESPONSE),
+        (24 * H, False, RESPONSE),
+        (24 * H + 1, False, None),
+        (24 * H + 1, True, HUMAN_AGENT),
+        (7 * 24 * H, True, HUMAN_AGENT),
+        (7 * 24 * H + 1, True, None),
+    ],
 )
 def test_window_rule(age: int, human_agent: bool, expected: object) -> None:
     rule = WindowRule(human_agent=human_agent, now=lambda: NOW)
@@ -47,10 +52,17 @@ def test_unknown_last_message_is_outside_the_window() -> None:
 
 @pytest.mark.parametrize(
     ("code", "subcode", "reason"),
-    [(10, 2018278, "outside_messaging_window"), (10, 2534022, "outside_messaging_window"),
-     (551, 1545041, "person_unavailable"), (551, None, "person_unavailable"),
-     (200, 1545041, "recipient_unavailable"), (10, 2018108, "recipient_unavailable"),
-     (100, 2018001, "unknown_recipient"), (10, None, None), (190, None, None)],
+    [
+        (10, 2018278, "outside_messaging_window"),
+        (10, 2534022, "outside_messaging_window"),
+        (551, 1545041, "person_unavailable"),
+        (551, None, "person_unavailable"),
+        (200, 1545041, "recipient_unavailable"),
+        (10, 2018108, "recipient_unavailable"),
+        (100, 2018001, "unknown_recipient"),
+        (10, None, None),
+        (190, None, None),
+    ],
 )
 def test_meta_errors_as_reasons(code: int, subcode: int | None, reason: str | None) -> None:
     assert reason_for(GraphError(status=400, message="x", code=code, subcode=subcode)) == reason
@@ -63,24 +75,34 @@ def test_message_ids_and_body() -> None:
     assert message.message_id == derived_message_id("123", "456", "Hi")
     assert read_followup({**record, "message_id": "m-1"}).message_id == "m-1"
     assert send_body(message, HUMAN_AGENT) == {
-        "recipient": {"id": "456"}, "message": {"text": "Hi"},
-        "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
+        "recipient": {"id": "456"},
+        "message": {"text": "Hi"},
+        "messaging_type": "MESSAGE_TAG",
+        "tag": "HUMAN_AGENT",
+    }
     assert "tag" not in send_body(message, RESPONSE)
-    for bad, reason in (({"psid": "x"}, "bad_psid"), ({"text": ""}, "missing_text"),
-                        ({"text": "a" * 2001}, "text_too_long"), ({"page_id": None},
-                                                                   "bad_page_id")):
+    for bad, reason in (
+        ({"psid": "x"}, "bad_psid"),
+        ({"text": ""}, "missing_text"),
+        ({"text": "a" * 2001}, "text_too_long"),
+        ({"page_id": None}, "bad_page_id"),
+    ):
         with pytest.raises(Rejected) as caught:
             read_followup({**record, **bad})
         assert caught.value.reason == reason
 
 
 def _builder(**kwargs: object) -> MessagingEventBuilder:
-    events = EventBuilder(EventSettings(stage_mapping={"New": "LEAD", "MQL":
-                                                       "MARKETING_QUALIFIED_LEAD"}),
-                          now=lambda: NOW)
-    return MessagingEventBuilder(events, stage_events=kwargs.get("stage_events", {}),  # type: ignore[arg-type]
-                                 datasets=kwargs.get("datasets", {}),  # type: ignore[arg-type]
-                                 default_dataset="999")
+    events = EventBuilder(
+        EventSettings(stage_mapping={"New": "LEAD", "MQL": "MARKETING_QUALIFIED_LEAD"}),
+        now=lambda: NOW,
+    )
+    return MessagingEventBuilder(
+        events,
+        stage_events=kwargs.get("stage_events", {}),  # type: ignore[arg-type]
+        datasets=kwargs.get("datasets", {}),  # type: ignore[arg-type]
+        default_dataset="999",
+    )
 
 
 def test_business_messaging_mapping() -> None:

@@ -33,10 +33,17 @@ def _old_body(sender: Sender, events: list[BuiltEvent]) -> bytes:
 
 
 def _event(**record: object) -> BuiltEvent:
-    builder = EventBuilder(EventSettings(lead_event_source="HubSpot ✓", stage_mapping=STAGES,
-                                         default_phone_country="US"))
-    base = {"lead_id": "98765432101234567", "email": "a@b.co", "stage": "won",
-            "stage_changed_at": int(time.time()) - 60}
+    builder = EventBuilder(
+        EventSettings(
+            lead_event_source="HubSpot ✓", stage_mapping=STAGES, default_phone_country="US"
+        )
+    )
+    base = {
+        "lead_id": "98765432101234567",
+        "email": "a@b.co",
+        "stage": "won",
+        "stage_changed_at": int(time.time()) - 60,
+    }
     return builder.build({**base, **record})
 
 
@@ -46,7 +53,7 @@ def test_every_code_point_is_written_the_same():
     rnd.shuffle(points)
     events = []
     for start in range(0, len(points), 2000):
-        text = "".join(chr(c) for c in points[start:start + 2000])
+        text = "".join(chr(c) for c in points[start : start + 2000])
         events.append(_event(event_id=text, stage="Zoë ✓", currency="eur"))
     sender = _sender(partner_agent="target-fb-conversions/1 ✓", test_event_code="TEST\u2028")
     assert all(e.msgspec_exact for e in events)
@@ -76,8 +83,9 @@ def test_floats_msgspec_writes_differently_are_known():
 
 def test_events_built_elsewhere_keep_the_json_path():
     sender = _sender()
-    other = BuiltEvent(event={"value": 1e-7}, event_id="x", event_name="Purchase", event_time=1,
-                       stage="won")
+    other = BuiltEvent(
+        event={"value": 1e-7}, event_id="x", event_name="Purchase", event_time=1, stage="won"
+    )
     assert not other.msgspec_exact
     assert sender.body([other]) == b'{"data":[{"value":1e-07}]}'
 

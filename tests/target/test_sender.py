@@ -19,8 +19,9 @@ from fb_graph.errors import ADVICE, ErrorKind
 def test_reduce_data_halves_the_batch(make_sandbox, tmp_path):
     sb = make_sandbox(leads_per_form=1)
     sb.fault(path_contains="/events", kind="reduce", times=1)
-    result = run_target(write_config(tmp_path, sb), singer_lines([stage_record(i)
-                                                                  for i in range(1000)]))
+    result = run_target(
+        write_config(tmp_path, sb), singer_lines([stage_record(i) for i in range(1000)])
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert [len(b["data"]) for b in sb.event_batches()] == [500, 500]
     assert len(event_posts(sb)) == 3
@@ -72,8 +73,11 @@ def test_short_acknowledgement_stops_instead_of_guessing():
         events = [builder.build(stage_record(i)) for i in range(3)]
         sender = Sender(
             SenderSettings(destination_id="900000000000001"),
-            client=GraphClient(access_token="EAAtoken", api_version="v26.0",
-                               api_url=f"http://127.0.0.1:{server.server_port}"),
+            client=GraphClient(
+                access_token="EAAtoken",
+                api_version="v26.0",
+                api_url=f"http://127.0.0.1:{server.server_port}",
+            ),
             logger=logging.getLogger("test"),
         )
         with pytest.raises(SendError, match="acknowledged 2 of the 3 events"):

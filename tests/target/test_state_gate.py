@@ -68,8 +68,12 @@ def test_no_state_passes_a_batch_between_its_drain_and_its_send(sandbox, tmp_pat
     now = time.time()
     config = write_config(tmp_path, sandbox, batch_size=5)
     watch = _StateWatch(sandbox)
-    _run_in_process(config, singer_lines([stage_record(i, now) for i in range(30)],
-                                          state_every=2), monkeypatch, watch)
+    _run_in_process(
+        config,
+        singer_lines([stage_record(i, now) for i in range(30)], state_every=2),
+        monkeypatch,
+        watch,
+    )
     assert watch.seen, "the STATEs must come through in the end"
     for state, held in watch.seen:
         assert held >= state["done"], f"STATE {state} written when Meta held only {held}"
@@ -84,8 +88,12 @@ def test_a_failed_batch_holds_back_every_later_state(sandbox, tmp_path, monkeypa
     config = write_config(tmp_path, sandbox, batch_size=5)
     watch = _StateWatch(sandbox)
     with pytest.raises(SendError, match="access token is invalid"):
-        _run_in_process(config, singer_lines([stage_record(i, now) for i in range(30)],
-                                              state_every=2), monkeypatch, watch)
+        _run_in_process(
+            config,
+            singer_lines([stage_record(i, now) for i in range(30)], state_every=2),
+            monkeypatch,
+            watch,
+        )
     assert len(sandbox.events(DEFAULT_DATASET_ID)) == 10
     assert watch.seen, "the STATEs of the two acknowledged batches go out"
     for state, held in watch.seen:
@@ -115,8 +123,7 @@ def test_state_checks_from_another_thread_at_any_moment_neither_hang_nor_leak(
     poker.start()
     runner = threading.Thread(
         target=target.listen,
-        args=(io.StringIO(singer_lines([stage_record(i, now) for i in range(20)],
-                                       state_every=1)),),
+        args=(io.StringIO(singer_lines([stage_record(i, now) for i in range(20)], state_every=1)),),
         daemon=True,
     )
     runner.start()
@@ -141,8 +148,9 @@ def test_a_failed_batch_of_a_retired_sink_still_holds_its_state_back(
     config = write_config(tmp_path, sandbox, max_retries=1, retry_backoff_seconds=0.3)
     first = singer_lines([stage_record(i, now) for i in range(3)], final_state=False)
     changed = {**SCHEMA, "properties": {**SCHEMA["properties"], "note": {"type": "string"}}}
-    second = json.dumps({"type": "SCHEMA", "stream": STREAM, "schema": changed,
-                         "key_properties": []})
+    second = json.dumps(
+        {"type": "SCHEMA", "stream": STREAM, "schema": changed, "key_properties": []}
+    )
     state = json.dumps({"type": "STATE", "value": {"done": 3}})
     watch = _StateWatch(sandbox)
     with pytest.raises(SendError, match="2 tries"):
@@ -155,8 +163,11 @@ def test_settle_passes_on_success_failure_and_cancellation() -> None:
     from concurrent.futures import CancelledError, Future
 
     outcomes = []
-    for finish in (lambda f: f.set_result(None), lambda f: f.set_exception(OSError("disk")),
-                   lambda f: f.cancel()):
+    for finish in (
+        lambda f: f.set_result(None),
+        lambda f: f.set_exception(OSError("disk")),
+        lambda f: f.cancel(),
+    ):
         delivery, settled = Future(), Future()
         finish(delivery)
         sink_module._settle(settled, delivery)
