@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's test command: creates .venv, installs everything, runs ruff and pytest.
+# The README's test command: creates .venv, installs requirements.lock, runs ruff, mypy, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -11,4 +11,6 @@ fi
 .venv/bin/python -m pip install --quiet -r requirements.lock
 .venv/bin/python -m pip install --quiet --no-deps -e .
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
