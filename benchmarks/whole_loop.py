@@ -74,6 +74,7 @@ def _load(name: str, path: Path):
 
 warehouse_mod = _load("fb_leads_warehouse", ROOT / "scripts" / "warehouse.py")
 crm_mod = _load("sample_crm", ROOT / "crm" / "sample_crm.py")
+loop_mod = _load("fb_leads_loop", ROOT / "scripts" / "loop.py")
 
 
 # -- /proc -------------------------------------------------------------------------------------
@@ -253,20 +254,6 @@ def measure(
 
 
 # -- set-up ------------------------------------------------------------------------------------
-def sys_dir(where: Path) -> Path:
-    """A Meltano system directory of the benchmark's own that shares the installed plugins
-    (like tests/pipeline/pipeline_support.meltano_sys_dir): concurrent meltano runs in one
-    project delete each other's .meltano/run/<plugin>/ files."""
-    own = where / "meltano-sys"
-    own.mkdir(mode=0o700)
-    for installed in (ROOT / ".meltano").iterdir():
-        if (installed.is_dir() and installed.name not in ("run", "logs")) or (
-            installed.name == ".fb-leads-installed"
-        ):
-            (own / installed.name).symlink_to(installed)
-    return own
-
-
 def install_plugins() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "loop.py"), "install-plugins"],
@@ -300,23 +287,10 @@ def dump(env: dict, plugin: str, what: str, path: Path) -> Path:
     return path
 
 
-def connect(settings):
-    import psycopg
-
-    return psycopg.connect(
-        host=settings.host,
-        port=settings.port,
-        user=settings.user,
-        password=settings.password,
-        dbname=settings.database,
-        autocommit=True,
-    )
-
-
 def make_stage_changes(settings, events: int) -> int:
     """The example CRM's tables and view, and ``events`` stage changes: raw_lead and qualified
     for each loaded lead (as many leads as needed), inside the last 6 days, an hour apart."""
-    with connect(settings) as conn:
+    with settings.connect() as conn:
         conn.execute("DROP SCHEMA IF EXISTS crm CASCADE")
         crm_mod.apply_models(conn)
         (leads,) = conn.execute("SELECT count(*) FROM fb_leads.leads").fetchone()
@@ -343,14 +317,14 @@ def make_stage_changes(settings, events: int) -> int:
 
 
 def drop_leads(settings) -> None:
-    with connect(settings) as conn:
+    with settings.connect() as conn:
         conn.execute("DROP SCHEMA IF EXISTS crm CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS fb_leads CASCADE")
 
 
 def count_leads(settings) -> tuple[int, int]:
     """Rows in fb_leads.leads, and distinct lead ids among them."""
-    with connect(settings) as conn:
+    with settings.connect() as conn:
         return conn.execute("SELECT count(*), count(DISTINCT id) FROM fb_leads.leads").fetchone()
 
 
@@ -442,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             "MELTANO_ENVIRONMENT": "sandbox",
             "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
             "MELTANO_DATABASE_URI": f"sqlite:///{tmp / 'meltano.db'}",
-            "MELTANO_SYS_DIR_ROOT": str(sys_dir(tmp)),
+            "MELTANO_SYS_DIR_ROOT": str(loop_mod.meltano_sys_dir(tmp)),
             "SANDBOX_URL": ready["url"],
             "SANDBOX_TOKEN": ready["token"],
             "SANDBOX_PAGE_IDS": json.dumps(ready["page_ids"]),
@@ -633,7 +607,7 @@ def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) 
 
 
 def _has_leads(settings) -> bool:
-    with connect(settings) as conn:
+    with settings.connect() as conn:
         (table,) = conn.execute("SELECT to_regclass('fb_leads.leads')").fetchone()
     return table is not None
 

@@ -79,6 +79,24 @@ def install_plugins() -> bool:
     return True
 
 
+def meltano_sys_dir(where: Path) -> Path:
+    """A Meltano system directory (MELTANO_SYS_DIR_ROOT) of its own under ``where`` that
+    shares the installed plugins: Meltano keeps each run's files in <sys dir>/run/<plugin>/
+    and deletes them when the run ends, so two `meltano` runs at once in one project would
+    pull them from under each other (the pipeline tests, benchmarks/whole_loop.py)."""
+    own = where / "meltano-sys"
+    own.mkdir(mode=0o700, exist_ok=True)
+    for installed in (PROJECT_ROOT / ".meltano").iterdir():
+        # The plugins, and the stamp that tells install_plugins they are installed.
+        if (installed.is_dir() and installed.name not in ("run", "logs")) or (
+            installed.name == ".fb-leads-installed"
+        ):
+            link = own / installed.name
+            if not link.exists():
+                link.symlink_to(installed)
+    return own
+
+
 def _warehouse():
     sys.path.insert(0, str(PROJECT_ROOT / "crm"))
     from sample_crm import connect

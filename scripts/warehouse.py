@@ -30,6 +30,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = PROJECT_ROOT / ".pgdata"
@@ -54,6 +55,20 @@ class Settings:
 
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
+
+    def connect(self, dbname: str | None = None, **options: Any) -> Any:
+        """A psycopg connection (autocommit) to the warehouse, or to ``dbname`` on its server."""
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=dbname or self.database,
+            autocommit=True,
+            **options,
+        )
 
     def env(self) -> dict[str, str]:
         return {
@@ -272,15 +287,7 @@ class Warehouse:
         deadline = time.monotonic() + 30
         while True:
             try:
-                conn = psycopg.connect(
-                    host=settings.host,
-                    port=settings.port,
-                    user=settings.user,
-                    password=settings.password,
-                    dbname="postgres",
-                    autocommit=True,
-                    connect_timeout=5,
-                )
+                conn = settings.connect("postgres", connect_timeout=5)
                 break
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:

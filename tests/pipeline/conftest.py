@@ -106,17 +106,7 @@ class Loop:
         return self.tmp / "rejects.jsonl"
 
     def connect(self):
-        import psycopg
-
-        s = self.settings
-        return psycopg.connect(
-            host=s.host,
-            port=s.port,
-            user=s.user,
-            password=s.password,
-            dbname=s.database,
-            autocommit=True,
-        )
+        return self.settings.connect()
 
     def query(self, sql: str, *params) -> list[tuple]:
         with self.connect() as conn:

@@ -29,21 +29,9 @@ def load_module(name: str, path: Path):
 
 warehouse_mod = load_module("fb_leads_warehouse", ROOT / "scripts" / "warehouse.py")
 crm_mod = load_module("sample_crm", ROOT / "crm" / "sample_crm.py")
+loop_mod = load_module("fb_leads_loop", ROOT / "scripts" / "loop.py")
 
 
 def meltano_sys_dir(tmp_path: Path) -> Path:
-    """A Meltano system directory of this test's own (MELTANO_SYS_DIR_ROOT) that shares the
-    installed plugins: Meltano keeps each run's files in <sys dir>/run/<plugin>/ and deletes
-    them when the run ends, so two tests running `meltano` at once in one project would pull
-    them from under each other."""
-    own = tmp_path / "meltano-sys"
-    own.mkdir(mode=0o700, exist_ok=True)
-    for installed in (ROOT / ".meltano").iterdir():
-        # The plugins, and the stamp that tells scripts/loop.py they are installed.
-        if (installed.is_dir() and installed.name not in ("run", "logs")) or (
-            installed.name == ".fb-leads-installed"
-        ):
-            link = own / installed.name
-            if not link.exists():
-                link.symlink_to(installed)
-    return own
+    """This test's own Meltano system directory, sharing the installed plugins."""
+    return loop_mod.meltano_sys_dir(tmp_path)
