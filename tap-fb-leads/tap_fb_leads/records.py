@@ -13,7 +13,6 @@ from typing import Any
 from tap_fb_leads.output import encode_line
 
 LEAD_ID_FIELDS = ("form_id", "ad_id", "adset_id", "campaign_id")
-FORM_ID_FIELDS = ("page_id",)
 SOURCE_API = "api"
 SOURCE_WEBHOOK = "webhook"
 """A lead's ``source``: read from a form's (or ad's) leads, or by id after a webhook."""
