@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import yaml
-from pipeline_support import MELTANO, ROOT
+from pipeline_support import MELTANO, ROOT, meltano_sys_dir
 
 pytestmark = pytest.mark.pipeline
 
@@ -18,13 +18,6 @@ PLUGINS = {
     for kind in ("extractors", "loaders", "utilities")
     for plugin in MELTANO_YML["plugins"][kind]
 }
-# Settings the Singer SDK adds to every plugin by capability; Meltano knows them already.
-SDK_BUILTINS = {
-    "stream_maps", "stream_map_config", "faker_config", "flattening_enabled",
-    "flattening_max_depth", "flattening_max_key_length", "flattening_separator",
-    "batch_config", "add_record_metadata", "load_method", "batch_size_rows",
-    "validate_records", "process_activate_version_messages",
-}  # fmt: skip
 # JSON schema type -> the Meltano kinds that hold it.
 KINDS = {
     "string": {"string", "options", "date_iso8601", "password", "file", "email"},
@@ -60,7 +53,7 @@ def declared(name: str) -> dict[str, dict]:
 def test_our_plugins_settings_match_about(meltano_installed, name):
     info = about(name)
     props = info["settings"]["properties"]
-    ours = {key for key in props if key not in SDK_BUILTINS}
+    ours = set(props)  # the SDK's own settings too: Meltano then passes them typed
     in_yml = declared(name)
     assert set(in_yml) == ours, (
         f"meltano.yml {name}: missing {sorted(ours - set(in_yml))}, "
@@ -180,6 +173,33 @@ def test_meltano_reads_both_schedules_and_stages_go_daily(tmp_path):
     assert schedules["webhook-leads-to-warehouse"]["cron_interval"] == "* * * * *"
     # Leads come in before stage changes go out: hourly loads, a daily reverse leg.
     assert schedules["leads-to-warehouse"]["cron_interval"].split()[1] == "*"
+
+
+@pytest.mark.parametrize(
+    ("plugin", "env", "expected"),
+    [
+        ("tap-fb-leads", {"TAP_FB_LEADS_FLATTENING_ENABLED": "true",
+                          "TAP_FB_LEADS_FLATTENING_MAX_DEPTH": "2"},
+         {"flattening_enabled": True, "flattening_max_depth": 2}),
+        ("target-fb-conversions", {"TARGET_FB_CONVERSIONS_VALIDATE_RECORDS": "false",
+                                   "TARGET_FB_CONVERSIONS_FLATTENING_ENABLED": "false"},
+         {"validate_records": False, "flattening_enabled": False}),
+    ],
+)  # fmt: skip
+def test_the_sdk_settings_reach_the_plugins_typed(meltano_installed, tmp_path, plugin, env,
+                                                  expected):  # fmt: skip
+    """`meltano config set tap-fb-leads flattening_enabled true` (or its variable) must give
+    the plugin a boolean: an undeclared setting arrives as the string 'true' and fails."""
+    result = subprocess.run(
+        [MELTANO, "--environment=sandbox", "invoke", "--dump=config", plugin], cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, **env, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+             "MELTANO_SYS_DIR_ROOT": str(meltano_sys_dir(tmp_path)),
+             "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads(result.stdout)
+    assert {key: config.get(key) for key in expected} == expected
 
 
 def test_every_prod_variable_is_documented():
