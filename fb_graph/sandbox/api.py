@@ -398,6 +398,13 @@ class GraphApp:
             named, node = {"id": ad.id, "name": ad.name}, "AdGroup"
         elif object_id == data.user["id"]:
             named, node = data.user, "User"
+        elif object_id in self.config.dataset_ids:  # a dataset is a pixel's node
+            self.need(permissions, "ads_management")
+            named, node = {"id": object_id, "name": f"Dataset {object_id}"}, "AdsPixel"
+        elif object_id in self.config.offline_event_set_ids:
+            self.need(permissions, "ads_management")
+            named = {"id": object_id, "name": f"Offline event set {object_id}"}
+            node = "OfflineConversionDataSet"
         if named is not None:
             fields = parse_fields(asked, NAMED_FIELDS, NAMED_FIELDS, node)
             return _dumps({k: named[k] for k in fields})

@@ -44,6 +44,11 @@ from fb_graph.settings import (
     unknown_settings,
 )
 from target_fb_conversions import normalize
+from target_fb_conversions.connection_test import (
+    MELTANO_TEST_STREAM,
+    ConnectionTestSink,
+    check_input,
+)
 from target_fb_conversions.events import (
     CONVERSIONS_API,
     INPUT_COLUMNS,
@@ -497,11 +502,26 @@ class TargetFbConversions(Target):
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """The sink class by the stream's name and schema (the SCHEMA message being read):
         follow-up streams, CRM streams with a ``psid`` column, the others (see :mod:`.sink`)."""
+        if stream_name == MELTANO_TEST_STREAM:
+            return ConnectionTestSink
         if stream_name in (self.config.get("followup_streams") or [DEFAULT_FOLLOWUP_STREAM]):
             return FollowupSink
         if has_psid_column(self._schema_read, self.config.get("field_mapping") or {}):
             return MessengerStageSink
         return ConversionsSink
+
+    def check_connection(self) -> None:
+        """One harmless call that Meta refuses for a wrong token or destination (see
+        :mod:`.connection_test`); a refusal ends the run with its one sentence."""
+        sender = self.run.sender
+        what = "offline event set" if sender.settings.api == OFFLINE_CONVERSIONS else "dataset"
+        answer = sender.client.get(sender.settings.destination_id, {"fields": "id,name"})
+        self.logger.info(
+            "Connection test: the token reaches %s %s (%s); no event was sent.",
+            what,
+            answer.get("id"),
+            answer.get("name") or "no name",
+        )
 
     # -- messages --------------------------------------------------------------------------
 
@@ -731,6 +751,15 @@ class TargetFbConversions(Target):
         )
         command.params.append(
             click.Option(
+                ["--check-connection", "check_connection"],
+                is_flag=True,
+                default=False,
+                help="Check the token and the dataset (or offline event set) with one harmless "
+                "call, GET /{id}?fields=id,name; nothing is sent. No Singer input is read.",
+            )
+        )
+        command.params.append(
+            click.Option(
                 ["--replay-rejects", "replay_rejects"],
                 type=click.STRING,
                 default=None,
@@ -770,6 +799,7 @@ class TargetFbConversions(Target):
         replay_rejects: str | None = None,
         list_unconfirmed: bool = False,
         resend_unconfirmed: bool = False,
+        check_connection: bool = False,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
         # Each record leaves a few dicts and lists alive until its batch is sent, so at the
@@ -780,6 +810,8 @@ class TargetFbConversions(Target):
         if list_unconfirmed or resend_unconfirmed:
             cls._unconfirmed_command = "list" if list_unconfirmed else "resend"
             file_input = iter(())  # type: ignore[assignment]
+        if check_connection:
+            file_input = check_input()  # type: ignore[assignment]
         if replay_rejects is not None:
             cls._replay_path = replay_rejects
             file_input = cls._replayed_lines()  # type: ignore[assignment]

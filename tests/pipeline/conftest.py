@@ -222,16 +222,7 @@ def loop(meltano_installed, warehouse, loop_sandbox, tmp_path):
     _wh, settings = warehouse
     sb = loop_sandbox
     sb.reset()
-    import psycopg
-
-    with psycopg.connect(
-        host=settings.host,
-        port=settings.port,
-        user=settings.user,
-        password=settings.password,
-        dbname=settings.database,
-        autocommit=True,
-    ) as conn:
+    with settings.connect() as conn:
         conn.execute("DROP SCHEMA IF EXISTS crm CASCADE")
         conn.execute("DROP SCHEMA IF EXISTS fb_leads CASCADE")
     env = {
