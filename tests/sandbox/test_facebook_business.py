@@ -12,8 +12,10 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from facebook_business.adobjects.adspixel import AdsPixel
 from facebook_business.adobjects.lead import Lead
 from facebook_business.adobjects.leadgenform import LeadgenForm
+from facebook_business.adobjects.offlineconversiondataset import OfflineConversionDataSet
 from facebook_business.adobjects.page import Page
 from facebook_business.adobjects.serverside.action_source import ActionSource
 from facebook_business.adobjects.serverside.custom_data import CustomData
@@ -25,7 +27,7 @@ from facebook_business.api import Cursor, FacebookAdsApi, FacebookResponse
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
-from fb_graph.sandbox import Sandbox
+from fb_graph.sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
 
 VERSION = "v26.0"
 LEAD_ID = "1234567890123456"
@@ -205,3 +207,14 @@ def test_conversions_api_rejection_is_an_sdk_error(api, sandbox):
         EventRequest(pixel_id=sandbox.dataset_id, events=[old]).execute()
     assert (raised.value.api_error_code(), raised.value.api_error_subcode()) == (100, 2804003)
     assert sandbox.events() == []
+
+
+def test_a_dataset_and_an_offline_event_set_read_by_id(api, sandbox):
+    """What target-fb-conversions --check-connection reads, through the SDK's own objects."""
+    pixel = AdsPixel(DEFAULT_DATASET_ID).api_get(fields=["id", "name"])
+    assert pixel["id"] == DEFAULT_DATASET_ID and pixel["name"]
+    offline = OfflineConversionDataSet(DEFAULT_OFFLINE_EVENT_SET_ID).api_get(fields=["id", "name"])
+    assert offline["id"] == DEFAULT_OFFLINE_EVENT_SET_ID
+    with pytest.raises(FacebookRequestError) as caught:
+        AdsPixel("1234567890").api_get(fields=["id"])
+    assert caught.value.api_error_code() == 100
