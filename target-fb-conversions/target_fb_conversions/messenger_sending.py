@@ -36,7 +36,7 @@ from target_fb_conversions.followups import (
 )
 from target_fb_conversions.outbox import ACKNOWLEDGED, EVENT, IN_FLIGHT, MESSAGE, Outbox, OutItem
 from target_fb_conversions.privacy import safe_text
-from target_fb_conversions.rejects import RejectsFile, event_facts
+from target_fb_conversions.rejects import RejectsFile, rejection_row
 from target_fb_conversions.sender import (
     Sender,
     SendError,
@@ -223,18 +223,7 @@ class EventDelivery:
                 outbox.forget(items[id(r.event)] for r in outcome.rejected)
             for rejection in outcome.rejected:
                 self.counts.events_rejected[rejection.reason] += 1
-                self.rejects.write(
-                    {
-                        "stream": stream,
-                        "reason": rejection.reason,
-                        "detail": rejection.detail,
-                        "fbtrace_id": rejection.fbtrace_id,
-                        "code": rejection.code,
-                        "subcode": rejection.subcode,
-                        "dataset_id": dataset_id,
-                        **event_facts(rejection.event),
-                    }
-                )
+                self.rejects.write(rejection_row(stream, rejection, dataset_id=dataset_id))
 
 
 class FollowupDelivery:

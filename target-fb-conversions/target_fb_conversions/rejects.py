@@ -12,11 +12,14 @@ import json
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from target_fb_conversions.events import BuiltEvent
 from target_fb_conversions.normalize import is_hashed
 from target_fb_conversions.privacy import safe_text
+
+if TYPE_CHECKING:
+    from target_fb_conversions.sender import Rejection
 
 
 class RejectsFile:
@@ -57,6 +60,21 @@ class RejectsFile:
 def safe_record_facts(record: Mapping[str, object]) -> dict[str, object]:
     """What a rejects row may say about a raw record: column names, never the values."""
     return {"columns": sorted(str(key) for key in record)}
+
+
+def rejection_row(stream: str, rejection: Rejection, **extra: object) -> dict[str, object]:
+    """The rejects row of an event Meta refused: its reason and Meta's words and ids, ``extra``
+    (the dataset, for business-messaging events), then what may be said of the event."""
+    return {
+        "stream": stream,
+        "reason": rejection.reason,
+        "detail": rejection.detail,
+        "fbtrace_id": rejection.fbtrace_id,
+        "code": rejection.code,
+        "subcode": rejection.subcode,
+        **extra,
+        **event_facts(rejection.event),
+    }
 
 
 def event_facts(built: BuiltEvent) -> dict[str, object]:

@@ -31,7 +31,7 @@ from target_fb_conversions.followups import Followup, read_followup
 from target_fb_conversions.ledger import Ledger
 from target_fb_conversions.messenger_sending import MessengerParts
 from target_fb_conversions.privacy import safe_text
-from target_fb_conversions.rejects import RejectsFile, event_facts, safe_record_facts
+from target_fb_conversions.rejects import RejectsFile, event_facts, rejection_row, safe_record_facts
 from target_fb_conversions.sender import Sender, SendOutcome
 from target_fb_conversions.summary import RunSummary
 
@@ -304,17 +304,7 @@ class ConversionsRun:
     def _settle(self, stream: str, outcome: SendOutcome) -> None:
         dry = self.dry_run_file is not None
         for rejection in outcome.rejected:
-            self.rejects.write(
-                {
-                    "stream": stream,
-                    "reason": rejection.reason,
-                    "detail": rejection.detail,
-                    "fbtrace_id": rejection.fbtrace_id,
-                    "code": rejection.code,
-                    "subcode": rejection.subcode,
-                    **event_facts(rejection.event),
-                }
-            )
+            self.rejects.write(rejection_row(stream, rejection))
         with self._lock:
             s = self.summary
             s.calls += outcome.calls
