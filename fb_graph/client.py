@@ -8,6 +8,11 @@ the ``backoff`` library the SDK already depends on), and checks that each succes
 the shape the caller expects: a 200 that is not what was asked for (an HTML page, an error
 envelope, a page without ``data``) is a temporary error, never an empty answer. Every text that
 can reach a log or an error is free of secrets.
+
+A call can also be made ahead (:meth:`GraphClient.get_ahead`): the same call, with the same
+retries, waits and errors, in a background thread while the caller works on something else;
+its answer, or its error, is the caller's when it asks for it. One call at most is ahead, and
+no other call of the client starts while it runs.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import datetime as dt
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -141,6 +147,50 @@ class GraphUnreachable(GraphError):
         )
 
 
+class Ahead:
+    """One call running in a background thread (:meth:`GraphClient.get_ahead`).
+
+    :meth:`result` waits for it and returns its answer or raises its error: the very exception
+    object the call would have raised in the caller's thread. A call ahead that nobody asks for
+    (its caller stopped) is left to finish on its own: it never delays a stopping run, and the
+    client's next call waits for it first.
+    """
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._answer: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(call,), name="fb-graph-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self._answer = call()
+        except BaseException as exc:  # raised again in the caller's thread
+            self._error = exc
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def wait(self) -> None:
+        """Until the call has ended (at once from the call's own thread)."""
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def result(self) -> Any:
+        """The answer, or the call's error raised here; only once (nothing is kept)."""
+        self._thread.join()
+        answer, error = self._answer, self._error
+        self._answer = self._error = None
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error  # no cycle through the traceback's frame
+        return answer
+
+
 @dataclass
 class CallStats:
     """What the client did, for summaries and tests."""
@@ -189,6 +239,8 @@ class GraphClient:
             self.session.headers["User-Agent"] = user_agent
         self._proof = auth_params(access_token, app_secret)
         self._secrets = (access_token, app_secret)
+        self._ahead: Ahead | None = None
+        """The call made ahead last, while it may still run."""
 
     def redact(self, text: object) -> str:
         return redact(text, self._secrets)
@@ -203,6 +255,25 @@ class GraphClient:
     ) -> dict[str, Any]:
         """``GET /{version}/{path}``; ``shape`` checks the answer (a mismatch is retried)."""
         return self.call("GET", path, params=params, shape=shape)
+
+    def get_ahead(
+        self, path: str, params: Mapping[str, Any] | None = None, *, shape: Shape = any_object
+    ) -> Ahead:
+        """:meth:`get` started now in a background thread: ``.result()`` is what :meth:`get`
+        would have returned or raised. The caller works meanwhile (the next page of leads is
+        on its way while this one is written); ``params`` is copied now."""
+        query = dict(params or {})
+        self._wait_for_ahead()
+        self._ahead = ahead = Ahead(lambda: self.call("GET", path, params=query, shape=shape))
+        return ahead
+
+    def _wait_for_ahead(self) -> None:
+        """A call waits for the call made ahead, if it still runs (one call at a time)."""
+        ahead = self._ahead
+        if ahead is not None:
+            ahead.wait()
+            if not ahead.running():
+                self._ahead = None
 
     def post(
         self,
@@ -319,6 +390,7 @@ class GraphClient:
     def _retrying(self, where: str, attempt: Callable[[], tuple[Any, Usage]]) -> Any:
         """Make ``attempt`` until it answers, retrying temporary errors and waiting out
         rate limits (the one retry loop of fb-leads)."""
+        self._wait_for_ahead()
         retries = 0
         while True:
             outcome, usage = attempt()

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from fb_graph.client import GraphClient, page_shape
+from fb_graph.client import Ahead, GraphClient, page_shape
 from fb_graph.errors import GraphError
 
 
@@ -24,12 +24,21 @@ class Pager:
     """Reads every page of an edge; halves the page size when Meta asks for less data.
 
     One pager serves the whole run, so a halved size stays halved for the next forms.
+
+    With ``ahead``, the next page is asked for as soon as the cursor to it is known, before the
+    page just read is handed on (:meth:`GraphClient.get_ahead`): the server works on it while
+    the caller writes this one. One page at most is on its way and one in the caller's hands;
+    calls, retries and errors are the same as without it, and an error of the page read ahead
+    is raised where that page would have been read.
     """
 
-    def __init__(self, client: GraphClient, page_size: int, logger: logging.Logger) -> None:
+    def __init__(
+        self, client: GraphClient, page_size: int, logger: logging.Logger, *, ahead: bool = False
+    ) -> None:
         self.client = client
         self.page_size = page_size
         self.logger = logger
+        self.ahead = ahead
 
     def pages(
         self, path: str, params: Mapping[str, Any], *, max_size: int | None = None
@@ -37,10 +46,15 @@ class Pager:
         """Yield the ``data`` list of each page of ``path``, first to last."""
         after: str | None = None
         sent: set[str] = set()
+        coming: Ahead | None = None  # the next page, asked for ahead
         while True:
             query = self._query(params, max_size, after)
             try:
-                body = self.client.get(path, query, shape=page_shape)
+                if coming is not None:
+                    asked, coming = coming, None
+                    body = asked.result()  # asked with this very query
+                else:
+                    body = self.client.get(path, query, shape=page_shape)
             except GraphError as error:
                 if error.reduce_data and query["limit"] > 1:
                     self.page_size = max(1, query["limit"] // 2)
@@ -53,22 +67,38 @@ class Pager:
                 raise
             page, paging = body["data"], body.get("paging")
             # Nothing of this answer outlives the page: once the caller has gone through it
-            # (and dropped it, see ``LeadsStream._read_slice``), its leads are freed before the
-            # next answer is decoded, which then reuses their memory.
+            # (and dropped it, see ``LeadsStream._read_slice``), its leads are freed; only the
+            # page asked for ahead (or, without ``ahead``, none) is alive beside it.
             del body
+            # The cursor is read before the page is handed on (to ask for the next page now);
+            # a problem with it is raised after the page's leads, as it always was.
+            stop: PagingError | None = None
+            try:
+                after = self._next_cursor(path, paging)
+                if after is not None and after in sent:
+                    raise PagingError(
+                        f"Meta's paging of /{path} came back to a cursor already read after "
+                        f"{len(sent) + 1} pages, so it would never end: the read stops here "
+                        "(its bookmark is not moved); run the job again, and report it to Meta "
+                        "if it repeats."
+                    )
+            except PagingError as exc:
+                stop, after = exc, None
+            if after is not None:
+                sent.add(after)
+                if self.ahead:
+                    coming = self.client.get_ahead(
+                        path, self._query(params, max_size, after), shape=page_shape
+                    )
             yield page
             del page
-            after = self._next_cursor(path, paging)
+            if stop is not None:
+                try:
+                    raise stop
+                finally:
+                    del stop
             if after is None:
                 return
-            if after in sent:
-                raise PagingError(
-                    f"Meta's paging of /{path} came back to a cursor already read after "
-                    f"{len(sent) + 1} pages, so it would never end: the read stops here "
-                    "(its bookmark is not moved); run the job again, and report it to Meta if "
-                    "it repeats."
-                )
-            sent.add(after)
 
     def _query(
         self, params: Mapping[str, Any], max_size: int | None, after: str | None

@@ -43,7 +43,8 @@ class GraphRun:
             logger=logger,
             user_agent=user_agent,
         )
-        self.pager = Pager(self.client, settings.page_size, logger)
+        self.pager = Pager(self.client, settings.page_size, logger, ahead=True)
+        """The leads: each next page asked for while the one before is written."""
         self.forms_pager = Pager(self.client, min(FORMS_PAGE_SIZE, settings.page_size), logger)
         self.seen = SeenIds()
         """With ``webhook_spool``: every lead id emitted in this run, by the poll or from the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 
 import pytest
 
@@ -276,3 +277,50 @@ def test_open_stream_retries_temporary_errors_then_refuses_a_wrong_answer():
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a call made ahead (the tap's next page of leads) -------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["token", "permission", "http500", "no_data"])
+def test_a_call_ahead_fails_in_the_callers_thread_as_the_call_would(make_sandbox, kind):
+    """The error of a call made in the background is raised where its answer is asked for:
+    the same kind of error, in the same words, after the same tries."""
+    told = []
+    for ahead in (False, True):
+        sb = make_sandbox()
+        sb.fault(path_contains="/leads", kind=kind, times=100)
+        client, waits = _client(sb, max_retries=2)
+        with pytest.raises(GraphError) as caught:
+            if ahead:
+                client.get_ahead(f"{_form(sb)}/leads", {"limit": 5}, shape=page_shape).result()
+            else:
+                client.get(f"{_form(sb)}/leads", {"limit": 5}, shape=page_shape)
+        assert caught.value.__traceback__ is not None
+        words = re.sub(r"fbtrace_id \w+", "fbtrace_id ...", str(caught.value))  # per call
+        told.append((type(caught.value), words, len(waits), len(sb.requests())))
+    assert told[0] == told[1]
+    assert sb.token not in told[1][1]
+
+
+@pytest.mark.parametrize("kind", ["http500", "not_json", "html", "drop"])
+def test_a_call_ahead_is_retried_as_the_call_would_be(sandbox, kind):
+    sandbox.fault(path_contains="/leads", kind=kind, times=2)
+    client, waits = _client(sandbox)
+    page = client.get_ahead(f"{_form(sandbox)}/leads", {"limit": 7}, shape=page_shape).result()
+    assert len(page["data"]) == 7
+    assert len(waits) == 2 and client.stats.calls == 3 and client.stats.retries == 2
+    assert all(not entry["token_in_url"] for entry in sandbox.requests())
+
+
+def test_the_next_call_waits_for_the_call_ahead(make_sandbox):
+    """One call at a time: a call made while the call ahead still runs (its caller gave up
+    on it) starts when that one has ended."""
+    sb = make_sandbox()
+    sb.fault(path_contains="/leads", kind="slow", seconds=0.5, times=1)
+    client, _ = _client(sb)
+    ahead = client.get_ahead(f"{_form(sb)}/leads", {"limit": 3}, shape=page_shape)
+    client.get(_form(sb), {"fields": "id,name"})
+    assert not ahead.running()
+    assert [entry["path"].rsplit("/", 1)[-1] for entry in sb.requests()] == ["leads", _form(sb)]
+    assert len(ahead.result()["data"]) == 3
