@@ -29,6 +29,7 @@ from typing_extensions import override
 
 _encode_native = msgspec.json.Encoder().encode
 """RECORD lines of JSON-native values (what every record built from an answer holds)."""
+encode_native = _encode_native
 
 
 def _default(value: object) -> Any:
@@ -59,6 +60,45 @@ def encode_line(message: dict[str, Any]) -> bytes:
         return _encode_native(message) + b"\n"
     except (TypeError, UnicodeEncodeError):  # a lone surrogate, an unexpected type
         return encode_exact(message) + b"\n"
+
+
+class RecordLines:
+    """RECORD lines of one stream and one ``time_extracted`` (a page's records), byte for byte
+    what :func:`encode_line` writes for ``{"type": "RECORD", "stream": ..., "record": ...,
+    "time_extracted": ...}``: msgspec writes a value inside a message as it writes it alone,
+    so only the record is encoded per line, between a fixed start and end. A record msgspec
+    refuses takes :func:`encode_line`'s whole path."""
+
+    def __init__(self, stream: str, time_extracted: str) -> None:
+        self.stream = stream
+        self.time_extracted = time_extracted
+        self.start = b'{"type":"RECORD","stream":' + _encode_native(stream) + b',"record":'
+        self.end = b',"time_extracted":' + _encode_native(time_extracted) + b"}\n"
+
+    def line(self, record: dict[str, Any]) -> bytes:
+        try:
+            return self.start + _encode_native(record) + self.end
+        except (TypeError, UnicodeEncodeError):
+            return self._whole(record)
+
+    def add(self, record: dict[str, Any], out: list[bytes]) -> None:
+        """Append the record's line to ``out``, in pieces (joined once for a whole page)."""
+        try:
+            body = _encode_native(record)
+        except (TypeError, UnicodeEncodeError):
+            out.append(self._whole(record))
+            return
+        out += (self.start, body, self.end)
+
+    def _whole(self, record: dict[str, Any]) -> bytes:
+        return encode_line(
+            {
+                "type": "RECORD",
+                "stream": self.stream,
+                "record": record,
+                "time_extracted": self.time_extracted,
+            }
+        )
 
 
 def _write_bytes(out: IO[str], data: bytes) -> None:
@@ -114,6 +154,10 @@ class BufferedSingerWriter(SimpleSingerWriter):
             line["version"] = version
         line["time_extracted"] = time_extracted
         _write_bytes(sys.stdout, encode_exact(line) + b"\n" if exact else encode_line(line))
+
+    def write_bytes(self, data: bytes) -> None:
+        """RECORD lines already formatted, joined (a page's records in one write)."""
+        _write_bytes(sys.stdout, data)
 
     def write_lines(self, lines: Iterable[bytes]) -> None:
         """RECORD lines already formatted, each with its newline (``records.disclaimer_lines``)."""

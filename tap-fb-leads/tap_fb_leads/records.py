@@ -10,7 +10,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from tap_fb_leads.output import encode_line
+from tap_fb_leads.output import RecordLines, encode_line
+from tap_fb_leads.output import encode_native as _encode_native
 
 LEAD_ID_FIELDS = ("form_id", "ad_id", "adset_id", "campaign_id")
 SOURCE_API = "api"
@@ -126,10 +127,56 @@ def lead_record(
     lead_id = raw.get("id") if isinstance(raw, dict) else None
     if not (isinstance(lead_id, str) and lead_id.isdigit() and lead_id.isascii()):
         raw["id"] = object_id(raw, "lead")
-    created = rfc3339(raw.get("created_time"))
+    get = raw.get
+    created = get("created_time")
+    # rfc3339's fast path, inline: Meta's usual UTC form.
+    if type(created) is str and len(created) == 24 and created[10] == "T":
+        created = created[:19] + "+00:00" if created.endswith("+0000") else rfc3339(created)
+    else:
+        created = rfc3339(created)
     if created is None:
         raise MalformedRecord(f"lead {raw['id']} has no created_time")
     raw["created_time"] = created
+    # The usual lead: each ID a string (or none), is_organic a boolean (or none).
+    form = get("form_id")
+    if not (
+        (type(form) is str or form is None)
+        and (type(ad := get("ad_id")) is str or ad is None)
+        and (type(adset := get("adset_id")) is str or adset is None)
+        and (type(campaign := get("campaign_id")) is str or campaign is None)
+    ):
+        _string_ids(raw, problems)
+        form = get("form_id")
+    organic = get("is_organic")
+    if organic is not None and organic is not True and organic is not False:
+        raw["is_organic"] = str(organic).strip().lower() in ("1", "true")
+    if not form and form_id:
+        raw["form_id"] = form_id
+    field_data = get("field_data")
+    answers = None
+    if type(field_data) is list and field_data:
+        try:  # flatten_answers' usual shape, inline
+            answers = {
+                item["name"]: (values[0] if len(values) == 1 else (values or None))
+                for item in field_data
+                for values in (item["values"],)
+            }
+        except (KeyError, TypeError):
+            answers = None
+        else:
+            if len(answers) != len(field_data):
+                answers = None
+    if answers is None:
+        try:
+            answers = flatten_answers(field_data)
+        except MalformedRecord as exc:
+            _note(problems, f"lead {raw['id']}: answers left empty ({exc})")
+    raw["answers"] = answers
+    raw["source"] = source
+    return raw
+
+
+def _string_ids(raw: dict[str, Any], problems: list[str] | None) -> None:
     for key in LEAD_ID_FIELDS:
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
@@ -138,18 +185,6 @@ def lead_record(
             except MalformedRecord as exc:
                 raw[key] = None
                 _note(problems, f"lead {raw['id']}: {key} dropped ({exc})")
-    organic = raw.get("is_organic")
-    if organic is not None and not isinstance(organic, bool):
-        raw["is_organic"] = str(organic).strip().lower() in ("1", "true")
-    if not raw.get("form_id") and form_id:
-        raw["form_id"] = form_id
-    try:
-        raw["answers"] = flatten_answers(raw.get("field_data"))
-    except MalformedRecord as exc:
-        raw["answers"] = None
-        _note(problems, f"lead {raw['id']}: answers left empty ({exc})")
-    raw["source"] = source
-    return raw
 
 
 def _note(problems: list[str] | None, text: str) -> None:
@@ -222,3 +257,111 @@ def disclaimer_lines(lead: dict[str, Any], stream: str, time_extracted: str) -> 
                 "time_extracted": time_extracted,
             }
         )
+
+
+_CHECKBOXES: dict[tuple[str, object], bytes] = {}
+"""``"checkbox_key","is_checked":true`` of each checkbox key and ``is_checked`` value seen."""
+_MAX_CHECKBOXES = 4096
+
+
+def _plain(text: str) -> bool:
+    """Whether JSON writes ``text`` as it is between quotes (printable ASCII, no quote or
+    backslash): msgspec escapes nothing else."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+class DisclaimerLines:
+    """The lines :func:`disclaimer_lines` writes, for the leads of one page: the same bytes,
+    from a few pieces per lead (the lead's id, form and time, the checkbox's key and value)
+    instead of a message encoded per checkbox. A value that would need escaping takes
+    :class:`RecordLines`' path (a dict encoded by msgspec, or the standard library's)."""
+
+    def __init__(self, stream: str, time_extracted: str) -> None:
+        self.lines = RecordLines(stream, time_extracted)
+        self._head = self.lines.start + b'{"lead_id":"'
+        self._tail = b'"}' + self.lines.end
+        self._form_id: str | None = None
+        self._form = b"null"
+        self.written = False
+        """Whether a lead with disclaimer responses came (its stream's state is then not
+        flushed, as after its own writer)."""
+
+    def add(self, lead: dict[str, Any], out: list[bytes]) -> None:
+        """Append the lead's disclaimer response lines to ``out``."""
+        responses = lead.get("custom_disclaimer_responses")
+        if not responses:
+            return
+        self.written = True
+        lead_id, form_id, created = lead["id"], lead.get("form_id") or None, lead["created_time"]
+        if form_id != self._form_id:
+            self._form_id = form_id
+            self._form = (
+                b"null"
+                if form_id is None
+                else (b'"' + form_id.encode() + b'"' if _plain(form_id) else b"")
+            )
+        if not (self._form and _plain(created) and lead_id.isdigit() and lead_id.isascii()):
+            add_disclaimer_lines(lead, self.lines, out)
+            return
+        head = self._head + lead_id.encode() + b'","form_id":' + self._form + b',"checkbox_key":'
+        tail = b',"created_time":"' + created.encode() + self._tail
+        keep = out.append
+        for response in responses:
+            if not isinstance(response, dict) or not response.get("checkbox_key"):
+                continue
+            key, checked = response["checkbox_key"], response.get("is_checked")
+            middle = _checkbox(key, checked)
+            if middle is None:  # a key msgspec refuses (a lone surrogate)
+                _add_disclaimer_line(lead_id, form_id, created, response, self.lines, out)
+                continue
+            keep(head + middle + tail)
+
+
+def _checkbox(key: object, checked: object) -> bytes | None:
+    """``"key","is_checked":true`` (the key as JSON, the value as is_checked reads it)."""
+    cacheable = type(key) is str and (checked is None or type(checked) in (str, bool, int))
+    if cacheable:
+        middle = _CHECKBOXES.get((key, checked))  # type: ignore[arg-type]
+        if middle is not None:
+            return middle
+    try:
+        text = _encode_native(str(key))
+    except UnicodeEncodeError:
+        return None
+    middle = text + (b',"is_checked":true' if is_checked(checked) else b',"is_checked":false')
+    if cacheable and len(_CHECKBOXES) < _MAX_CHECKBOXES:
+        _CHECKBOXES[(key, checked)] = middle  # type: ignore[index]
+    return middle
+
+
+def add_disclaimer_lines(lead: dict[str, Any], lines: RecordLines, out: list[bytes]) -> None:
+    """Append to ``out`` the lines :func:`disclaimer_lines` writes for this lead."""
+    responses = lead.get("custom_disclaimer_responses")
+    if not responses:
+        return
+    lead_id, form_id, created = lead["id"], lead.get("form_id") or None, lead["created_time"]
+    for response in responses:
+        if not isinstance(response, dict) or not response.get("checkbox_key"):
+            continue
+        _add_disclaimer_line(lead_id, form_id, created, response, lines, out)
+
+
+def _add_disclaimer_line(
+    lead_id: str,
+    form_id: str | None,
+    created: str,
+    response: dict[str, Any],
+    lines: RecordLines,
+    out: list[bytes],
+) -> None:
+    out.append(
+        lines.line(
+            {
+                "lead_id": lead_id,
+                "form_id": form_id,
+                "checkbox_key": str(response["checkbox_key"]),
+                "is_checked": is_checked(response.get("is_checked")),
+                "created_time": created,
+            }
+        )
+    )

@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 import sys
 import typing as t
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +32,9 @@ from fb_graph.spool import SpoolError
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
-from tap_fb_leads.output import BufferedSingerWriter
+from tap_fb_leads.output import BufferedSingerWriter, RecordLines
 from tap_fb_leads.records import (
+    DisclaimerLines,
     MalformedRecord,
     disclaimer_lines,
     disclaimer_records,
@@ -237,6 +238,8 @@ class LeadsStream(GraphStream):
     schema_dict = LEADS_SCHEMA
     partition_key = "form_id"
     partition_label = "form"
+    _disclaimers_of_slice: Callable[[dict[str, Any]], None] | None = None
+    """Writes a lead's disclaimer responses (None: that stream is not selected)."""
 
     def edge_path(self, context: Context) -> str:
         return f"{context[self.partition_key]}/leads"
@@ -274,6 +277,18 @@ class LeadsStream(GraphStream):
         if context in (FILES_CONTEXT, ENDPOINT_CONTEXT):
             yield from self._exported_leads(context)
             return
+        for leads in self._polled_pages(context):
+            write_disclaimers = self._disclaimers_of_slice
+            for lead in leads:
+                if write_disclaimers is not None:
+                    write_disclaimers(lead)
+                yield lead
+            del leads  # the page's leads are freed before the next page is asked for
+
+    def _polled_pages(self, context: Context) -> Iterator[list[dict[str, Any]]]:
+        """The new leads of each page read from the partition's edge (filled in, each once),
+        slice by slice, oldest slice first; the bookmark moves after each slice read to its
+        end, once its leads are written (see :mod:`tap_fb_leads.slices`)."""
         if not self.run.settings.poll_forms:
             return
         window = self.window(context)
@@ -317,10 +332,11 @@ class LeadsStream(GraphStream):
 
     def _read_slice(
         self, context: Context, bounds: tuple[int, int], read: _Read
-    ) -> Iterator[dict[str, Any]]:
-        """Every lead created in ``bounds``, page by page, each once per partition."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The leads created in ``bounds`` not emitted before, a page at a time."""
         params = {"fields": LEAD_FIELDS_PARAM, "filtering": filtering_param(*bounds)}
-        write_disclaimers = self.run.disclaimer_writer()
+        # The disclaimer_responses SCHEMA is written before the first slice is asked for.
+        self._disclaimers_of_slice = self.run.disclaimer_writer()
         disclaimers = self._tap.streams["disclaimer_responses"]
         problems: list[str] = []
         add, form_id = read.seen.add, read.form_id
@@ -331,6 +347,8 @@ class LeadsStream(GraphStream):
         for page in self.run.pager.pages(self.edge_path(context), params):
             read_at = utc_now().isoformat(sep="T")
             self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
+            leads: list[dict[str, Any]] = []
+            keep = leads.append
             for raw in page:
                 try:
                     lead = lead_record(raw, form_id, problems)
@@ -356,11 +374,116 @@ class LeadsStream(GraphStream):
                     newest = created
                 if created < oldest:
                     oldest = created
-                if write_disclaimers is not None:
-                    write_disclaimers(lead)
-                yield lead
+                keep(lead)
+            del page
             read.count, read.newest, read.oldest = count, newest, oldest
-            del page  # the pager frees the page before it asks for the next one
+            yield leads
+            del leads, keep  # the pager frees the page before it asks for the next one
+
+    # -- writing a page at once ------------------------------------------------------------
+
+    @override
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> Generator[dict, Any, Any]:
+        """The SDK's loop over the records, with the same messages in the same order, but a
+        page of polled leads written at once (their RECORD lines, each lead's disclaimer
+        responses before it, one write) instead of one record at a time through the SDK's
+        steps. Anything the page path does not cover (stream maps, a deselected property, a
+        record limit, the webhook and export partitions) takes the SDK's loop."""
+        contexts = [context] if context is not None else self.partitions
+        if not (write_messages and self._pages_at_once(contexts)):
+            yield from super()._sync_records(context, write_messages=write_messages)
+            return
+        record_counter = self.get_record_counter()
+        timer = self.get_sync_timer()
+        record_index = 0
+        with record_counter, timer:
+            for context_element in contexts or [{}]:
+                record_counter.with_context(context_element)
+                timer.with_context(context_element)
+                current_context = context_element or None
+                assert current_context is not None
+                state_partition_context = self._get_state_partition_context(current_context)
+                self._write_starting_replication_value(current_context)
+                for leads in self._polled_pages(current_context):
+                    record_index = self._write_page(leads, record_index, state_partition_context)
+                    record_counter.increment(len(leads))
+                    del leads
+                if current_context == state_partition_context:
+                    self._finalize_state(self.get_context_state(current_context))
+        if not context:
+            self._finalize_state(self.stream_state)
+        self._write_state_message()
+
+    def _pages_at_once(self, contexts: Sequence[Context] | None) -> bool:
+        """Whether these partitions' leads can be written a page at a time."""
+        if self._route is None:
+            self._route = self._record_route()
+        disclaimers = self._tap.streams.get("disclaimer_responses")
+        return (
+            self.selected
+            and self._route == "as_is"
+            and self._stream_version is None
+            and self.ABORT_AT_RECORD_COUNT is None
+            and type(self).post_process is Stream.post_process
+            and type(self).generate_child_contexts is LeadsStream.generate_child_contexts
+            and bool(contexts)
+            and not any(_own_state(c) for c in contexts or ())
+            and (
+                not isinstance(disclaimers, DisclaimerResponsesStream)
+                or not disclaimers.selected
+                or disclaimers.writes_lines()
+            )
+        )
+
+    def _write_page(
+        self,
+        leads: list[dict[str, Any]],
+        record_index: int,
+        partition_context: Context | None,
+    ) -> int:
+        """Write a page's leads as the SDK's loop would have, one record after the other (each
+        lead's disclaimer responses first, the STATE after every STATE_MSG_FREQUENCY-th
+        record), in one write per STATE; returns the record index after them."""
+        if not leads:
+            return record_index
+        writer: BufferedSingerWriter = self._tap.message_writer  # type: ignore[assignment]
+        extracted = self.extracted_text or utc_now().isoformat(sep="T")
+        add_lead = RecordLines(self.name, extracted).add
+        disclaimers = self._disclaimer_lines(extracted)
+        fill = [
+            (key, value)
+            for key, value in (partition_context or {}).items()
+            if any(key not in lead for lead in leads)
+        ]
+        frequency = self.STATE_MSG_FREQUENCY
+        out: list[bytes] = []
+        for lead in leads:
+            if disclaimers is not None:
+                disclaimers.add(lead, out)
+            for key, value in fill:  # what the SDK's _process_record adds
+                if key not in lead:
+                    lead[key] = value
+            add_lead(lead, out)
+            record_index += 1
+            if record_index % frequency == 0:
+                writer.write_bytes(b"".join(out))
+                out.clear()
+                self.state_manager.is_flushed = False
+                self._write_state_message()
+        if out:
+            writer.write_bytes(b"".join(out))
+        self.state_manager.is_flushed = False
+        if disclaimers is not None and disclaimers.written:  # as its own writer does
+            self._tap.streams["disclaimer_responses"].state_manager.is_flushed = False
+        return record_index
+
+    def _disclaimer_lines(self, extracted: str) -> DisclaimerLines | None:
+        """The disclaimer_responses lines of this page, when that stream is selected."""
+        if self._disclaimers_of_slice is None:
+            return None
+        return DisclaimerLines(self._tap.streams["disclaimer_responses"].name, extracted)
 
     def _announced_leads(self, context: Context) -> Iterator[dict[str, Any]]:
         """The leads announced in the webhook spool and not emitted yet, read by id; the
@@ -502,12 +625,16 @@ class DisclaimerResponsesStream(GraphStream):
         """Never called by a sync: the leads stream writes these records."""
         return ()
 
+    def writes_lines(self) -> bool:
+        """Whether its records are written as lines of their own (no map, no version)."""
+        if self._route is None:
+            self._route = self._record_route()
+        return self._route == "as_is" and self._stream_version is None
+
     def write_from_lead(self, lead: dict[str, Any]) -> None:
         if not lead.get("custom_disclaimer_responses"):
             return
-        if self._route is None:
-            self._route = self._record_route()
-        if self._route != "as_is" or self._stream_version is not None:
+        if not self.writes_lines():
             for record in disclaimer_records(lead):
                 self._write_record_message(record)
             return
