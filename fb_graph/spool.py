@@ -37,21 +37,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from fb_graph.database import open_engine
 from fb_graph.messenger import KINDS as MESSENGER_KINDS
 from fb_graph.messenger import MESSAGE
+from fb_graph.spool_names import CHANGES as CHANGES
+from fb_graph.spool_names import LEADGEN as LEADGEN
+from fb_graph.spool_names import MESSENGER_READER as MESSENGER_READER
+from fb_graph.spool_names import TAP_READER as TAP_READER
+from fb_graph.spool_names import SpoolError as SpoolError
 
-CHANGES = "fb_leads_spool_changes"
 COUNTERS = "fb_leads_spool_counters"
 PAGES = "fb_leads_spool_pages"
 READERS = "fb_leads_spool_readers"
-LEADGEN = "leadgen"
-TAP_READER = "tap-fb-leads"
-MESSENGER_READER = "tap-fb-leads:messenger_leads"
-"""The position of the tap's ``messenger_leads`` stream: the Messenger kinds are pruned up to
-it, every other kind up to :data:`TAP_READER`'s."""
 _LOCK_KEY = 0x6662_6C65_6164  # "fbleads": serialises stores on Postgres
-
-
-class SpoolError(Exception):
-    """The spool cannot be opened, read or written; one sentence saying what to check."""
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,15 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fb_graph import messenger
 from fb_graph.client import GraphClient, page_shape
 from fb_graph.errors import ErrorKind, GraphError
-from fb_graph.spool import Spool
 from tap_fb_leads.messenger_flows import SPOOL_ROWS, BadMessengerState
+
+if TYPE_CHECKING:
+    from fb_graph.spool import Spool  # SQLAlchemy: imported only with webhook_spool
 
 FIELDS = "participants,messages{message,created_time,from}"
 

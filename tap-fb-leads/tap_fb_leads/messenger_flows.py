@@ -25,14 +25,16 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fb_graph import messenger
 from fb_graph.client import GraphClient, page_shape
 from fb_graph.errors import GraphError
 from fb_graph.messenger import Flow, MessengerEvent
-from fb_graph.spool import Spool, SpooledChange
 from tap_fb_leads.webhooks import BadSpoolState
+
+if TYPE_CHECKING:
+    from fb_graph.spool import Spool, SpooledChange  # SQLAlchemy: only with webhook_spool
 
 SPOOL_ROWS = 500
 """Changes read from the spool at a time."""

@@ -31,19 +31,19 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any
 
 from fb_graph.client import GraphClient, page_shape
-from fb_graph.database import database_url, sqlite_path
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.limits import MAX_IDS
-from fb_graph.spool import CHANGES, LEADGEN, Spool, SpooledChange, SpoolError
+from fb_graph.spool_names import CHANGES, LEADGEN, SpoolError
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM
 from tap_fb_leads.records import SOURCE_WEBHOOK, MalformedRecord, lead_record
 from tap_fb_leads.seen import SeenIds
 from tap_fb_leads.settings import RETENTION_DAYS, Settings
+
+if TYPE_CHECKING:
+    from fb_graph.spool import Spool, SpooledChange
 
 WEBHOOKS_CONTEXT = {"source": "webhooks"}
 """The ``leads`` partition (and its STATE) of the leads announced in the spool."""
@@ -134,7 +134,13 @@ class Counts:
 
 def open_spool(location: str) -> Spool:
     """The receiver's spool, or :class:`SpoolUnusable`: the tap never creates one (a missing
-    file is a wrong path or a receiver that never ran), and never prints a URL's password."""
+    file is a wrong path or a receiver that never ran), and never prints a URL's password.
+    SQLAlchemy is imported here: a run without webhook_spool never loads it."""
+    import sqlalchemy as sa
+
+    from fb_graph.database import database_url, sqlite_path
+    from fb_graph.spool import Spool
+
     path = sqlite_path(location)
     shown = str(path) if path is not None else _safe_url(location)
     if path is not None:
@@ -173,6 +179,8 @@ def open_spool(location: str) -> Spool:
 
 
 def _safe_url(location: str) -> str:
+    import sqlalchemy as sa
+
     try:
         return sa.engine.make_url(location).render_as_string(hide_password=True)
     except (sa.exc.ArgumentError, ValueError):
