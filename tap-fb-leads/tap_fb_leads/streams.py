@@ -12,6 +12,7 @@ in: nothing is lost, and a target that upserts on ``id`` keeps each lead once.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import sys
 import typing as t
@@ -339,11 +340,8 @@ class LeadsStream(GraphStream):
         self._disclaimers_of_slice = self.run.disclaimer_writer()
         disclaimers = self._tap.streams["disclaimer_responses"]
         problems: list[str] = []
-        add, form_id = read.seen.add, read.form_id
-        # Locals in the loop (a lead costs a few attribute look-ups less), kept in ``read``
-        # after each page.
-        count, newest, oldest = 0, read.newest, "~"  # "~": after every date in text order
-        read.count, read.oldest = count, oldest
+        add_page, form_id = read.seen.add_page, read.form_id
+        read.count, read.oldest = 0, "~"  # "~": after every date in text order
         for page in self.run.pager.pages(self.edge_path(context), params):
             read_at = utc_now().isoformat(sep="T")
             self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
@@ -351,7 +349,7 @@ class LeadsStream(GraphStream):
             keep = leads.append
             for raw in page:
                 try:
-                    lead = lead_record(raw, form_id, problems)
+                    keep(lead_record(raw, form_id, problems))
                 except MalformedRecord as exc:
                     read.malformed += 1
                     self.logger.warning(
@@ -365,20 +363,21 @@ class LeadsStream(GraphStream):
                     for problem in problems:
                         self.logger.warning("Malformed field kept as null: %s.", problem)
                     problems.clear()
-                if not add(lead["id"]):
-                    read.duplicates += 1
-                    continue
-                count += 1
-                created = lead["created_time"]  # one RFC 3339 UTC format: text order
-                if created > newest:
-                    newest = created
-                if created < oldest:
-                    oldest = created
-                keep(lead)
-            del page
-            read.count, read.newest, read.oldest = count, newest, oldest
+            del page, keep
+            # Each lead once: those emitted before (in this partition, or in the run with the
+            # webhook spool) are dropped.
+            new = add_page([lead["id"] for lead in leads])
+            if new is not None:
+                read.duplicates += new.count(False)
+                leads = list(itertools.compress(leads, new))
+            if leads:
+                times = [lead["created_time"] for lead in leads]  # one RFC 3339 UTC format
+                read.count += len(leads)
+                read.newest = max(read.newest, max(times))
+                read.oldest = min(read.oldest, min(times))
+                del times
             yield leads
-            del leads, keep  # the pager frees the page before it asks for the next one
+            del leads  # the pager frees the page before it asks for the next one
 
     # -- writing a page at once ------------------------------------------------------------
 
