@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import queue
 import random
 import threading
 import time
@@ -150,8 +152,48 @@ class GraphUnreachable(GraphError):
         )
 
 
+class _Worker:
+    """The daemon thread that makes the calls ahead, one after the other (started on first
+    use; a call ahead is handed to it, not to a new thread)."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Ahead] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="fb-graph-ahead", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            self._calls.get()._run()
+
+    def submit(self, ahead: Ahead) -> None:
+        self._calls.put(ahead)
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def _the_worker() -> _Worker:
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = _Worker()
+        return _worker
+
+
+def _forget_worker() -> None:  # a forked child has no worker thread
+    global _worker
+    _worker = None
+
+
+os.register_at_fork(after_in_child=_forget_worker)
+
+
 class Ahead:
-    """One call running in a background thread (:meth:`GraphClient.get_ahead`).
+    """One call made in the background (:meth:`GraphClient.get_ahead`).
 
     :meth:`result` waits for it and returns its answer or raises its error: the very exception
     object the call would have raised in the caller's thread. A call ahead that nobody asks for
@@ -160,30 +202,34 @@ class Ahead:
     """
 
     def __init__(self, call: Callable[[], Any]) -> None:
+        self._call: Callable[[], Any] | None = call
         self._answer: Any = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(call,), name="fb-graph-ahead", daemon=True
-        )
-        self._thread.start()
+        self._done = threading.Event()
+        self._worker = _the_worker()
+        self._worker.submit(self)
 
-    def _run(self, call: Callable[[], Any]) -> None:
+    def _run(self) -> None:
+        call, self._call = self._call, None
         try:
+            assert call is not None
             self._answer = call()
         except BaseException as exc:  # raised again in the caller's thread
             self._error = exc
+        finally:
+            self._done.set()
 
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return not self._done.is_set()
 
     def wait(self) -> None:
         """Until the call has ended (at once from the call's own thread)."""
-        if self._thread is not threading.current_thread():
-            self._thread.join()
+        if not self._worker.is_current():
+            self._done.wait()
 
     def result(self) -> Any:
         """The answer, or the call's error raised here; only once (nothing is kept)."""
-        self._thread.join()
+        self._done.wait()
         answer, error = self._answer, self._error
         self._answer = self._error = None
         if error is not None:
