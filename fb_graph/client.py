@@ -9,10 +9,12 @@ the shape the caller expects: a 200 that is not what was asked for (an HTML page
 envelope, a page without ``data``) is a temporary error, never an empty answer. Every text that
 can reach a log or an error is free of secrets.
 
-A call can also be made ahead (:meth:`GraphClient.get_ahead`): the same call, with the same
-retries, waits and errors, in a background thread while the caller works on something else;
-its answer, or its error, is the caller's when it asks for it. One call at most is ahead, and
-no other call of the client starts while it runs.
+A GET can also be sent ahead (:meth:`GraphClient.get_ahead`): a worker thread sends the
+request and reads the answer's bytes while the caller works on something else (the server
+works meanwhile); when the caller asks for the answer, the rest of the call (decoding,
+checking, classifying, pacing, retries and their waits) is made in the caller's thread, exactly
+as :meth:`GraphClient.get` makes it. One request at most is ahead, and no other call of the
+client starts before it has ended.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
 import backoff
@@ -65,6 +67,8 @@ def decode_json(content: bytes) -> Any:
         return json.loads(content)
 
 
+_Sent: TypeAlias = "tuple[requests.Response, bytes] | GraphError"
+"""A request sent: its response and body, or the network error that stopped it."""
 _READ_SIZE = 1 << 20
 """Bytes read at once from an answer's body (a page of 500 leads is about half of it)."""
 
@@ -193,16 +197,17 @@ os.register_at_fork(after_in_child=_forget_worker)
 
 
 class Ahead:
-    """One call made in the background (:meth:`GraphClient.get_ahead`).
+    """Work handed to the worker thread (the request of :meth:`GraphClient.get_ahead`).
 
-    :meth:`result` waits for it and returns its answer or raises its error: the very exception
-    object the call would have raised in the caller's thread. A call ahead that nobody asks for
-    (its caller stopped) is left to finish on its own: it never delays a stopping run, and the
-    client's next call waits for it first.
+    :meth:`result` waits for it and returns its outcome, passed through ``then`` in the
+    caller's thread (the rest of the call), or raises the very exception object the work raised.
+    Work that nobody asks for (its caller stopped) is left to finish on its own: it never delays
+    a stopping run, and the client's next call waits for it first.
     """
 
-    def __init__(self, call: Callable[[], Any]) -> None:
+    def __init__(self, call: Callable[[], Any], then: Callable[[Any], Any] | None = None) -> None:
         self._call: Callable[[], Any] | None = call
+        self._then = then
         self._answer: Any = None
         self._error: BaseException | None = None
         self._done = threading.Event()
@@ -228,16 +233,17 @@ class Ahead:
             self._done.wait()
 
     def result(self) -> Any:
-        """The answer, or the call's error raised here; only once (nothing is kept)."""
+        """The answer (passed through ``then`` here, when given), or the call's error raised
+        here; only once (nothing is kept)."""
         self._done.wait()
-        answer, error = self._answer, self._error
-        self._answer = self._error = None
+        answer, error, then = self._answer, self._error, self._then
+        self._answer = self._error = self._then = None
         if error is not None:
             try:
                 raise error
             finally:
                 del error  # no cycle through the traceback's frame
-        return answer
+        return answer if then is None else then(answer)
 
 
 @dataclass
@@ -308,12 +314,26 @@ class GraphClient:
     def get_ahead(
         self, path: str, params: Mapping[str, Any] | None = None, *, shape: Shape = any_object
     ) -> Ahead:
-        """:meth:`get` started now in a background thread: ``.result()`` is what :meth:`get`
-        would have returned or raised. The caller works meanwhile (the next page of leads is
-        on its way while this one is written); ``params`` is copied now."""
-        query = dict(params or {})
+        """:meth:`get`, its request sent now: ``.result()`` is what :meth:`get` would have
+        returned or raised. The worker thread sends the request and reads the answer's bytes
+        (waiting for the server while the caller works: the next page of leads is on its way
+        while this one is written); the rest of the call (decoding, checking, pacing, any retry
+        with its waits) is made by ``.result()``, in the caller's thread, as :meth:`get` makes
+        it. ``params`` is read now."""
+        url, query, where = self._target("GET", path, params)
         self._wait_for_ahead()
-        self._ahead = ahead = Ahead(lambda: self.call("GET", path, params=query, shape=shape))
+
+        def answer(sent: _Sent) -> Any:
+            first: list[_Sent] = [sent]
+
+            def attempt() -> tuple[Any, Usage]:
+                if first:
+                    return self._answer(first.pop(), where, shape)
+                return self._attempt("GET", url, where, query, None, None, shape)
+
+            return self._retrying(where, attempt)
+
+        self._ahead = ahead = Ahead(lambda: self._send("GET", url, query, None, None), answer)
         return ahead
 
     def _wait_for_ahead(self) -> None:
@@ -411,13 +431,18 @@ class GraphClient:
         shape: Shape = any_object,
     ) -> Any:
         """One Graph call with every retry and wait; returns the answer or raises."""
-        url = f"{self.base}/{path.lstrip('/')}"
-        query = {**(params or {}), **self._proof}
+        url, query, where = self._target(method, path, params)
         headers = {"Content-Type": content_type} if content_type else None
-        where = f"{method} /{_path_only(path)}"
         return self._retrying(
             where, lambda: self._attempt(method, url, where, query, data, headers, shape)
         )
+
+    def _target(
+        self, method: str, path: str, params: Mapping[str, Any] | None
+    ) -> tuple[str, dict[str, Any], str]:
+        """A call's URL, query (with the proof) and the words that name it in logs."""
+        url = f"{self.base}/{path.lstrip('/')}"
+        return url, {**(params or {}), **self._proof}, f"{method} /{_path_only(path)}"
 
     def open_stream(
         self, url: str, params: Mapping[str, Any] | None = None, *, accept: StreamCheck
@@ -466,6 +491,18 @@ class GraphClient:
         headers: Mapping[str, str] | None,
         shape: Shape,
     ) -> tuple[Any, Usage]:
+        return self._answer(self._send(method, url, query, data, headers), where, shape)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        query: Mapping[str, Any],
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> _Sent:
+        """One request: its response and body, or the network error (the first half of an
+        attempt, the part a call made ahead leaves to the worker thread)."""
         self.stats.calls += 1
         try:
             response = self.session.request(
@@ -482,7 +519,14 @@ class GraphClient:
             content = b"".join(response.iter_content(_READ_SIZE))
         except _NETWORK_ERRORS as exc:
             message = self.redact(f"network error: {type(exc).__name__}")
-            return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT), Usage()
+            return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT)
+        return response, content
+
+    def _answer(self, sent: _Sent, where: str, shape: Shape) -> tuple[Any, Usage]:
+        """The second half of an attempt: the answer checked and decoded, or its error."""
+        if isinstance(sent, GraphError):
+            return sent, Usage()
+        response, content = sent
         usage = parse_usage(response.headers)
         status = response.status_code
         self.logger.debug(
