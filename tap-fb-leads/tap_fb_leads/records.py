@@ -259,7 +259,7 @@ def disclaimer_lines(lead: dict[str, Any], stream: str, time_extracted: str) -> 
         )
 
 
-_CHECKBOXES: dict[tuple[str, object], bytes] = {}
+_CHECKBOXES: dict[tuple[str, Any], bytes] = {}
 """``"checkbox_key","is_checked":true`` of each checkbox key and ``is_checked`` value seen."""
 _MAX_CHECKBOXES = 4096
 
@@ -272,16 +272,17 @@ def _plain(text: str) -> bool:
 
 class DisclaimerLines:
     """The lines :func:`disclaimer_lines` writes, for the leads of one page: the same bytes,
-    from a few pieces per lead (the lead's id, form and time, the checkbox's key and value)
-    instead of a message encoded per checkbox. A value that would need escaping takes
-    :class:`RecordLines`' path (a dict encoded by msgspec, or the standard library's)."""
+    from a few pieces per checkbox (the lead's id and time, the checkbox's key and value, each
+    JSON already) put into the page's line pattern, instead of a message encoded per checkbox.
+    A value that would need escaping takes :class:`RecordLines`' path (a dict encoded by
+    msgspec, or the standard library's)."""
 
     def __init__(self, stream: str, time_extracted: str) -> None:
         self.lines = RecordLines(stream, time_extracted)
-        self._head = self.lines.start + b'{"lead_id":"'
-        self._tail = b'"}' + self.lines.end
+        self._start = self.lines.start.replace(b"%", b"%%") + b'{"lead_id":"%s","form_id":'
+        self._end = b',"checkbox_key":%s,"created_time":"%s"}' + self.lines.end.replace(b"%", b"%%")
         self._form_id: str | None = None
-        self._form = b"null"
+        self._pattern: bytes | None = self._start + b"null" + self._end
         self.written = False
         """Whether a lead with disclaimer responses came (its stream's state is then not
         flushed, as after its own writer)."""
@@ -295,42 +296,52 @@ class DisclaimerLines:
         lead_id, form_id, created = lead["id"], lead.get("form_id") or None, lead["created_time"]
         if form_id != self._form_id:
             self._form_id = form_id
-            self._form = (
-                b"null"
-                if form_id is None
-                else (b'"' + form_id.encode() + b'"' if _plain(form_id) else b"")
-            )
-        if not (self._form and _plain(created) and lead_id.isdigit() and lead_id.isascii()):
+            if form_id is None:
+                self._pattern = self._start + b"null" + self._end
+            elif _plain(form_id):
+                self._pattern = self._start + b'"' + form_id.encode() + b'"' + self._end
+            else:
+                self._pattern = None
+        pattern = self._pattern
+        if pattern is None or not (_plain(created) and lead_id.isdigit() and lead_id.isascii()):
             add_disclaimer_lines(lead, self.lines, out)
             return
-        head = self._head + lead_id.encode() + b'","form_id":' + self._form + b',"checkbox_key":'
-        tail = b',"created_time":"' + created.encode() + self._tail
-        keep = out.append
+        lead_text, created_text = lead_id.encode(), created.encode()
+        keep, known = out.append, _CHECKBOXES
         for response in responses:
-            if not isinstance(response, dict) or not response.get("checkbox_key"):
+            if not isinstance(response, dict):
                 continue
-            key, checked = response["checkbox_key"], response.get("is_checked")
-            middle = _checkbox(key, checked)
-            if middle is None:  # a key msgspec refuses (a lone surrogate)
-                _add_disclaimer_line(lead_id, form_id, created, response, self.lines, out)
+            key = response.get("checkbox_key")
+            if not key:
                 continue
-            keep(head + middle + tail)
+            checked = response.get("is_checked")
+            middle = None
+            if type(key) is str:
+                try:
+                    middle = known[(key, checked)]
+                except (KeyError, TypeError):  # new, or a value that is not hashable
+                    pass
+            if middle is None:
+                middle = _checkbox(key, checked)
+                if middle is None:  # a key msgspec refuses (a lone surrogate)
+                    _add_disclaimer_line(lead_id, form_id, created, response, self.lines, out)
+                    continue
+            keep(pattern % (lead_text, middle, created_text))
 
 
 def _checkbox(key: object, checked: object) -> bytes | None:
-    """``"key","is_checked":true`` (the key as JSON, the value as is_checked reads it)."""
-    cacheable = type(key) is str and (checked is None or type(checked) in (str, bool, int))
-    if cacheable:
-        middle = _CHECKBOXES.get((key, checked))  # type: ignore[arg-type]
-        if middle is not None:
-            return middle
+    """``"key","is_checked":true`` (the key as JSON, the value as is_checked reads it); kept
+    for a text key and a hashable value (equal values read the same: numbers by their truth)."""
     try:
         text = _encode_native(str(key))
     except UnicodeEncodeError:
         return None
     middle = text + (b',"is_checked":true' if is_checked(checked) else b',"is_checked":false')
-    if cacheable and len(_CHECKBOXES) < _MAX_CHECKBOXES:
-        _CHECKBOXES[(key, checked)] = middle  # type: ignore[index]
+    if type(key) is str and len(_CHECKBOXES) < _MAX_CHECKBOXES:
+        try:
+            _CHECKBOXES[(key, checked)] = middle
+        except TypeError:  # a list or an object: not kept
+            pass
     return middle
 
 

@@ -12,8 +12,13 @@ import weakref
 
 import pytest
 from singer_sdk.singerlib.encoding.simple import RecordMessage, StateMessage
-from tap_fb_leads.output import BufferedSingerWriter, encode_exact
-from tap_fb_leads.records import disclaimer_lines, disclaimer_records, lead_record
+from tap_fb_leads.output import BufferedSingerWriter, RecordLines, encode_exact, encode_line
+from tap_fb_leads.records import (
+    DisclaimerLines,
+    disclaimer_lines,
+    disclaimer_records,
+    lead_record,
+)
 from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import tap_config
 from typing_extensions import override
@@ -209,3 +214,51 @@ def test_two_pages_at_most_are_alive_when_a_page_is_asked_for(sandbox):
         count += 1
     assert count == 200
     assert max(older) <= 1, older
+
+
+ODD_RESPONSES = [
+    {"checkbox_key": "optional_1", "is_checked": "1"},
+    {"checkbox_key": "optional_2", "is_checked": ""},
+    {"checkbox_key": "k3", "is_checked": True},
+    {"checkbox_key": "k4", "is_checked": " Yes "},
+    {"checkbox_key": "k5", "is_checked": 1.0},
+    {"checkbox_key": "k5", "is_checked": 0},
+    {"checkbox_key": 7, "is_checked": [1]},
+    {"checkbox_key": "", "is_checked": "1"},
+    {"is_checked": "1"},
+    "not an object",
+    {"checkbox_key": 'q"uo\\te %s', "is_checked": None},
+    {"checkbox_key": "\u00fcn\u00ef \u2028", "is_checked": {"x": 1}},
+    {"checkbox_key": "\ud800", "is_checked": "1"},
+]
+
+
+@pytest.mark.parametrize(
+    ("form_id", "created_time"),
+    [
+        ("1557809384024969", "2026-11-20T10:11:12+0000"),
+        (None, "2026-11-20T10:11:12Z"),
+        ("", "2026-11-20T10:11:12+0000"),
+        ('f"orm\\', "2026-11-20T10:11:12+0000"),
+        ("f\u00f6rm %d", 1790000000),
+        ("1557809384024969", '2026-11-20T10:"\\:12+0000'),  # Meta's shape: taken as it is
+        ("1557809384024969", "2026-11-20T10:1\u00e9:12+0000"),
+    ],
+)
+def test_a_pages_lines_are_the_bytes_of_the_message_path(form_id, created_time):
+    """What _write_page writes (RecordLines, DisclaimerLines) is, byte for byte, what
+    encode_line writes for each message: odd keys, values, forms and times included."""
+    moment = "2026-11-30T01:02:03.456789+00:00"
+    raw = {"id": "2276112877730680", "created_time": created_time, "form_id": form_id}
+    raw["custom_disclaimer_responses"] = ODD_RESPONSES
+    lead = lead_record(raw, "5")
+    expected = list(disclaimer_lines(lead, "disclaimer_responses", moment))
+    for _ in range(2):  # the second time from the checkbox cache
+        out: list[bytes] = []
+        DisclaimerLines("disclaimer_responses", moment).add(lead, out)
+        assert out == expected
+    for record in [lead, *RECORDS]:
+        message = {"type": "RECORD", "stream": "leads", "record": record, "time_extracted": moment}
+        pieces: list[bytes] = []
+        RecordLines("leads", moment).add(record, pieces)
+        assert b"".join(pieces) == encode_line(message)
