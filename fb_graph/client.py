@@ -296,6 +296,7 @@ class GraphClient:
         self._secrets = (access_token, app_secret)
         self._ahead: Ahead | None = None
         """The call made ahead last, while it may still run."""
+        self._environments: dict[str, dict[str, Any]] = {}
 
     def redact(self, text: object) -> str:
         return redact(text, self._secrets)
@@ -505,22 +506,54 @@ class GraphClient:
         attempt, the part a call made ahead leaves to the worker thread)."""
         self.stats.calls += 1
         try:
-            response = self.session.request(
-                method,
-                url,
-                params=query,
-                data=data,
-                headers=headers,
-                timeout=self.transport.request_timeout,
-                stream=True,
-            )
-            # The body in one read, where ``response.content`` reads 10 KiB at a time; the
-            # same errors (requests' own, raised by iter_content), the connection kept.
-            content = b"".join(response.iter_content(_READ_SIZE))
+            if type(self.session) is not requests.Session:
+                # A session of its own (the target's at-most-once one) sees each answer, read
+                # whole, inside its request(): called as it always was.
+                response = self.session.request(
+                    method,
+                    url,
+                    params=query,
+                    data=data,
+                    headers=headers,
+                    timeout=self.transport.request_timeout,
+                )
+                content = response.content
+            else:
+                # What Session.request does, with the environment's settings (proxies, CA
+                # bundle) read once per server instead of at every call (the same values: the
+                # environment does not change during a run), and the body read in one piece
+                # where response.content reads 10 KiB at a time (the same errors, requests'
+                # own, raised by iter_content; the connection is kept).
+                prepared = self.session.prepare_request(
+                    requests.Request(
+                        method=method.upper(),
+                        url=url,
+                        headers=headers,
+                        data=data or {},
+                        params=query,
+                    )
+                )
+                response = self.session.send(
+                    prepared,
+                    timeout=self.transport.request_timeout,
+                    allow_redirects=True,
+                    **self._environment(url),
+                )
+                content = b"".join(response.iter_content(_READ_SIZE))
         except _NETWORK_ERRORS as exc:
             message = self.redact(f"network error: {type(exc).__name__}")
             return GraphError(status=0, message=message, kind=ErrorKind.TRANSIENT)
         return response, content
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """Session.merge_environment_settings for ``url``'s server (stream=True), kept."""
+        end = url.find("/", url.find("//") + 2)
+        server = url if end < 0 else url[:end]
+        if server not in self._environments:
+            found = self.session.merge_environment_settings(url, {}, True, None, None)
+            self._environments[server] = dict(found)
+        settings = self._environments[server]
+        return {**settings, "proxies": dict(settings["proxies"] or {})}
 
     def _answer(self, sent: _Sent, where: str, shape: Shape) -> tuple[Any, Usage]:
         """The second half of an attempt: the answer checked and decoded, or its error."""

@@ -7,6 +7,8 @@ import logging
 import re
 
 import pytest
+import requests
+from typing_extensions import override
 
 from fb_graph.client import (
     BatchCall,
@@ -324,3 +326,29 @@ def test_the_next_call_waits_for_the_call_ahead(make_sandbox):
     assert not ahead.running()
     assert [entry["path"].rsplit("/", 1)[-1] for entry in sb.requests()] == ["leads", _form(sb)]
     assert len(ahead.result()["data"]) == 3
+
+
+def test_a_session_of_its_own_sees_each_answer_whole_in_its_request(sandbox):
+    """The target's at-most-once session inspects each answer inside request(): the client
+    calls it for every attempt (never send() around it), and the body is already read there."""
+    seen: list[tuple[str, bool]] = []
+
+    class Watching(requests.Session):
+        @override
+        def request(self, method, url, *args, **kwargs):
+            response = super().request(method, url, *args, **kwargs)
+            seen.append((method, response._content_consumed))
+            return response
+
+    sandbox.fault(path_contains="/leads", kind="http500", times=1)
+    client = GraphClient(
+        access_token=sandbox.token,
+        api_url=sandbox.url,
+        api_version="v26.0",
+        transport=Transport(retry_backoff_seconds=0),
+        session=Watching(),
+        sleep=lambda _: None,
+    )
+    page = client.get(f"{_form(sandbox)}/leads", {"limit": 3}, shape=page_shape)
+    assert len(page["data"]) == 3
+    assert seen == [("GET", True), ("GET", True)]
