@@ -68,24 +68,25 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PYTHON" -m venv .venv
 fi
-# Install (again) only when pyproject.toml or requirements.lock changed since the last install:
-# the exact versions of requirements.lock (hash-checked), then the project itself.
+# Install (again) only when a pyproject.toml, requirements.in or requirements.lock changed:
+# the exact versions of requirements.lock (hash-checked), then the distributions (requirements.in).
 STAMP=".venv/.fb-leads-installed"
-WANT="$(cat pyproject.toml requirements.lock | .venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+WANT="$(cat pyproject.toml */pyproject.toml requirements.in requirements.lock | .venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.lock
-  .venv/bin/python -m pip install --quiet --no-deps -e .
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements.in
   echo "$WANT" > "$STAMP"
 else
-  echo "already installed (pyproject.toml and requirements.lock unchanged)"
+  echo "already installed (pyproject.toml files, requirements.in and requirements.lock unchanged)"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
 
 step "Meltano plugins (into .meltano/)"
-# Only when meltano.yml or pyproject.toml changed; .meltano/ is kept private (Meltano writes each
-# run's plugin config, secrets included, under .meltano/run/, and a killed run can leave it).
+# Wheels of this checkout, installed by `meltano install`, only when meltano.yml or a plugin's
+# source changed; .meltano/ is kept private (Meltano writes each run's plugin config, secrets
+# included, under .meltano/run/, and a killed run can leave it).
 python scripts/loop.py install-plugins
 
 mkdir -p "$OUT"

@@ -110,7 +110,7 @@ def _secrets(config: t.Mapping[str, t.Any]) -> list[str]:
 
 def _version() -> str:
     try:
-        return metadata.version("fb-leads")
+        return metadata.version(NAME)
     except metadata.PackageNotFoundError:  # pragma: no cover - not installed
         return "0"
 

@@ -72,7 +72,7 @@ def warehouse():
 
 @pytest.fixture(scope="session")
 def loop_sandbox():
-    from fb_graph.sandbox import Sandbox, SandboxConfig
+    from fb_graph_sandbox import Sandbox, SandboxConfig
 
     config = SandboxConfig(
         seed=7,
@@ -246,6 +246,6 @@ def loop(meltano_installed, warehouse, loop_sandbox, tmp_path):
 
 
 def _dataset_id() -> str:
-    from fb_graph.sandbox import DEFAULT_DATASET_ID
+    from fb_graph_sandbox import DEFAULT_DATASET_ID
 
     return DEFAULT_DATASET_ID

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from pipeline_support import ROOT, meltano_sys_dir, warehouse_mod
 
-from fb_graph.sandbox import DEFAULT_TOKEN
+from fb_graph_sandbox import DEFAULT_TOKEN
 
 pytestmark = pytest.mark.pipeline
 LEADS_PER_FORM = 60

@@ -27,7 +27,7 @@ from facebook_business.api import Cursor, FacebookAdsApi, FacebookResponse
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
-from fb_graph.sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
+from fb_graph_sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
 
 VERSION = "v26.0"
 LEAD_ID = "1234567890123456"

@@ -12,13 +12,13 @@ import weakref
 
 import pytest
 from singer_sdk.singerlib.encoding.simple import RecordMessage, StateMessage
-from tap_fb_leads.output import BufferedSingerWriter, encode_exact
-from tap_fb_leads.records import disclaimer_lines, disclaimer_records, lead_record
-from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import tap_config
 from typing_extensions import override
 
 from fb_graph.client import decode_json
+from tap_fb_leads.output import BufferedSingerWriter, encode_exact
+from tap_fb_leads.records import disclaimer_lines, disclaimer_records, lead_record
+from tap_fb_leads.tap import TapFbLeads
 
 RECORDS = [
     {"id": "2276112877730680", "n": 12345678901234567, "big": 2**70, "neg": -(2**65)},

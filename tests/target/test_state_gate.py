@@ -14,12 +14,12 @@ import threading
 import time
 
 import pytest
+from target_helpers import SCHEMA, STREAM, singer_lines, stage_record, write_config
+
+from fb_graph_sandbox import DEFAULT_DATASET_ID
 from target_fb_conversions import sink as sink_module
 from target_fb_conversions.sender import SendError
 from target_fb_conversions.target import TargetFbConversions
-from target_helpers import SCHEMA, STREAM, singer_lines, stage_record, write_config
-
-from fb_graph.sandbox import DEFAULT_DATASET_ID
 
 
 class _StateWatch(io.StringIO):

@@ -8,8 +8,8 @@ import signal
 import sys
 import threading
 
-from fb_graph.sandbox.config import SandboxConfig
-from fb_graph.sandbox.server import Sandbox
+from fb_graph_sandbox.config import SandboxConfig
+from fb_graph_sandbox.server import Sandbox
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else list(argv)
     if given[:1] == ["export"]:
-        from fb_graph.sandbox.export_cli import main as export_main
+        from fb_graph_sandbox.export_cli import main as export_main
 
         return export_main(given[1:])
     args = _parser().parse_args(given)

@@ -36,13 +36,13 @@ from fb_graph.export_format import (
     TEST_ANSWER,
 )
 from fb_graph.fields import AD_FIELDS
-from fb_graph.sandbox import failures
-from fb_graph.sandbox.config import SandboxConfig
-from fb_graph.sandbox.data import Form, SandboxData
 from fb_graph.xlsx import write_rows
+from fb_graph_sandbox import failures
+from fb_graph_sandbox.config import SandboxConfig
+from fb_graph_sandbox.data import Form, SandboxData
 
 if TYPE_CHECKING:
-    from fb_graph.sandbox.api import GraphApp
+    from fb_graph_sandbox.api import GraphApp
 
 # format -> (text encoding, BOM, default delimiter); xlsx is written by fb_graph.xlsx.
 TEXT_FORMATS: dict[str, tuple[str, bool, str]] = {
@@ -158,7 +158,7 @@ Source = SandboxData | SandboxConfig | _HasData
 
 # -- which leads -----------------------------------------------------------------------
 def data_of(source: Source) -> SandboxData:
-    """The data behind a running :class:`~fb_graph.sandbox.Sandbox`, a data set or a config."""
+    """The data behind a running :class:`~fb_graph_sandbox.Sandbox`, a data set or a config."""
     if isinstance(source, SandboxData):
         return source
     if isinstance(source, SandboxConfig):

@@ -13,9 +13,9 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from fb_graph.sandbox import exports
-from fb_graph.sandbox.cli import add_data_arguments
-from fb_graph.sandbox.config import SandboxConfig
+from fb_graph_sandbox import exports
+from fb_graph_sandbox.cli import add_data_arguments
+from fb_graph_sandbox.config import SandboxConfig
 
 PROG = "fb-graph-sandbox export"
 

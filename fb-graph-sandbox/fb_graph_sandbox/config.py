@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from fb_graph.limits import WEBHOOK_MAX_CHANGES
-from fb_graph.sandbox.failures import UNAVAILABLE_KINDS
+from fb_graph_sandbox.failures import UNAVAILABLE_KINDS
 
 DEFAULT_TOKEN = "EAASandboxAccessToken0000000000000000000000000000ZZ"
 EXPIRED_TOKEN = "EAASandboxExpiredToken000000000000000000000000000ZZ"

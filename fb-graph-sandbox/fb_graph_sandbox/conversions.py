@@ -21,7 +21,7 @@ from fb_graph.limits import (
     OFFLINE_MAX_EVENTS,
     TOO_OLD_SUBCODE,
 )
-from fb_graph.sandbox import failures
+from fb_graph_sandbox import failures
 
 MAX_EVENTS = CAPI_MAX_EVENTS
 MAX_AGE_DAYS = CAPI_MAX_AGE_DAYS

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from fb_graph.sandbox import failures
-from fb_graph.sandbox.data import time_string
-from fb_graph.sandbox.paging import decode_cursor, encode_cursor
+from fb_graph_sandbox import failures
+from fb_graph_sandbox.data import time_string
+from fb_graph_sandbox.paging import decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
-    from fb_graph.sandbox.api import Call, GraphApp
-    from fb_graph.sandbox.messenger import Messenger, Person, ThreadMessage
+    from fb_graph_sandbox.api import Call, GraphApp
+    from fb_graph_sandbox.messenger import Messenger, Person, ThreadMessage
 
 RECENT = 20  # the Conversations API serves only a thread's 20 most recent messages
 DEFAULT_LIMIT = 25

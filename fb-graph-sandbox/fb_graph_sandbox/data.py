@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from fb_graph.fields import AD_FIELDS, FORM_FIELDS, LEAD_FIELDS
-from fb_graph.sandbox.config import SandboxConfig
+from fb_graph_sandbox.config import SandboxConfig
 
 LEAD_DEFAULT_FIELDS = ("id", "created_time", "field_data")
 

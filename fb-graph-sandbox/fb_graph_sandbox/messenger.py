@@ -21,14 +21,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from fb_graph.sandbox import failures, threads
-from fb_graph.sandbox.apps import _param as param
-from fb_graph.sandbox.config import APP_ID, SandboxConfig
-from fb_graph.sandbox.data import FIRST_NAMES, LAST_NAMES, SandboxData, time_string
-from fb_graph.sandbox.webhooks import MessagingEvent, Webhooks
+from fb_graph_sandbox import failures, threads
+from fb_graph_sandbox.apps import _param as param
+from fb_graph_sandbox.config import APP_ID, SandboxConfig
+from fb_graph_sandbox.data import FIRST_NAMES, LAST_NAMES, SandboxData, time_string
+from fb_graph_sandbox.webhooks import MessagingEvent, Webhooks
 
 if TYPE_CHECKING:
-    from fb_graph.sandbox.api import Call, GraphApp
+    from fb_graph_sandbox.api import Call, GraphApp
 
 LEADGEN_APP_ID = "413038776280800"
 """Meta's Leadgen app: it owns the thread during a Messenger lead flow."""
@@ -579,7 +579,7 @@ def route(
         return None
     page_id, edge = parts
     if edge == "messenger_lead_forms" and call.method == "GET":
-        from fb_graph.sandbox.api import parse_fields  # api imports this module
+        from fb_graph_sandbox.api import parse_fields  # api imports this module
 
         app.need(permissions, "pages_manage_ads")
         fields = parse_fields(

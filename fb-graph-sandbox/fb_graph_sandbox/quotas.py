@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from fb_graph.sandbox.config import BUSINESS_ID
+from fb_graph_sandbox.config import BUSINESS_ID
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The sandbox's HTTP server and the in-process :class:`Sandbox` handle.
 
 ``ThreadingHTTPServer`` on a loopback port, HTTP/1.1 keep-alive, one thread per connection.
-Graph calls go to :class:`~fb_graph.sandbox.api.GraphApp`; ``/__sandbox__/`` is the
+Graph calls go to :class:`~fb_graph_sandbox.api.GraphApp`; ``/__sandbox__/`` is the
 inspection prefix (no Graph path can start with two underscores).
 """
 
@@ -20,16 +20,16 @@ from urllib.parse import parse_qsl, urlsplit
 from typing_extensions import override
 
 from fb_graph.export_format import EXPORT_PATH
-from fb_graph.sandbox import exports, messenger
-from fb_graph.sandbox.api import Call, GraphApp
-from fb_graph.sandbox.config import (
+from fb_graph_sandbox import exports, messenger
+from fb_graph_sandbox.api import Call, GraphApp
+from fb_graph_sandbox.config import (
     APP_ID,
     DEFAULT_DATASET_ID,
     DEFAULT_OFFLINE_EVENT_SET_ID,
     DEFAULT_TOKEN,
     SandboxConfig,
 )
-from fb_graph.sandbox.data import SandboxData
+from fb_graph_sandbox.data import SandboxData
 
 INSPECT_PREFIX = "/__sandbox__/"
 
@@ -364,7 +364,7 @@ class Sandbox:
         self, path: str | Path, format: str = exports.DEFAULT_FORMAT, **options: Any
     ) -> exports.ExportResult:
         """Write this sandbox's leads (added ones too) as an export file; ``options`` are
-        :class:`~fb_graph.sandbox.exports.ExportOptions` fields. See docs/sandbox.md."""
+        :class:`~fb_graph_sandbox.exports.ExportOptions` fields. See docs/sandbox.md."""
         return exports.write_export(path, self.data, format, **options)
 
     def fault(

@@ -4,7 +4,7 @@ See docs/sandbox.md. ``Sandbox(SandboxConfig(...))`` runs one on a loopback port
 thread; ``fb-graph-sandbox`` runs one as a process.
 """
 
-from fb_graph.sandbox.config import (
+from fb_graph_sandbox.config import (
     ALL_PERMISSIONS,
     APP_ID,
     DEFAULT_APP_SECRET,
@@ -15,7 +15,7 @@ from fb_graph.sandbox.config import (
     SandboxConfig,
     WebhookOptions,
 )
-from fb_graph.sandbox.server import Sandbox
+from fb_graph_sandbox.server import Sandbox
 
 __all__ = [
     "ALL_PERMISSIONS",

@@ -3,7 +3,7 @@ level, ``debug_token``, and ``DELETE /{lead_id}``.
 
 ``/{app_id}/subscriptions`` needs the app token (``{app_id}|{app_secret}``);
 ``/{page_id}/subscribed_apps`` needs ``pages_manage_metadata``. Both change the state of
-:class:`~fb_graph.sandbox.webhooks.Webhooks`, which decides what is delivered.
+:class:`~fb_graph_sandbox.webhooks.Webhooks`, which decides what is delivered.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from fb_graph.sandbox import failures
-from fb_graph.sandbox.config import APP_ID, APP_NAME
-from fb_graph.sandbox.webhooks import verify_callback
+from fb_graph_sandbox import failures
+from fb_graph_sandbox.config import APP_ID, APP_NAME
+from fb_graph_sandbox.webhooks import verify_callback
 
 if TYPE_CHECKING:
-    from fb_graph.sandbox.api import Call, GraphApp
+    from fb_graph_sandbox.api import Call, GraphApp
 
 _DATA_ACCESS_SECONDS = 90 * 86400
 

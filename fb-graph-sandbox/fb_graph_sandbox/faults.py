@@ -7,7 +7,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 
-from fb_graph.sandbox import failures
+from fb_graph_sandbox import failures
 
 # HTTP 200 answers a careful client must not take for a success (or a page of data).
 MALFORMED_KINDS = ("no_data", "data_not_list", "html", "error_in_200", "not_json")

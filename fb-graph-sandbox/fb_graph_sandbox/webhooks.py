@@ -22,8 +22,8 @@ from urllib.parse import urlencode, urlsplit
 
 from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
-from fb_graph.sandbox.config import APP_ID, SandboxConfig, WebhookOptions
-from fb_graph.sandbox.data import Form, SandboxData
+from fb_graph_sandbox.config import APP_ID, SandboxConfig, WebhookOptions
+from fb_graph_sandbox.data import Form, SandboxData
 
 FIELD = "leadgen"
 _ID_KEYS = ("leadgen_id", "page_id", "form_id", "adgroup_id", "ad_id")

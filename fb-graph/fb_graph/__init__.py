@@ -3,7 +3,7 @@
 Auth headers and ``appsecret_proof`` (:mod:`fb_graph.auth`), token redaction
 (:mod:`fb_graph.redact`), the error envelope and its classification
 (:mod:`fb_graph.errors`), usage headers (:mod:`fb_graph.usage`), and a local
-Graph API sandbox (:mod:`fb_graph.sandbox`).
+Graph API sandbox (:mod:`fb_graph_sandbox`).
 """
 
 DEFAULT_API_URL = "https://graph.facebook.com"

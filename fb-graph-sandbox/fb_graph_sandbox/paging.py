@@ -11,8 +11,8 @@ import json
 import random
 from dataclasses import dataclass
 
-from fb_graph.sandbox import failures
-from fb_graph.sandbox.data import VARIANTS, Form
+from fb_graph_sandbox import failures
+from fb_graph_sandbox.data import VARIANTS, Form
 
 FILTER_OPERATORS = ("LESS_THAN", "GREATER_THAN", "GREATER_THAN_OR_EQUAL")
 

@@ -1,7 +1,7 @@
 """The Graph API routes the sandbox answers, independent of the HTTP server.
 
 :class:`GraphApp` takes one parsed :class:`Call` and returns a :class:`Reply`. The HTTP
-handler (:mod:`fb_graph.sandbox.server`) and batch requests both go through it, so faults,
+handler (:mod:`fb_graph_sandbox.server`) and batch requests both go through it, so faults,
 auth, quotas and the request log behave the same for every call.
 """
 
@@ -20,9 +20,9 @@ from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
 from fb_graph.fields import LEAD_FIELDS
 from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
-from fb_graph.sandbox import apps, conversions, failures, messenger
-from fb_graph.sandbox.config import SandboxConfig
-from fb_graph.sandbox.data import (
+from fb_graph_sandbox import apps, conversions, failures, messenger
+from fb_graph_sandbox.config import SandboxConfig
+from fb_graph_sandbox.data import (
     FORM_DEFAULT_FIELDS,
     FORM_NODE_FIELDS,
     LEAD_DEFAULT_FIELDS,
@@ -30,16 +30,16 @@ from fb_graph.sandbox.data import (
     Form,
     SandboxData,
 )
-from fb_graph.sandbox.failures import GraphFailure
-from fb_graph.sandbox.faults import MALFORMED_KINDS, Faults, failure_for, malformed
-from fb_graph.sandbox.paging import (
+from fb_graph_sandbox.failures import GraphFailure
+from fb_graph_sandbox.faults import MALFORMED_KINDS, Faults, failure_for, malformed
+from fb_graph_sandbox.paging import (
     decode_cursor,
     encode_cursor,
     parse_filtering,
     select_page,
 )
-from fb_graph.sandbox.quotas import Quotas
-from fb_graph.sandbox.webhooks import Webhooks
+from fb_graph_sandbox.quotas import Quotas
+from fb_graph_sandbox.webhooks import Webhooks
 
 T = TypeVar("T")
 MAX_BATCH = MAX_BATCH_CALLS
