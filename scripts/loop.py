@@ -446,7 +446,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "install-plugins":
         if not install_plugins():
-            print("already installed (meltano.yml and the plugins' sources unchanged)", file=sys.stderr)
+            print(
+                "already installed (meltano.yml and the plugins' sources unchanged)",
+                file=sys.stderr,
+            )
     elif args.command == "page-ids":
         print(
             json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages, args.forms_per_page))

@@ -95,6 +95,7 @@ class Loop:
     env: dict
     tmp: Path
     runs: list = field(default_factory=list)
+    project: Path = ROOT  # the Meltano project `meltano` runs in
     _pii: set | None = None
 
     @property
@@ -122,7 +123,7 @@ class Loop:
         """`meltano ARGS` to its end; on timeout the whole process group (meltano and its
         plugins) is killed and the test fails."""
         proc = subprocess.Popen(
-            [MELTANO, *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
+            [MELTANO, *args], cwd=self.project, env={**self.env, **(extra_env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         self.runs.append(proc)
@@ -173,7 +174,7 @@ class Loop:
         log = (self.tmp / f"meltano-{len(self.runs)}.log").open("w")
         proc = subprocess.Popen(
             [MELTANO, *args],
-            cwd=ROOT,
+            cwd=self.project,
             env={**self.env, **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -159,9 +159,16 @@ def test_tap_postgres_reads_the_view_and_the_followups_incrementally():
         "replication-method": "INCREMENTAL",
         "replication-key": "created_at",
     }
-    # The target sends that stream's rows as follow-ups, not as stage events.
-    target = PLUGINS["target-fb-conversions"][1]
-    assert target["config"]["followup_streams"] == ["crm-messenger_followups"]
+    # The target sends that stream's rows as follow-ups, not as stage events: a setting of the
+    # example CRM, so of the environments; the plugin blocks carry no CRM's values (pasteable).
+    for environment in MELTANO_YML["environments"]:
+        loaders = {p["name"]: p for p in environment["config"]["plugins"]["loaders"]}
+        config = loaders["target-fb-conversions"]["config"]
+        assert config["followup_streams"] == ["crm-messenger_followups"]
+        assert config["lead_event_source"] in ("ExampleCRM", "$CRM_NAME")
+    for name in ("tap-fb-leads", "target-fb-conversions", "fb-leads-receiver"):
+        pasted = PLUGINS[name][1].get("config") or {}
+        assert set(pasted) <= {"rejects_path", "ledger"}, f"{name}: keep this project's values out"
 
 
 def test_meltano_reads_both_schedules_and_stages_go_daily(tmp_path):
