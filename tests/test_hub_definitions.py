@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -278,3 +279,55 @@ def test_hub_select_is_meltano_yml_s_and_picks_the_tap_s_default_streams(tmp_pat
     assert selected == by_default
     assert {"forms", "leads"} <= selected
     assert "messenger_conversations" not in selected
+
+
+def test_meltano_adds_both_definitions_and_passes_settings_typed(tmp_path):
+    """`meltano add --from-ref <file>` (what Hub's CI runs on a new definition) accepts both
+    files, and Meltano then hands the plugins typed values set through environment variables."""
+    meltano = str(Path(sys.executable).parent / "meltano")
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_SYS_DIR_ROOT": str(tmp_path / "sys"),
+    }
+    env.pop("MELTANO_PROJECT_ROOT", None)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "meltano.yml").write_text("project_id: hub-definitions-test\n")
+    for name, (plugin_type, path) in DEFINITIONS.items():
+        added = subprocess.run(
+            [meltano, "add", "--no-install", "--from-ref", str(path), plugin_type[:-1], name],
+            cwd=project, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr[-2000:]
+    added_project = yaml.safe_load((project / "meltano.yml").read_text(encoding="utf-8"))
+    for name, (plugin_type, _) in DEFINITIONS.items():
+        (plugin,) = added_project["plugins"][plugin_type]
+        kinds = {setting["name"]: setting["kind"] for setting in plugin["settings"]}
+        assert kinds == {key: s["kind"] for key, s in hub_settings(name).items()}
+    # Not a decimal setting: Meltano 4.4.1 turns a decimal's environment variable into a
+    # Decimal that it then cannot write to the plugin's config file (docs/meltano-hub.md).
+    values = {
+        "tap-fb-leads": {"PAGE_IDS": '["1", "2"]', "PAGE_SIZE": "250", "POLL_FORMS": "false",
+                         "START_DATE": "2026-01-01T00:00:00Z", "FLATTENING_ENABLED": "true"},
+        "target-fb-conversions": {"STAGE_MAPPING": '{"won": "CONVERTED"}', "DRY_RUN": "true",
+                                  "API": "offline_conversions", "FOLLOWUP_STREAMS": '["f"]'},
+    }  # fmt: skip
+    expected = {
+        "tap-fb-leads": {"page_ids": ["1", "2"], "page_size": 250, "poll_forms": False,
+                         "start_date": "2026-01-01T00:00:00Z", "flattening_enabled": True,
+                         "retry_backoff_seconds": 1.0},
+        "target-fb-conversions": {"stage_mapping": {"won": "CONVERTED"}, "dry_run": True,
+                                  "api": "offline_conversions", "followup_streams": ["f"],
+                                  "request_timeout": 60.0, "hash_external_id": True},
+    }  # fmt: skip
+    for name in DEFINITIONS:
+        prefix = name.upper().replace("-", "_") + "_"
+        dumped = subprocess.run(
+            [meltano, "invoke", "--no-install", "--dump=config", name],
+            cwd=project, capture_output=True, text=True, timeout=120,
+            env={**env, **{prefix + key: value for key, value in values[name].items()}},
+        )  # fmt: skip
+        assert dumped.returncode == 0, dumped.stderr[-2000:]
+        config = json.loads(dumped.stdout)
+        assert {key: config.get(key) for key in expected[name]} == expected[name]
