@@ -285,12 +285,12 @@ def test_meltano_adds_both_definitions_and_passes_settings_typed(tmp_path):
     """`meltano add --from-ref <file>` (what Hub's CI runs on a new definition) accepts both
     files, and Meltano then hands the plugins typed values set through environment variables."""
     meltano = str(Path(sys.executable).parent / "meltano")
-    env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_SYS_DIR_ROOT": str(tmp_path / "sys"),
-    }
-    env.pop("MELTANO_PROJECT_ROOT", None)
+    # Nothing of the caller's Meltano project or plugin settings.
+    prefixes = ("MELTANO_", "TAP_FB_LEADS_", "TARGET_FB_CONVERSIONS_")
+    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    env["MELTANO_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["MELTANO_SYS_DIR_ROOT"] = str(tmp_path / "sys")
+    env["MELTANO_DATABASE_URI"] = f"sqlite:///{tmp_path / 'meltano.db'}"
     project = tmp_path / "project"
     project.mkdir()
     (project / "meltano.yml").write_text("project_id: hub-definitions-test\n")
