@@ -220,8 +220,12 @@ def test_hub_definition_is_laid_out_as_hub_wants(name):
     assert names == sorted(names), f"hub/ {name}: settings not sorted by name"
     assert definition["capabilities"] == sorted(definition["capabilities"])
     assert all(group == sorted(group) for group in definition["settings_group_validation"])
-    # pip_url installs the plugin's own folder of the repository named in repo.
-    assert definition["pip_url"] == f"git+{definition['repo']}#subdirectory={name}"
+    # pip_url installs the plugin's own folder of the repository named in repo, after the
+    # shared Graph code's folder (fb-graph, which the plugin depends on and no index serves).
+    folders = [f"git+{definition['repo']}#subdirectory={d}" for d in ("fb-graph", name)]
+    assert definition["pip_url"] == " ".join(folders)
+    for folder in ("fb-graph", name):
+        assert (ROOT / folder / "pyproject.toml").is_file(), folder
     assert (ROOT / name).is_dir()
     text = path.read_text(encoding="utf-8")
     assert not [line for line in text.splitlines() if line != line.rstrip()], "trailing spaces"

@@ -119,7 +119,6 @@ class TargetFbConversions(Target):
     """Sends one Conversions API CRM event per CRM stage change."""
 
     name = NAME
-    package_name = "fb-leads"
     default_sink_class = ConversionsSink
     message_reader_class = PrivateSingerReader
 
