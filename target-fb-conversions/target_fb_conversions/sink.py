@@ -164,7 +164,7 @@ class ConversionsSink(BatchSink):
         self._target = target
         self.run = target.run
         self._problem: str | None = None
-        self._batch_limit = target.batch_size  # read once: the settings do not change
+        self._batch_limit = target.settings.batch_size
         # take() skips the SDK's steps that do nothing here.
         self._preprocesses = type(self).preprocess_record is not BatchSink.preprocess_record
         super().__init__(target, stream_name, schema, key_properties)
