@@ -6,9 +6,7 @@ import dataclasses
 import gc
 import json
 import sys
-import threading
 import typing as t
-from concurrent.futures import Future
 
 import click
 from singer_sdk import Target
@@ -53,6 +51,7 @@ from target_fb_conversions.sink import (
     has_psid_column,
     schema_problem,
 )
+from target_fb_conversions.state_gate import StateGate
 
 # Container allocations between two collections of the youngest generation (Python: 700).
 GC_THRESHOLD = 10_000
@@ -72,6 +71,12 @@ FATAL_ERRORS = (
 )
 
 
+def _write_line(line: str) -> None:
+    """One line to the target's output (Singer STATE), flushed at once."""
+    sys.stdout.write(line)
+    sys.stdout.flush()
+
+
 class TargetFbConversions(Target):
     """Sends one Conversions API CRM event per CRM stage change."""
 
@@ -83,18 +88,17 @@ class TargetFbConversions(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._settings: Settings | None = None
-        self.state_lock = threading.RLock()
         self.record_seq = 0
-        self._queued_states: list[tuple[int, dict]] = []
-        # Drained batches Meta has not yet acknowledged (or that failed: those stay for good).
-        self._unsettled: list[tuple[int, Future]] = []
-        self._last_written_state: str | None = None
+        """Records read so far: the input position of the last one."""
         self.replay: Replay | None = None
         self._schema_read: dict = {}
         # Stream -> its sink, for streams whose records need none of the SDK's mapping.
         self._plain_sinks: dict[str, ConversionsSink] = {}
         super().__init__(*args, **kwargs)
         TargetFbConversions._current = self
+        self.state_gate = StateGate(
+            _write_line, self._batches_being_built, dry_run=self.settings.dry_run
+        )
         self.run = ConversionsRun.open(self.settings, self.logger)
         if self._replay_path is not None:
             self._start_replay(self._replay_path)
@@ -256,69 +260,31 @@ class TargetFbConversions(Target):
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
         state = message_dict["value"]
-        with self.state_lock:
-            self._latest_state = state
-            self._queued_states.append((self.record_seq, state))
-        self.batch_settled()
+        self._latest_state = state  # the SDK's drains call _write_state_message when set
+        self.state_gate.state_read(state, self.record_seq)
 
-    def hold_states_from(self, first_seq: int) -> Future:
-        """Hold back every STATE read after record ``first_seq`` until the returned future
-        is resolved; an exception set on it holds them back for the rest of the run."""
-        settled: Future = Future()
-        with self.state_lock:
-            self._unsettled.append((first_seq, settled))
-        settled.add_done_callback(lambda _done: self.batch_settled())
-        return settled
-
-    def batch_settled(self) -> None:
-        """Let through the newest STATE whose records are all acknowledged or rejected.
-
-        Never waits: it runs on the sending thread too (a batch's done-callback).
-        """
-        with self.state_lock:
-            self._unsettled = [
-                (seq, fut)
-                for seq, fut in self._unsettled
-                if not fut.done() or fut.exception() is not None  # done: exception() is instant
-            ]
-            pending = [seq for seq, _ in self._unsettled]
-            sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
-            pending += [
-                seq
-                for sink in sinks
-                if isinstance(sink, ConversionsSink) and (seq := sink.first_unsent_seq) is not None
-            ]
-            bound = min(pending) if pending else None
-            ready = [
-                (seq, state) for seq, state in self._queued_states if bound is None or seq < bound
-            ]
-            if not ready:
-                return
-            self._queued_states = self._queued_states[len(ready) :]
-            self._emit_state(ready[-1][1])
+    def _batches_being_built(self) -> list[int]:
+        """The first record of each sink's batch still being built (drained batches are held
+        by the gate itself: :meth:`ConversionsSink.start_drain`)."""
+        sinks = [*self._sinks_active.values(), *self._sinks_to_clear]
+        return [
+            first
+            for sink in sinks
+            if isinstance(sink, ConversionsSink) and (first := sink.first_unsent_seq) is not None
+        ]
 
     @override
     def _write_state_message(self, state: dict) -> None:
-        """The SDK's end-of-drain STATE: first wait for the batch in flight (or fail)."""
+        """The SDK's end-of-drain STATE: first wait for the batch in flight (or fail); then
+        the gate, not the SDK's ``state``, decides which STATE goes out."""
         self.run.wait_all()
-        self.batch_settled()
-
-    def _emit_state(self, state: dict) -> None:
-        if self.settings.dry_run:
-            return  # nothing was sent, so nothing may be acknowledged upstream
-        text = json.dumps(state)
-        with self.state_lock:
-            if text == self._last_written_state:
-                return
-            self._last_written_state = text
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+        self.state_gate.release()
 
     @override
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
         self.run.wait_all()
-        self.batch_settled()
+        self.state_gate.release()
         if self._unconfirmed_command is not None:
             self._unconfirmed(self._unconfirmed_command)
         self._finish(failed=False)
