@@ -1,14 +1,19 @@
 """Databases named by a setting: a SQLite file path or any SQLAlchemy URL (the target's ledger,
 the webhook spool). SQLite files are private (mode 0600), in WAL mode with full sync, so a
-commit is on disk before it returns."""
+commit is on disk before it returns.
+
+SQLAlchemy (about a quarter of a second to import) is imported when a database is opened, not
+with this module: a run of the target without a ledger never loads it.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def database_url(location: str) -> str:
@@ -21,6 +26,8 @@ def database_url(location: str) -> str:
 
 def sqlite_path(location: str) -> Path | None:
     """The file of a SQLite location, or None for another database."""
+    import sqlalchemy as sa
+
     url = sa.engine.make_url(database_url(location))
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
@@ -29,6 +36,8 @@ def sqlite_path(location: str) -> Path | None:
 
 def open_engine(location: str, **engine_options: Any) -> sa.Engine:
     """An engine for ``location``; a SQLite file is created private, its folder too."""
+    import sqlalchemy as sa
+
     path = sqlite_path(location)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,22 +21,26 @@ with the person's PSID in the ``psid`` column and the event time (Unix seconds) 
 A spool made before that column existed gets it when it is opened (:func:`_migrate`).
 
 No personal data is ever counted or shown: only ids, counts and times.
+
+SQLAlchemy is imported when a spool is opened (or its tables are asked for), not with this
+module: :class:`SpoolError` and :class:`Change` cost nothing to import.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fb_graph.database import open_engine
 from fb_graph.messenger import KINDS as MESSENGER_KINDS
 from fb_graph.messenger import MESSAGE
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 CHANGES = "fb_leads_spool_changes"
 COUNTERS = "fb_leads_spool_counters"
@@ -92,56 +96,100 @@ class Stored:
     duplicates: int
 
 
-metadata = sa.MetaData()
-changes_table = sa.Table(
-    CHANGES,
-    metadata,
-    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("key", sa.String(128), nullable=False),
-    sa.Column("page_id", sa.String(32), nullable=False),
-    sa.Column("form_id", sa.String(32)),
-    sa.Column("lead_id", sa.String(32)),
-    sa.Column("created_time", sa.BigInteger),
-    sa.Column("received_at", sa.Float, nullable=False),
-    sa.Column("raw", sa.Text, nullable=False),
-    sa.Column("psid", sa.String(64)),
-    sa.UniqueConstraint("kind", "key", name="uq_fb_leads_spool_changes_kind_key"),
-    sa.Index("ix_fb_leads_spool_changes_kind_seq", "kind", "seq"),
-)
 PSID_INDEX = "ix_fb_leads_spool_changes_psid"
 """(psid, kind, created_time): a person's events and latest message time."""
-counters_table = sa.Table(
-    COUNTERS,
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.BigInteger, nullable=False),
-)
-pages_table = sa.Table(
-    PAGES,
-    metadata,
-    sa.Column("page_id", sa.String(32), primary_key=True),
-    sa.Column("last_delivery_at", sa.Float, nullable=False),
-    sa.Column("changes", sa.BigInteger, nullable=False),
-)
-readers_table = sa.Table(
-    READERS,
-    metadata,
-    sa.Column("reader", sa.String(64), primary_key=True),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("read_at", sa.Float, nullable=False),
-)
+
+
+class Tables(NamedTuple):
+    """The spool's tables (SQLAlchemy ``Table`` objects of one ``MetaData``)."""
+
+    metadata: sa.MetaData
+    changes: sa.Table
+    counters: sa.Table
+    pages: sa.Table
+    readers: sa.Table
+
+
+@functools.cache
+def tables() -> Tables:
+    """The spool's tables, made (and SQLAlchemy imported) at the first call."""
+    import sqlalchemy as sa
+
+    metadata = sa.MetaData()
+    changes = sa.Table(
+        CHANGES,
+        metadata,
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("key", sa.String(128), nullable=False),
+        sa.Column("page_id", sa.String(32), nullable=False),
+        sa.Column("form_id", sa.String(32)),
+        sa.Column("lead_id", sa.String(32)),
+        sa.Column("created_time", sa.BigInteger),
+        sa.Column("received_at", sa.Float, nullable=False),
+        sa.Column("raw", sa.Text, nullable=False),
+        sa.Column("psid", sa.String(64)),
+        sa.UniqueConstraint("kind", "key", name="uq_fb_leads_spool_changes_kind_key"),
+        sa.Index("ix_fb_leads_spool_changes_kind_seq", "kind", "seq"),
+    )
+    counters = sa.Table(
+        COUNTERS,
+        metadata,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger, nullable=False),
+    )
+    pages = sa.Table(
+        PAGES,
+        metadata,
+        sa.Column("page_id", sa.String(32), primary_key=True),
+        sa.Column("last_delivery_at", sa.Float, nullable=False),
+        sa.Column("changes", sa.BigInteger, nullable=False),
+    )
+    readers = sa.Table(
+        READERS,
+        metadata,
+        sa.Column("reader", sa.String(64), primary_key=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("read_at", sa.Float, nullable=False),
+    )
+    return Tables(metadata, changes, counters, pages, readers)
+
+
+_TABLE_NAMES = {
+    "metadata": "metadata",
+    "changes_table": "changes",
+    "counters_table": "counters",
+    "pages_table": "pages",
+    "readers_table": "readers",
+}
+
+if TYPE_CHECKING:
+    metadata: sa.MetaData
+    changes_table: sa.Table
+    counters_table: sa.Table
+    pages_table: sa.Table
+    readers_table: sa.Table
+
+
+def __getattr__(name: str) -> Any:
+    """``metadata``, ``changes_table``... as module attributes, made at first use."""
+    if name in _TABLE_NAMES:
+        return getattr(tables(), _TABLE_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Spool:
     """One spool, opened (and created when new) from its location."""
 
     def __init__(self, location: str) -> None:
+        import sqlalchemy as sa
+
         self.location = location
+        self.tables = tables()
         try:
             self.engine = open_engine(location, pool_pre_ping=True)
             self._postgres = self.engine.dialect.name == "postgresql"
-            metadata.create_all(self.engine)
+            self.tables.metadata.create_all(self.engine)
             _migrate(self.engine, self._postgres)
         except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
             raise SpoolError(
@@ -160,6 +208,8 @@ class Spool:
         Changes already in the spool (same kind and key), or twice in ``changes``, are not
         stored again: they are counted as ``duplicates``.
         """
+        import sqlalchemy as sa
+
         now = time.time()
         unique: dict[tuple[str, str], Change] = {}
         for change in changes:
@@ -169,7 +219,7 @@ class Spool:
                 new = self._new(conn, unique)
                 if new:
                     conn.execute(
-                        self._insert(changes_table).on_conflict_do_nothing(),
+                        self._insert(self.tables.changes).on_conflict_do_nothing(),
                         [_row(change, now) for change in new],
                     )
                 duplicates = len(changes) - len(new)
@@ -183,6 +233,8 @@ class Spool:
     def _writing(self) -> Iterator[sa.Connection]:
         """A transaction that holds the write lock from its start, committed on exit: stores
         are serialised, so ``seq`` follows commit order and the duplicate check is exact."""
+        import sqlalchemy as sa
+
         with self.engine.connect() as conn:
             if self._postgres:
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK_KEY)))
@@ -193,6 +245,8 @@ class Spool:
 
     def count(self, counts: Mapping[str, int]) -> None:
         """Add to counters outside a delivery (a bad signature, an ignored Page)."""
+        import sqlalchemy as sa
+
         try:
             with self.engine.begin() as conn:
                 self._add(conn, counts)
@@ -208,11 +262,13 @@ class Spool:
         return True
 
     def _new(self, conn: sa.Connection, unique: dict[tuple[str, str], Change]) -> list[Change]:
+        import sqlalchemy as sa
+
         found: set[tuple[str, str]] = set()
         by_kind: dict[str, list[str]] = {}
         for kind, key in unique:
             by_kind.setdefault(kind, []).append(key)
-        c = changes_table.c
+        c = self.tables.changes.c
         for kind, keys in by_kind.items():
             for start in range(0, len(keys), 500):
                 chunk = keys[start : start + 500]
@@ -226,11 +282,12 @@ class Spool:
         values = [{"name": name, "value": n} for name, n in counts.items() if n]
         if not values:
             return
-        insert = self._insert(counters_table)
+        counters = self.tables.counters
+        insert = self._insert(counters)
         conn.execute(
             insert.on_conflict_do_update(
                 index_elements=["name"],
-                set_={"value": counters_table.c.value + insert.excluded.value},
+                set_={"value": counters.c.value + insert.excluded.value},
             ),
             values,
         )
@@ -241,19 +298,22 @@ class Spool:
             per_page[change.page_id] = per_page.get(change.page_id, 0) + 1
         if not per_page:
             return
-        insert = self._insert(pages_table)
+        pages = self.tables.pages
+        insert = self._insert(pages)
         conn.execute(
             insert.on_conflict_do_update(
                 index_elements=["page_id"],
                 set_={
                     "last_delivery_at": insert.excluded.last_delivery_at,
-                    "changes": pages_table.c.changes + insert.excluded.changes,
+                    "changes": pages.c.changes + insert.excluded.changes,
                 },
             ),
             [{"page_id": p, "last_delivery_at": now, "changes": n} for p, n in per_page.items()],
         )
 
     def _insert(self, table: sa.Table) -> Any:
+        from sqlalchemy.dialects import postgresql, sqlite
+
         return (postgresql if self._postgres else sqlite).insert(table)
 
     # -- reading (the tap) -------------------------------------------------------------------
@@ -263,9 +323,12 @@ class Spool:
     ) -> list[SpooledChange]:
         """Up to ``limit`` changes of ``kind`` (one kind, or several) stored after ``seq``, in
         order."""
-        c = changes_table.c
+        import sqlalchemy as sa
+
+        changes = self.tables.changes
+        c = changes.c
         kinds = c.kind == kind if isinstance(kind, str) else c.kind.in_(sorted(kind))
-        query = sa.select(changes_table).where(kinds, c.seq > seq).order_by(c.seq).limit(limit)
+        query = sa.select(changes).where(kinds, c.seq > seq).order_by(c.seq).limit(limit)
         return self._rows(query)
 
     def person_changes(
@@ -276,12 +339,14 @@ class Spool:
     ) -> list[SpooledChange]:
         """Every change of ``kinds`` of the people ``pairs`` (Page id, PSID), up to
         ``up_to_seq`` when given, in ``seq`` order."""
-        c = changes_table.c
+        import sqlalchemy as sa
+
+        c = self.tables.changes.c
         wanted = set(pairs)
         found: list[SpooledChange] = []
         psids = sorted({psid for _, psid in wanted})
         for start in range(0, len(psids), 500):
-            query = sa.select(changes_table).where(
+            query = sa.select(self.tables.changes).where(
                 c.psid.in_(psids[start : start + 500]), c.kind.in_(sorted(kinds))
             )
             if up_to_seq is not None:
@@ -295,7 +360,9 @@ class Spool:
         """Each person's latest message time, Unix seconds, by (Page id, PSID); people
         without a message in the spool are left out. Only ordinary messages of the person
         count (not the Page's echoes, not the lead summary Meta sends)."""
-        c = changes_table.c
+        import sqlalchemy as sa
+
+        c = self.tables.changes.c
         wanted = set(pairs)
         psids = sorted({psid for _, psid in wanted})
         times: dict[tuple[str, str], int] = {}
@@ -318,7 +385,9 @@ class Spool:
 
     def people(self, kinds: Collection[str] = MESSENGER_KINDS) -> list[tuple[str, str]]:
         """Every (Page id, PSID) with a change of ``kinds`` in the spool, sorted."""
-        c = changes_table.c
+        import sqlalchemy as sa
+
+        c = self.tables.changes.c
         query = (
             sa.select(c.page_id, c.psid)
             .where(c.kind.in_(sorted(kinds)), c.psid.is_not(None))
@@ -332,6 +401,8 @@ class Spool:
             raise SpoolError(f"The spool could not be read ({type(exc).__name__}).") from None
 
     def _rows(self, query: Any) -> list[SpooledChange]:
+        import sqlalchemy as sa
+
         try:
             with self.engine.connect() as conn:
                 return [SpooledChange(**row._mapping) for row in conn.execute(query)]
@@ -340,16 +411,19 @@ class Spool:
 
     def mark_read(self, seq: int, reader: str = TAP_READER) -> None:
         """Record how far ``reader`` has read (never backwards)."""
-        insert = self._insert(readers_table)
+        import sqlalchemy as sa
+
+        readers = self.tables.readers
+        insert = self._insert(readers)
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert.on_conflict_do_update(
                         index_elements=["reader"],
                         set_={
-                            "seq": sa.func.max(readers_table.c.seq, insert.excluded.seq)
+                            "seq": sa.func.max(readers.c.seq, insert.excluded.seq)
                             if not self._postgres
-                            else sa.func.greatest(readers_table.c.seq, insert.excluded.seq),
+                            else sa.func.greatest(readers.c.seq, insert.excluded.seq),
                             "read_at": insert.excluded.read_at,
                         },
                     ),
@@ -359,20 +433,24 @@ class Spool:
             raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
 
     def read_position(self, reader: str = TAP_READER) -> int | None:
+        import sqlalchemy as sa
+
+        readers = self.tables.readers
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(readers_table.c.seq).where(readers_table.c.reader == reader)
-            ).scalar()
+            return conn.execute(sa.select(readers.c.seq).where(readers.c.reader == reader)).scalar()
 
     # -- status and housekeeping -------------------------------------------------------------
 
     def status(self, reader: str = TAP_READER) -> dict[str, Any]:
         """Counts and times only: counters, the last delivery per Page, unread leads and
         unread Messenger events."""
-        c = changes_table.c
+        import sqlalchemy as sa
+
+        c = self.tables.changes.c
+        pages_table, readers = self.tables.pages, self.tables.readers
         now = time.time()
         with self.engine.connect() as conn:
-            counters = dict(conn.execute(sa.select(counters_table)).tuples().all())
+            counters = dict(conn.execute(sa.select(self.tables.counters)).tuples().all())
             pages = [
                 {
                     "page_id": row.page_id,
@@ -382,9 +460,7 @@ class Spool:
                 for row in conn.execute(sa.select(pages_table).order_by(pages_table.c.page_id))
             ]
             position = (
-                conn.execute(
-                    sa.select(readers_table.c.seq).where(readers_table.c.reader == reader)
-                ).scalar()
+                conn.execute(sa.select(readers.c.seq).where(readers.c.reader == reader)).scalar()
                 or 0
             )
             unread, oldest = conn.execute(
@@ -394,7 +470,7 @@ class Spool:
             ).one()
             messenger_position = (
                 conn.execute(
-                    sa.select(readers_table.c.seq).where(readers_table.c.reader == MESSENGER_READER)
+                    sa.select(readers.c.seq).where(readers.c.reader == MESSENGER_READER)
                 ).scalar()
                 or 0
             )
@@ -417,7 +493,9 @@ class Spool:
         """Delete changes the tap has read that are older than ``older_than_seconds``: the
         Messenger kinds up to the position of its ``messenger_leads`` stream
         (:data:`MESSENGER_READER`), every other kind up to ``reader``'s."""
-        c = changes_table.c
+        import sqlalchemy as sa
+
+        c = self.tables.changes.c
         position = self.read_position(reader)
         messenger = self.read_position(MESSENGER_READER)
         read = []
@@ -431,7 +509,7 @@ class Spool:
         try:
             with self.engine.begin() as conn:
                 done = conn.execute(
-                    sa.delete(changes_table).where(sa.or_(*read), c.received_at < cutoff)
+                    sa.delete(self.tables.changes).where(sa.or_(*read), c.received_at < cutoff)
                 )
         except sa.exc.SQLAlchemyError as exc:
             raise SpoolError(f"The spool could not be written ({type(exc).__name__}).") from None
@@ -458,6 +536,8 @@ def _migrate(engine: sa.Engine, postgres: bool) -> None:
     Postgres under the stores' advisory lock, on SQLite in an immediate transaction. A spool
     already up to date gets no DDL at all (a reader that does not own the tables can open it).
     """
+    import sqlalchemy as sa
+
     inspector = sa.inspect(engine)
     columns = {column["name"] for column in inspector.get_columns(CHANGES)}
     indexes = {index["name"] for index in inspector.get_indexes(CHANGES)}
