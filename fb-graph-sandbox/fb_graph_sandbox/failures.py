@@ -148,6 +148,9 @@ def throttled(code: int, regain_minutes: float) -> GraphFailure:
         80001: "(#80001) There have been too many calls to this Page account. Wait a bit and "
         "try again. For more info, please refer to "
         "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+        80004: "(#80004) There have been too many calls to this ad-account. Wait a bit and "
+        "try again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.",
         4: "(#4) Application request limit reached",
         17: "(#17) User request limit reached",
     }
