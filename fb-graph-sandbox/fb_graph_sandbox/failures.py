@@ -72,6 +72,12 @@ def missing_permission(permission: str) -> GraphFailure:
     return GraphFailure(400, f"(#200) Requires {permission} permission to manage the object", 200)
 
 
+def app_permission() -> GraphFailure:
+    """Code 10: the app may not do this (e.g. the Dataset Quality API for offline events, a
+    beta, without access)."""
+    return GraphFailure(400, "(#10) The application doesn't have permission for this action", 10)
+
+
 def not_found(object_id: str) -> GraphFailure:
     return GraphFailure(
         400,
