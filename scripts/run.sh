@@ -12,7 +12,8 @@
 # embedded PostgreSQL, 4. meltano run webhook-leads-to-warehouse (the leads the webhooks
 # announced, read by id, and the Messenger leads), then leads-to-warehouse (the poll, the safety
 # net), 5. lands sample CRM stage changes and Messenger follow-ups (crm/), 6. meltano run
-# stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints a summary,
+# stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints Meta's
+# read-back (the dataset's stats and data quality next to the ledger), 8. prints a summary,
 # and stops what it started.
 # Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), NEW_MESSENGER_FLOWS
 # (Messenger Lead Ads flows per Page and run, 2), SANDBOX_PORT (free),
@@ -193,5 +194,9 @@ python crm/sample_crm.py
 
 step "meltano run stages-to-meta   (tap-postgres -> target-fb-conversions)"
 meltano run "${FORCE[@]}" stages-to-meta
+
+step "Meta's read-back   (meltano invoke target-fb-conversions --read-back; the sandbox holds this run's events only)"
+meltano invoke target-fb-conversions --read-back \
+  || echo "the read-back failed (the sentence above says why); nothing was sent by it"
 
 python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"

@@ -20,7 +20,7 @@ from fb_graph import DEFAULT_API_VERSION
 from fb_graph.auth import appsecret_proof
 from fb_graph.fields import LEAD_FIELDS
 from fb_graph.limits import MAX_BATCH_CALLS, MAX_IDS
-from fb_graph_sandbox import apps, conversions, failures, messenger
+from fb_graph_sandbox import apps, conversions, failures, messenger, stats
 from fb_graph_sandbox.config import SandboxConfig
 from fb_graph_sandbox.data import (
     FORM_DEFAULT_FIELDS,
@@ -291,6 +291,10 @@ class GraphApp:
 
     @staticmethod
     def _throttle_code(parts: list[str]) -> int:
+        if parts == ["dataset_quality"]:
+            return 4
+        if parts and parts[-1] == "stats":
+            return 80004  # the ads account's rate limit, as Meta's stats reference lists
         if (parts and parts[-1] == "leads") or len(parts) == 1:
             return 80005
         if parts and parts[-1] == "leadgen_forms":
@@ -308,6 +312,8 @@ class GraphApp:
         answer = apps.route(self, call, version, parts, token, permissions)
         if answer is None:
             answer = messenger.route(self, call, version, parts, token, permissions)
+        if answer is None:
+            answer = stats.route(self, call, version, parts, token, permissions)
         if answer is not None:
             return answer
         object_id = self.data.owner()["id"] if parts[0] == "me" else parts[0]

@@ -72,6 +72,12 @@ def missing_permission(permission: str) -> GraphFailure:
     return GraphFailure(400, f"(#200) Requires {permission} permission to manage the object", 200)
 
 
+def app_permission() -> GraphFailure:
+    """Code 10: the app may not do this (e.g. the Dataset Quality API for offline events, a
+    beta, without access)."""
+    return GraphFailure(400, "(#10) The application doesn't have permission for this action", 10)
+
+
 def not_found(object_id: str) -> GraphFailure:
     return GraphFailure(
         400,
@@ -148,6 +154,9 @@ def throttled(code: int, regain_minutes: float) -> GraphFailure:
         80001: "(#80001) There have been too many calls to this Page account. Wait a bit and "
         "try again. For more info, please refer to "
         "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+        80004: "(#80004) There have been too many calls to this ad-account. Wait a bit and "
+        "try again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.",
         4: "(#4) Application request limit reached",
         17: "(#17) User request limit reached",
     }

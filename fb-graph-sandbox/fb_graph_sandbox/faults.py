@@ -22,6 +22,7 @@ FAULT_KINDS = (
     "drop",
     "token",
     "permission",
+    "app_permission",
     "not_found",
     "policy",
     "throttle",
@@ -175,6 +176,8 @@ def failure_for(kind: str, throttle_code: int, regain_minutes: float) -> failure
         return failures.expired_token()
     if kind == "permission":
         return failures.missing_permission("leads_retrieval")
+    if kind == "app_permission":
+        return failures.app_permission()
     if kind == "not_found":
         return failures.not_found("0")
     if kind == "policy":

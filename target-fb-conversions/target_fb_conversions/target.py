@@ -32,6 +32,7 @@ from target_fb_conversions.connection_test import (
 from target_fb_conversions.events import OFFLINE_CONVERSIONS
 from target_fb_conversions.ledger import LedgerError
 from target_fb_conversions.messenger_sending import resend_unconfirmed
+from target_fb_conversions.readback import read_back_input
 from target_fb_conversions.reader import PrivateSingerReader
 from target_fb_conversions.replay import Replay, ReplayError
 from target_fb_conversions.run import ConversionsRun, SettingProblem
@@ -371,6 +372,15 @@ class TargetFbConversions(Target):
         )
         command.params.append(
             click.Option(
+                ["--read-back", "read_back"],
+                is_flag=True,
+                default=False,
+                help="Print what Meta made of the events of the last 7 days (the dataset's "
+                "stats and data quality) next to what the ledger holds as sent. No Singer input.",
+            )
+        )
+        command.params.append(
+            click.Option(
                 ["--replay-rejects", "replay_rejects"],
                 type=click.STRING,
                 default=None,
@@ -411,6 +421,7 @@ class TargetFbConversions(Target):
         list_unconfirmed: bool = False,
         resend_unconfirmed: bool = False,
         check_connection: bool = False,
+        read_back: bool = False,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
         # Each record leaves a few dicts and lists alive until its batch is sent, so at the
@@ -423,6 +434,8 @@ class TargetFbConversions(Target):
             file_input = iter(())  # type: ignore[assignment]
         if check_connection:
             file_input = check_input()  # type: ignore[assignment]
+        if read_back:
+            file_input = read_back_input(cls)  # type: ignore[assignment]
         if replay_rejects is not None:
             cls._replay_path = replay_rejects
             file_input = cls._replayed_lines()  # type: ignore[assignment]
