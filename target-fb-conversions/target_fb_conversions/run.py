@@ -180,7 +180,7 @@ class ConversionsRun:
             self.summary.records += 1
 
     def accept_record(
-        self, stream: str, record: Mapping[str, object], position: int = 0
+        self, stream: str, record: Mapping[str, object], position: int
     ) -> BuiltEvent | None:
         """Build the record's event; a record that cannot be sent goes to the rejects file.
 
@@ -217,7 +217,7 @@ class ConversionsRun:
         return parts
 
     def accept_messaging_record(
-        self, stream: str, record: Mapping[str, object], position: int = 0
+        self, stream: str, record: Mapping[str, object], position: int
     ) -> MessagingEvent | None:
         """A Messenger lead's stage change as a business-messaging event, or ``None``
         (rejected, not mapped to an event, or already seen in this run)."""
@@ -240,7 +240,7 @@ class ConversionsRun:
         return event
 
     def accept_followup(
-        self, stream: str, record: Mapping[str, object], position: int = 0
+        self, stream: str, record: Mapping[str, object], position: int
     ) -> Followup | None:
         """A follow-up message, or ``None`` (rejected, or already seen in this run)."""
         parts = self._messenger(stream, position)
@@ -264,7 +264,7 @@ class ConversionsRun:
         record: Mapping[str, object],
         reason: str,
         detail: str,
-        position: int = 0,
+        position: int,
         built: BuiltEvent | None = None,
     ) -> None:
         """A record that is not sent: its reason, its column names and, when it could be built,
@@ -313,8 +313,8 @@ class ConversionsRun:
         self,
         stream: str,
         events: Sequence[BuiltEvent],
-        messaging: Sequence[MessagingEvent] = (),
-        followups: Sequence[Followup] = (),
+        messaging: Sequence[MessagingEvent],
+        followups: Sequence[Followup],
     ) -> Future:
         """Deliver a batch on the sending thread while the next one is being built.
 
@@ -339,8 +339,8 @@ class ConversionsRun:
         self,
         stream: str,
         events: Sequence[BuiltEvent],
-        messaging: Sequence[MessagingEvent] = (),
-        followups: Sequence[Followup] = (),
+        messaging: Sequence[MessagingEvent],
+        followups: Sequence[Followup],
     ) -> None:
         """Send one batch; return only when every event is acknowledged, rejected or (a
         Messenger send) unconfirmed."""
