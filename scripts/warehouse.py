@@ -386,8 +386,16 @@ def main(argv: list[str] | None = None) -> int:
                     "The embedded warehouse is not running: run `python scripts/warehouse.py "
                     "start` first."
                 )
-            with wh.settings().connect() as conn:
-                changed = upgrade_leads_columns(conn)
+            import psycopg
+
+            try:
+                with wh.settings().connect() as conn:
+                    changed = upgrade_leads_columns(conn)
+            except psycopg.Error as exc:  # e.g. another view of yours uses the column
+                raise WarehouseError(
+                    f"The upgrade of fb_leads.leads failed and changed nothing "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})."
+                ) from exc
             print(
                 "warehouse up to date"
                 + (f" (fb_leads.leads: {', '.join(changed)} jsonb[] -> jsonb)" if changed else ""),
