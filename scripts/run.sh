@@ -179,6 +179,8 @@ python scripts/loop.py wait-webhooks "$SANDBOX_URL"
 step "Embedded PostgreSQL warehouse"
 if ! python scripts/warehouse.py status > /dev/null; then WAREHOUSE_STARTED=1; fi
 python scripts/warehouse.py start
+# Tables an earlier version loaded, brought up to date (fb_leads.leads' jsonb[] columns: jsonb).
+python scripts/warehouse.py upgrade
 while IFS='=' read -r key value; do export "$key=$value"; done < <(python scripts/warehouse.py env)
 python scripts/loop.py snapshot > "$OUT/.before.json"
 
