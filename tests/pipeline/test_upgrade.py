@@ -19,6 +19,7 @@ from loop_expect import (
     view_rows,
 )
 from pipeline_support import MELTANO, ROOT, RUN_TIMEOUT, crm_mod, warehouse_mod
+
 from tap_fb_leads.schemas import LEADS_SCHEMA
 
 pytestmark = pytest.mark.pipeline
