@@ -13,7 +13,8 @@
 # announced, read by id, and the Messenger leads), then leads-to-warehouse (the poll, the safety
 # net), 5. lands sample CRM stage changes and Messenger follow-ups (crm/), 6. meltano run
 # stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints a summary,
-# and stops what it started.
+# 8. writes the lead-quality report (output/report.html, scripts/report.py), and stops what it
+# started.
 # Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), NEW_MESSENGER_FLOWS
 # (Messenger Lead Ads flows per Page and run, 2), SANDBOX_PORT (free),
 # FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db),
@@ -195,3 +196,6 @@ step "meltano run stages-to-meta   (tap-postgres -> target-fb-conversions)"
 meltano run "${FORCE[@]}" stages-to-meta
 
 python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"
+
+step "Lead-quality report (leads per form and day, stage funnel, time to stage, events, Messenger)"
+python scripts/report.py --out "$OUT/report.html"
