@@ -427,7 +427,7 @@ def chart_funnel(
         )
         if len(shown) * len(columns) <= 40:
             ax.bar_label(bars, fontsize=7, padding=1)
-    ax.set_xticks(range(len(shown)), [_short(label, 22) for _, label, _ in shown])
+    ax.set_xticks(range(len(shown)), [_short(label, 30) for _, label, _ in shown])
     ax.set_ylabel("leads that reached the stage")
     _whole(ax.yaxis)
     ax.set_title(title)
