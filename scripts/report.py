@@ -313,10 +313,12 @@ def collect(conn, ledger: str, rejects: Path) -> Facts:
 
 
 def _where(location: str) -> str:
-    """A ledger location without its password, if it is a URL."""
-    if "://" not in location:
-        return location
-    return sa.engine.make_url(location).render_as_string(hide_password=True)
+    """Where the ledger is, said without a URL (no user, password or host either)."""
+    path = sqlite_path(location)
+    if path is not None:
+        return str(path)
+    url = sa.engine.make_url(database_url(location))
+    return f"the {url.get_backend_name()} database {url.database or ''}".rstrip()
 
 
 # -- charts -------------------------------------------------------------------------------------
