@@ -320,7 +320,8 @@ def webhook_latency(since: float) -> list[str]:
     return out
 
 
-def _reason(line: str) -> str:
+def reject_reason(line: str) -> str:
+    """The reason of one rejects-file row, short (also scripts/report.py's)."""
     try:
         record = json.loads(line)
     except ValueError:
@@ -402,7 +403,7 @@ def summary(url: str, before: dict) -> str:
             file.seek(before.get("rejects_bytes", 0))
             for line in file:
                 if line.strip():
-                    rejected[_reason(line)] += 1
+                    rejected[reject_reason(line)] += 1
     out.append(f"Records rejected this run: {sum(rejected.values())} (details in {REJECTS})")
     for reason, count in rejected.most_common():
         out.append(f"  {count:>4}  {reason}")

@@ -14,7 +14,8 @@
 # net), 5. lands sample CRM stage changes and Messenger follow-ups (crm/), 6. meltano run
 # stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints Meta's
 # read-back (the dataset's stats and data quality next to the ledger), 8. prints a summary,
-# and stops what it started.
+# 9. writes the lead-quality report (output/report.html, scripts/report.py), and stops what it
+# started.
 # Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), NEW_MESSENGER_FLOWS
 # (Messenger Lead Ads flows per Page and run, 2), SANDBOX_PORT (free),
 # FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db),
@@ -202,3 +203,6 @@ meltano invoke target-fb-conversions --read-back \
   || echo "the read-back failed (the sentence above says why); nothing was sent by it"
 
 python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"
+
+step "Lead-quality report (leads per form and day, stage funnel, time to stage, events, Messenger)"
+python scripts/report.py --out "$OUT/report.html"
