@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -102,7 +103,10 @@ def install_plugins() -> bool:
         if stamp.exists() and stamp.read_text() == digest:
             return False
         stamp.unlink(missing_ok=True)
-        wheels = home / "wheels"
+        # A folder of its own per source: uv caches a flat index's wheels by their address, so
+        # a rebuilt wheel of the same version in the same place would not be read again.
+        shutil.rmtree(home / "wheels", ignore_errors=True)
+        wheels = home / "wheels" / digest[:16]
         build_wheels(wheels)
         # uv (meltano.yml's venv backend) and pip find the wheels by name and version there.
         env = {**os.environ, "UV_FIND_LINKS": str(wheels), "PIP_FIND_LINKS": str(wheels)}
