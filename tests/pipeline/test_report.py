@@ -152,7 +152,7 @@ def warehouse_facts(warehouse_dir: Path) -> dict:
             answers = [
                 value
                 for (value,) in conn.execute(
-                    "SELECT v FROM fb_leads.leads, unnest(field_data) AS f, "
+                    "SELECT v FROM fb_leads.leads, jsonb_array_elements(field_data) AS f, "
                     "jsonb_array_elements_text(f -> 'values') AS v"
                 )
             ]
