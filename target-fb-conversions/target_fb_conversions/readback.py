@@ -63,12 +63,17 @@ class Window:
 
     @classmethod
     def last_days(cls, now: dt.datetime, days: int = WINDOW_DAYS) -> Window:
-        """The last ``days`` days up to ``now``, from the first whole hour in them."""
+        """The last ``days`` days up to ``now``, from the first whole hour in them, to the end
+        of ``now``'s second (Meta's times are whole seconds: an event acknowledged in this
+        very second counts on both sides)."""
         start = now - dt.timedelta(days=days)
         hour = start.replace(minute=0, second=0, microsecond=0)
         if hour < start:
             hour += dt.timedelta(hours=1)
-        return cls(hour, now)
+        until = now.replace(microsecond=0)
+        if until < now:
+            until += dt.timedelta(seconds=1)
+        return cls(hour, until)
 
     def describe(self) -> str:
         return f"{self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M} UTC"

@@ -289,6 +289,10 @@ def test_stats_pages_are_followed_by_cursor_and_a_repeated_cursor_stops():
     now = dt.datetime(2026, 11, 30, 10, 30, tzinfo=dt.timezone.utc)
     window = Window.last_days(now)
     assert window.since == dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+    assert window.until == now
+    # An event acknowledged earlier in the current second counts: the window ends after it.
+    late = Window.last_days(now.replace(second=7, microsecond=250_000))
+    assert late.until == now.replace(second=8)
     client = PagedStats({None: _page(2, "A", True), "A": _page(3, "B", True),
                          "B": _page(4, "A", True)})  # fmt: skip
     assert read_received(client, "1", window) == {"won": 9}  # type: ignore[arg-type]
