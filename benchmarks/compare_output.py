@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_DIRS = (".", "tap-fb-leads", "target-fb-conversions")
+CODE_DIRS = (".", "fb-graph", "fb-graph-sandbox", "tap-fb-leads", "target-fb-conversions")
 TAP = "from tap_fb_leads.tap import TapFbLeads; TapFbLeads.cli()"
 BASELINE = "ae99b68"
 NOW = 1_795_000_000  # 2026-11-18: the sandboxes' clock, so that runs an hour apart agree
@@ -259,7 +259,7 @@ def normalized(stdout: bytes) -> list[bytes]:
 
 
 def run_scenario(scenario: Scenario, trees: tuple[Path, Path], work: Path) -> bool:
-    from fb_graph.sandbox import Sandbox, SandboxConfig  # the current tree's sandbox
+    from fb_graph_sandbox import Sandbox, SandboxConfig  # the current tree's sandbox
 
     settings = {"seed": 1, "pages": 1, "days": 30, "now": NOW, **scenario.sandbox}
     with Sandbox(SandboxConfig(**settings)) as sb:

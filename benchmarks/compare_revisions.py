@@ -57,7 +57,7 @@ def checkout(revision: str | None) -> Iterator[Path]:
 @contextmanager
 def sandbox(*args: str) -> Iterator[dict]:
     server = subprocess.Popen(
-        [sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0", *args],
+        [sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0", *args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

@@ -1,6 +1,6 @@
 """Reading lead export files: rows/s and peak RSS of the tap CLI, per format and size.
 
-The files are made by the sandbox's export writer (``fb_graph.sandbox.exports``): for each
+The files are made by the sandbox's export writer (``fb_graph_sandbox.exports``): for each
 format, a file of the smaller size, and the bigger size made of that file's rows repeated (the
 tap does not dedupe rows, so each is a record; writing a million distinct rows with the sandbox
 takes minutes). The tap runs as a separate process reading only the file (``poll_forms``
@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from fb_graph.sandbox import SandboxConfig
-from fb_graph.sandbox.exports import FORMATS, write_export
 from fb_graph.xlsx import read_rows, write_rows
+from fb_graph_sandbox import SandboxConfig
+from fb_graph_sandbox.exports import FORMATS, write_export
 
 ROOT = Path(__file__).resolve().parents[1]
 TAP = (

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import sqlalchemy as sa
+
 from target_fb_conversions.events import BuiltEvent
 from target_fb_conversions.ledger import Ledger
 

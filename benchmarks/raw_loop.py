@@ -59,7 +59,7 @@ def sandbox_process(
     per_form = -(-leads // forms)
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0"),
+            *(sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0"),
             *("--forms-per-page", str(forms), "--leads-per-form", str(per_form)),
             *("--order", order, *extra),
         ],

@@ -41,7 +41,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 TAP = [sys.executable, "-c", "from tap_fb_leads.tap import TapFbLeads; TapFbLeads.cli()"]
-SANDBOX = [sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0"]
+SANDBOX = [sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0"]
 LEADS_PER_FORM_AT_SCALE = 100_000
 
 

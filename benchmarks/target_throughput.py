@@ -36,7 +36,7 @@ from pathlib import Path
 
 import requests
 
-from fb_graph.sandbox import DEFAULT_DATASET_ID
+from fb_graph_sandbox import DEFAULT_DATASET_ID
 
 GOAL_RATIO = 0.90
 STAGES = ("raw_lead", "qualified", "opportunity", "won", "lost")
@@ -95,7 +95,7 @@ def start_sandbox() -> tuple[subprocess.Popen, dict]:
         [
             sys.executable,
             "-m",
-            "fb_graph.sandbox.cli",
+            "fb_graph_sandbox.cli",
             "--port",
             "0",
             "--leads-per-form",

@@ -57,7 +57,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MELTANO = str(BIN / "meltano")
-SANDBOX = [sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0"]
+SANDBOX = [sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0"]
 TICK = os.sysconf("SC_CLK_TCK")
 GOAL = 2.0
 RUN_TIMEOUT = 1800
@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = wh.start()
         postmaster = int((wh.cluster / "postmaster.pid").read_text().split()[0])
         servers = Servers(server.pid, postmaster)
-        from fb_graph.sandbox import DEFAULT_DATASET_ID
+        from fb_graph_sandbox import DEFAULT_DATASET_ID
 
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_"))},

@@ -5,11 +5,12 @@
 -- stable event_id (lead, stage, time), so the row tap-postgres re-emits at the bookmark on
 -- every run is never sent twice.
 --
--- Contact details come from the lead's own answers (field_data, exactly as Meta sends it,
--- stored by MeltanoLabs target-postgres as jsonb[]), first value per question.  Raw values leave
--- the warehouse only to the target, which normalises and hashes them before anything is sent or
--- written.  The CRM's name (lead_event_source) comes from the target's setting (CRM_NAME in the
--- prod environment); add the column only if your stage changes come from several CRMs.
+-- Contact details come from the lead's own answers (field_data, exactly as Meta sends it: a
+-- JSON array of {name, values}, stored by MeltanoLabs target-postgres as one jsonb value, as
+-- meltano.yml declares it), first value per question.  Raw values leave the warehouse only to
+-- the target, which normalises and hashes them before anything is sent or written.  The CRM's
+-- name (lead_event_source) comes from the target's setting (CRM_NAME in the prod environment);
+-- add the column only if your stage changes come from several CRMs.
 --
 -- Messenger Lead Ads leads (crm.messenger_contacts) have no lead id: their rows carry page_id
 -- and psid instead, and the target sends them as business-messaging events (Meta matches them
@@ -42,7 +43,10 @@ JOIN fb_leads.leads AS l
   ON l.id = regexp_replace(s.lead_id, '^l:', '')
 CROSS JOIN LATERAL (
     SELECT jsonb_object_agg(f ->> 'name', f -> 'values' ->> 0) AS answers
-    FROM unnest(l.field_data) AS f  -- target-postgres stores JSON arrays as jsonb[]
+    -- Only an array has elements: any other shape (a malformed lead) has no answers.
+    FROM jsonb_array_elements(
+        CASE WHEN jsonb_typeof(l.field_data) = 'array' THEN l.field_data END
+    ) AS f
     WHERE f ->> 'name' IS NOT NULL
 ) AS a
 -- A change dated in the future (a CRM clock or data-entry error) waits until its time comes:

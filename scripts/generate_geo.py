@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pycountry
+
 from target_fb_conversions.normalize import letters_key
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,6 +26,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -54,28 +55,66 @@ PLUGINS = (
 )
 
 
+# The distributions Meltano installs into the plugins' environments, as wheels built from this
+# checkout (meltano.yml's pip_url names them by name and version, as it would on any index).
+SHIPPED = ("fb-graph", "tap-fb-leads", "target-fb-conversions", "fb-leads-receiver")
+
+
+def _source_digest() -> str:
+    """What the installed plugins are made of: the loop's plugin names, meltano.yml, and every
+    file of the shipped distributions (a change anywhere means new wheels and a clean install)."""
+    digest = hashlib.sha256(" ".join(PLUGINS).encode())
+    digest.update((PROJECT_ROOT / "meltano.yml").read_bytes())
+    for name in SHIPPED:
+        folder = PROJECT_ROOT / name
+        for path in sorted(folder.rglob("*")):
+            built = {"__pycache__", "build"} & set(path.parts) or ".egg-info" in str(path)
+            if path.is_file() and not built:
+                digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_wheels(into: Path) -> None:
+    """The shipped distributions' wheels, from this checkout, into ``into`` (emptied first)."""
+    into.mkdir(parents=True, exist_ok=True)
+    for old in into.glob("*.whl"):
+        old.unlink()
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+    command += ["--no-build-isolation", "--wheel-dir", str(into)]
+    command += [str(PROJECT_ROOT / name) for name in SHIPPED]
+    # (setuptools leaves build/ and *.egg-info in each folder: ignored by git and the digest.)
+    if subprocess.run(command).returncode:
+        raise LoopError("building the plugins' wheels failed (pip's messages are above).")
+
+
 def install_plugins() -> bool:
-    """`meltano install` of the loop's plugins, only when meltano.yml or pyproject.toml changed
-    since the last install (True when it installed). Concurrent callers wait for one install
-    (a lock), and an unchanged project is not reinstalled: a reinstall rewrites the plugins'
-    environments under any run that is using them."""
+    """`meltano install` of the loop's plugins from wheels of this checkout, only when
+    meltano.yml or a shipped distribution changed since the last install (True when it
+    installed). Concurrent callers wait for one install (a lock), and an unchanged project is
+    not reinstalled: a reinstall rewrites the plugins' environments under any run using them."""
     home = Path(os.environ.get("MELTANO_SYS_DIR_ROOT") or PROJECT_ROOT / ".meltano")
     home.mkdir(mode=0o700, exist_ok=True)
     # Meltano writes each run's config, secrets included, under .meltano/run/: keep it private.
     home.chmod(0o700)
-    digest = hashlib.sha256(" ".join(PLUGINS).encode())
-    for name in ("meltano.yml", "pyproject.toml"):
-        digest.update((PROJECT_ROOT / name).read_bytes())
+    digest = _source_digest()
     stamp = home / ".fb-leads-installed"
     with (home / ".install.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        if stamp.exists() and stamp.read_text() == digest:
             return False
         stamp.unlink(missing_ok=True)
+        # A folder of its own per source: uv caches a flat index's wheels by their address, so
+        # a rebuilt wheel of the same version in the same place would not be read again.
+        shutil.rmtree(home / "wheels", ignore_errors=True)
+        wheels = home / "wheels" / digest[:16]
+        build_wheels(wheels)
+        # uv (meltano.yml's venv backend) and pip find the wheels by name and version there.
+        env = {**os.environ, "UV_FIND_LINKS": str(wheels), "PIP_FIND_LINKS": str(wheels)}
         meltano = Path(sys.executable).parent / "meltano"
-        if subprocess.run([str(meltano), "install", *PLUGINS], cwd=PROJECT_ROOT).returncode:
+        command = [str(meltano), "install", "--clean", *PLUGINS]
+        if subprocess.run(command, cwd=PROJECT_ROOT, env=env).returncode:
             raise LoopError("`meltano install` failed (its messages are above).")
-        stamp.write_text(digest.hexdigest())
+        stamp.write_text(digest)
     return True
 
 
@@ -108,8 +147,8 @@ def page_ids(ready: dict, seed: int, pages: int, forms_per_page: int) -> list[st
     """Page IDs from the sandbox's ready line, or derived from its seed and sizes."""
     if ready.get("page_ids"):
         return [str(p) for p in ready["page_ids"]]
-    from fb_graph.sandbox.config import SandboxConfig
-    from fb_graph.sandbox.data import SandboxData
+    from fb_graph_sandbox.config import SandboxConfig
+    from fb_graph_sandbox.data import SandboxData
 
     config = SandboxConfig(seed=seed, pages=pages, forms_per_page=forms_per_page, leads_per_form=0)
     return SandboxData(config, now=0).page_ids
@@ -285,7 +324,8 @@ def webhook_latency(since: float) -> list[str]:
     return out
 
 
-def _reason(line: str) -> str:
+def reject_reason(line: str) -> str:
+    """The reason of one rejects-file row, short (also scripts/report.py's)."""
     try:
         record = json.loads(line)
     except ValueError:
@@ -367,7 +407,7 @@ def summary(url: str, before: dict) -> str:
             file.seek(before.get("rejects_bytes", 0))
             for line in file:
                 if line.strip():
-                    rejected[_reason(line)] += 1
+                    rejected[reject_reason(line)] += 1
     out.append(f"Records rejected this run: {sum(rejected.values())} (details in {REJECTS})")
     for reason, count in rejected.most_common():
         out.append(f"  {count:>4}  {reason}")
@@ -411,7 +451,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.command == "install-plugins":
         if not install_plugins():
-            print("already installed (meltano.yml and pyproject.toml unchanged)", file=sys.stderr)
+            print(
+                "already installed (meltano.yml and the plugins' sources unchanged)",
+                file=sys.stderr,
+            )
     elif args.command == "page-ids":
         print(
             json.dumps(page_ids(json.loads(args.ready), args.seed, args.pages, args.forms_per_page))

@@ -12,8 +12,10 @@
 # embedded PostgreSQL, 4. meltano run webhook-leads-to-warehouse (the leads the webhooks
 # announced, read by id, and the Messenger leads), then leads-to-warehouse (the poll, the safety
 # net), 5. lands sample CRM stage changes and Messenger follow-ups (crm/), 6. meltano run
-# stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints a summary,
-# and stops what it started.
+# stages-to-meta (CRM events, follow-ups, Messenger leads' stage events), 7. prints Meta's
+# read-back (the dataset's stats and data quality next to the ledger), 8. prints a summary,
+# 9. writes the lead-quality report (output/report.html, scripts/report.py), and stops what it
+# started.
 # Settings: SANDBOX_LEADS_PER_FORM (default 300), NEW_LEADS_PER_FORM (3), NEW_MESSENGER_FLOWS
 # (Messenger Lead Ads flows per Page and run, 2), SANDBOX_PORT (free),
 # FB_LEADS_OUTPUT (output/), WAREHOUSE_DIR (.pgdata/), MELTANO_DATABASE_URI (.meltano/meltano.db),
@@ -68,24 +70,25 @@ if [ ! -x .venv/bin/python ]; then
   fi
   "$PYTHON" -m venv .venv
 fi
-# Install (again) only when pyproject.toml or requirements.lock changed since the last install:
-# the exact versions of requirements.lock (hash-checked), then the project itself.
+# Install (again) only when a pyproject.toml, requirements.in or requirements.lock changed:
+# the exact versions of requirements.lock (hash-checked), then the distributions (requirements.in).
 STAMP=".venv/.fb-leads-installed"
-WANT="$(cat pyproject.toml requirements.lock | .venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+WANT="$(cat pyproject.toml */pyproject.toml requirements.in requirements.lock | .venv/bin/python -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.lock
-  .venv/bin/python -m pip install --quiet --no-deps -e .
+  .venv/bin/python -m pip install --quiet --no-deps -r requirements.in
   echo "$WANT" > "$STAMP"
 else
-  echo "already installed (pyproject.toml and requirements.lock unchanged)"
+  echo "already installed (pyproject.toml files, requirements.in and requirements.lock unchanged)"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
 
 step "Meltano plugins (into .meltano/)"
-# Only when meltano.yml or pyproject.toml changed; .meltano/ is kept private (Meltano writes each
-# run's plugin config, secrets included, under .meltano/run/, and a killed run can leave it).
+# Wheels of this checkout, installed by `meltano install`, only when meltano.yml or a plugin's
+# source changed; .meltano/ is kept private (Meltano writes each run's plugin config, secrets
+# included, under .meltano/run/, and a killed run can leave it).
 python scripts/loop.py install-plugins
 
 mkdir -p "$OUT"
@@ -177,6 +180,8 @@ python scripts/loop.py wait-webhooks "$SANDBOX_URL"
 step "Embedded PostgreSQL warehouse"
 if ! python scripts/warehouse.py status > /dev/null; then WAREHOUSE_STARTED=1; fi
 python scripts/warehouse.py start
+# Tables an earlier version loaded, brought up to date (fb_leads.leads' jsonb[] columns: jsonb).
+python scripts/warehouse.py upgrade
 while IFS='=' read -r key value; do export "$key=$value"; done < <(python scripts/warehouse.py env)
 python scripts/loop.py snapshot > "$OUT/.before.json"
 
@@ -193,4 +198,11 @@ python crm/sample_crm.py
 step "meltano run stages-to-meta   (tap-postgres -> target-fb-conversions)"
 meltano run "${FORCE[@]}" stages-to-meta
 
+step "Meta's read-back   (meltano invoke target-fb-conversions --read-back; the sandbox holds this run's events only)"
+meltano invoke target-fb-conversions --read-back \
+  || echo "the read-back failed (the sentence above says why); nothing was sent by it"
+
 python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"
+
+step "Lead-quality report (leads per form and day, stage funnel, time to stage, events, Messenger)"
+python scripts/report.py --out "$OUT/report.html"

@@ -8,6 +8,7 @@ One command each, all idempotent::
     python scripts/warehouse.py status    # exit 0 when running, 3 when stopped
     python scripts/warehouse.py env       # WAREHOUSE_HOST=... lines for meltano.yml
     python scripts/warehouse.py url       # postgresql://user:password@127.0.0.1:port/db
+    python scripts/warehouse.py upgrade   # bring tables an earlier version loaded up to date
 
 Everything lives under one directory (default ``<project>/.pgdata``, ignored by git; override
 with ``--dir`` or ``WAREHOUSE_DIR``): ``cluster/`` (the data directory) and ``warehouse.json``
@@ -126,6 +127,44 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+# fb_leads.leads' arrays of objects, jsonb[] until issue 12: meltano.yml now declares them
+# without `items`, so MeltanoLabs target-postgres stores each as one jsonb value (a JSON array).
+# The target never changes the type of a column that exists (its COPY into an old jsonb[] column
+# fails with "malformed array literal"), so a warehouse loaded before needs `upgrade` once.
+JSONB_ARRAY_COLUMNS = ("field_data", "custom_disclaimer_responses")
+CONVERSION_EVENTS_SQL = PROJECT_ROOT / "crm" / "conversion_events.sql"
+
+
+def upgrade_leads_columns(conn: Any) -> list[str]:
+    """Turn fb_leads.leads' jsonb[] columns into jsonb (``to_jsonb``: the same JSON array, NULL
+    stays NULL) in one transaction; return the columns changed (none: nothing to do).  The view
+    crm.conversion_events reads field_data, and PostgreSQL cannot change the type of a column a
+    view uses: the view is dropped first and created again from crm/conversion_events.sql."""
+    with conn.transaction():
+        old = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'fb_leads' AND table_name = 'leads' "
+                "AND column_name = ANY(%s) AND udt_name = '_jsonb' ORDER BY ordinal_position",
+                (list(JSONB_ARRAY_COLUMNS),),
+            )
+        ]
+        if not old:
+            return []
+        (view,) = conn.execute("SELECT to_regclass('crm.conversion_events')").fetchone()
+        if view is not None:
+            conn.execute("DROP VIEW crm.conversion_events")
+        # The names come from JSONB_ARRAY_COLUMNS above, not from the database.
+        conn.execute(
+            "ALTER TABLE fb_leads.leads "
+            + ", ".join(f"ALTER COLUMN {name} TYPE jsonb USING to_jsonb({name})" for name in old)
+        )
+        if view is not None:
+            conn.execute(CONVERSION_EVENTS_SQL.read_text())
+    return old
 
 
 class Warehouse:
@@ -310,7 +349,7 @@ class Warehouse:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status", "env", "url"])
+    parser.add_argument("command", choices=["start", "stop", "status", "env", "url", "upgrade"])
     parser.add_argument("--dir", help="warehouse directory (default .pgdata or $WAREHOUSE_DIR)")
     parser.add_argument("--port", type=int, help="TCP port on first start (default 55432)")
     args = parser.parse_args(argv)
@@ -341,6 +380,27 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{key}={value}")
         elif args.command == "url":
             print(wh.settings().url())
+        elif args.command == "upgrade":
+            if not wh.running():
+                raise WarehouseError(
+                    "The embedded warehouse is not running: run `python scripts/warehouse.py "
+                    "start` first."
+                )
+            import psycopg
+
+            try:
+                with wh.settings().connect() as conn:
+                    changed = upgrade_leads_columns(conn)
+            except psycopg.Error as exc:  # e.g. another view of yours uses the column
+                raise WarehouseError(
+                    f"The upgrade of fb_leads.leads failed and changed nothing "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0]})."
+                ) from exc
+            print(
+                "warehouse up to date"
+                + (f" (fb_leads.leads: {', '.join(changed)} jsonb[] -> jsonb)" if changed else ""),
+                file=sys.stderr,
+            )
     except WarehouseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

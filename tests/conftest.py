@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fb_graph.sandbox import Sandbox, SandboxConfig
+from fb_graph_sandbox import Sandbox, SandboxConfig
 
 # Small by default: tests that need scale ask make_sandbox for it.
 SMALL = {"seed": 1, "pages": 1, "forms_per_page": 3, "leads_per_form": 60, "days": 30}

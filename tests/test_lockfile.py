@@ -1,4 +1,5 @@
-"""requirements.lock (what the README's commands install) agrees with pyproject.toml."""
+"""requirements.lock (what the README's commands install) agrees with the distributions'
+pyproject.toml files (listed in requirements.in) and the workspace's dev group."""
 
 from __future__ import annotations
 
@@ -33,11 +34,32 @@ def locked() -> dict[str, list[tuple[Version, Marker | None]]]:
     return pins
 
 
-def declared() -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+def distributions() -> list[Path]:
+    """The folders requirements.in installs (``-e ./tap-fb-leads``, extras stripped)."""
+    lines = (ROOT / "requirements.in").read_text(encoding="utf-8").splitlines()
     return [
-        Requirement(r) for r in (*project["dependencies"], *project["optional-dependencies"]["dev"])
+        ROOT / line.removeprefix("-e ").split("[")[0] for line in lines if line.startswith("-e ")
     ]
+
+
+def declared() -> list[Requirement]:
+    local = set()
+    requirements = []
+    for folder in distributions():
+        project = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+        local.add(canonicalize_name(project["name"]))
+        requirements += project["dependencies"]
+        for extra in project.get("optional-dependencies", {}).values():
+            requirements += extra
+    workspace = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements += workspace["dependency-groups"]["dev"]
+    parsed = [Requirement(r) for r in requirements]
+    return [r for r in parsed if canonicalize_name(r.name) not in local]
+
+
+def test_requirements_in_lists_every_distribution():
+    found = {p.parent for p in ROOT.glob("*/pyproject.toml")}
+    assert set(distributions()) == found
 
 
 def test_every_declared_requirement_is_locked_within_its_range_for_every_python():

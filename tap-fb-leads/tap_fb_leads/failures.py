@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fb_graph.errors import GraphError
-from fb_graph.spool_names import SpoolError
+from fb_graph.spool import SpoolError
 from tap_fb_leads.export_files import ExportFileError
 from tap_fb_leads.paging import PagingError
 from tap_fb_leads.webhooks import BadSpoolState, SpoolUnusable

@@ -10,7 +10,7 @@ from typing import Any
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
-from fb_graph.spool_names import MESSENGER_READER, SpoolError
+from fb_graph.spool import MESSENGER_READER, SpoolError
 from tap_fb_leads.conversations import ConversationReader
 from tap_fb_leads.messenger_flows import FlowReader, FormQuestions
 from tap_fb_leads.schemas import MESSENGER_CONVERSATIONS_SCHEMA, MESSENGER_LEADS_SCHEMA

@@ -29,7 +29,7 @@ from typing_extensions import override
 
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.fields import FORM_FIELDS
-from fb_graph.spool_names import SpoolError
+from fb_graph.spool import SpoolError
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param

@@ -48,7 +48,6 @@ class TapFbLeads(Tap):
     """Reads a Page's lead forms, their leads and the leads' disclaimer answers."""
 
     name = "tap-fb-leads"
-    package_name = "fb-leads"
     config_jsonschema = CONFIG_SCHEMA
     # No BATCH: disclaimer responses are written as records from the leads pages.
     message_writer_class = BufferedSingerWriter

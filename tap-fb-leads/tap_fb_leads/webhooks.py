@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from fb_graph.client import GraphClient, page_shape
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.limits import MAX_IDS
-from fb_graph.spool_names import CHANGES, LEADGEN, SpoolError
+from fb_graph.spool import CHANGES, LEADGEN, SpoolError
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM
 from tap_fb_leads.records import SOURCE_WEBHOOK, MalformedRecord, lead_record
 from tap_fb_leads.seen import SeenIds

@@ -8,6 +8,9 @@ without an index on the key (made by hand) gets one when it is opened.
 
 Names and ids are stored as :func:`~.privacy.safe_text` gives them: a value that may be
 personal data (an email in the stage column) is stored as its hash, never as it is.
+
+SQLAlchemy is imported when a ledger is opened, not with this module (a run without a ledger
+never loads it; see :mod:`fb_graph.database`).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Sequence
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from fb_graph.database import open_engine
 from target_fb_conversions.events import BuiltEvent
 from target_fb_conversions.privacy import safe_text
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 TABLE_NAME = "fb_conversions_ledger"
 KEY_COLUMNS = ("destination", "event_name", "event_id")
@@ -36,6 +41,8 @@ class Ledger:
     """Acknowledged events of one destination."""
 
     def __init__(self, location: str, destination: str) -> None:
+        import sqlalchemy as sa
+
         self.destination = destination
         self._statements: dict[int, sa.sql.expression.Executable] = {}
         try:
@@ -60,6 +67,8 @@ class Ledger:
 
     def _index_the_key(self) -> None:
         """Add the key's index to a ledger table that has none (its primary key is one)."""
+        import sqlalchemy as sa
+
         inspector = sa.inspect(self.engine)
         keyed: list[list[str | None]] = [
             list(inspector.get_pk_constraint(TABLE_NAME).get("constrained_columns") or [])
@@ -75,6 +84,8 @@ class Ledger:
 
     def record(self, events: Iterable[BuiltEvent]) -> None:
         """Add acknowledged events (ones already there are left as they are)."""
+        import sqlalchemy as sa
+
         now = dt.datetime.now(tz=dt.timezone.utc)
         rows = {}
         for e in events:
@@ -103,6 +114,8 @@ class Ledger:
 
     def _known(self, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
         """The stored (event_name, event_id) keys among ``keys`` that are in the ledger."""
+        import sqlalchemy as sa
+
         found: set[tuple[str, str]] = set()
         ordered = sorted(keys)
         try:
@@ -135,6 +148,8 @@ class Ledger:
         return self._statements[names]
 
     def _build_lookup(self, names: int) -> sa.sql.expression.Executable:
+        import sqlalchemy as sa
+
         t = self.table
         parts = [
             sa.select(t.c.event_name, t.c.event_id).where(

@@ -1,20 +1,18 @@
-"""The Messenger settings of the target: checked (one sentence per problem) and turned into
-the parts a run needs (:class:`~.messenger_sending.MessengerParts`)."""
+"""The Messenger settings of the target (checked in :mod:`.settings`) turned into the parts a
+run needs (:class:`~.messenger_sending.MessengerParts`)."""
 
 from __future__ import annotations
 
 import logging
 import time
 import typing as t
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from typing import IO
 
-from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
 from fb_graph.client import GraphClient
-from fb_graph.settings import read_transport
 from fb_graph.spool import Spool, SpoolError
 from target_fb_conversions.at_most_once import at_most_once_client
-from target_fb_conversions.business_messaging import EVENT_NAMES, MessagingEventBuilder
+from target_fb_conversions.business_messaging import MessagingEventBuilder
 from target_fb_conversions.events import EventBuilder
 from target_fb_conversions.followups import WindowRule
 from target_fb_conversions.ledger import Ledger
@@ -28,42 +26,7 @@ from target_fb_conversions.messenger_sending import (
 from target_fb_conversions.outbox import Outbox
 from target_fb_conversions.rejects import RejectsFile
 from target_fb_conversions.sender import SendError, SenderSettings
-
-
-def _digits(value: object) -> bool:
-    return isinstance(value, str) and value.strip().isdigit()
-
-
-def messenger_setting_problems(c: Mapping[str, t.Any]) -> list[str]:
-    """What is wrong with the Messenger settings: one sentence each, never a token."""
-    problems = []
-    streams = c.get("followup_streams")
-    if streams is not None and (
-        not isinstance(streams, list) or not all(isinstance(s, str) and s for s in streams)
-    ):
-        problems.append(
-            'followup_streams must be a list of stream names, e.g. ["messenger_followups"].'
-        )
-    for stage, name in (c.get("messenger_stage_mapping") or {}).items():
-        if name not in EVENT_NAMES:
-            problems.append(
-                f"messenger_stage_mapping maps {stage!r} to {name!r}, which is not "
-                f"a business-messaging event name ({', '.join(EVENT_NAMES)})."
-            )
-    for page, dataset in (c.get("messenger_datasets") or {}).items():
-        if not _digits(page) or not _digits(dataset):
-            problems.append(
-                f"messenger_datasets maps {page!r} to {dataset!r}: both must be "
-                "ids (digits), a Page id to its dataset id."
-            )
-    for page, token in (c.get("page_access_tokens") or {}).items():
-        if not _digits(page):
-            problems.append(
-                f"page_access_tokens has the key {page!r}, which is not a Page id (digits)."
-            )
-        elif not isinstance(token, str) or not token.strip():
-            problems.append(f"page_access_tokens has no token for Page {page}.")
-    return problems
+from target_fb_conversions.settings import Settings
 
 
 def spool_last_message_times(location: str) -> LastMessageTimes:
@@ -86,17 +49,14 @@ def spool_last_message_times(location: str) -> LastMessageTimes:
 
 
 def make_messenger_parts(
-    c: Mapping[str, t.Any],
+    settings: Settings,
     *,
     events: EventBuilder,
     ledger: Ledger | None,
     sender_settings: SenderSettings,
     rejects: RejectsFile,
     logger: logging.Logger,
-    user_agent: str,
     dry_run_file: IO[str] | None,
-    now: Callable[[], float] = time.time,
-    last_message_times: LastMessageTimes | None = None,
 ) -> MessengerParts:
     """Builders, clients (at most once), the outbox and the deliveries, from the settings.
 
@@ -108,29 +68,30 @@ def make_messenger_parts(
         if token not in clients:
             clients[token] = at_most_once_client(
                 access_token=token,
-                api_url=c.get("api_url") or DEFAULT_API_URL,
-                api_version=c.get("api_version") or DEFAULT_API_VERSION,
-                app_secret=c.get("app_secret"),
-                transport=read_transport(c),
+                api_url=settings.api_url,
+                api_version=settings.api_version,
+                app_secret=settings.app_secret,
+                transport=settings.transport,
                 logger=logger,
-                user_agent=user_agent,
+                user_agent=settings.user_agent,
             )
         return clients[token]
 
-    page_tokens = {str(k): str(v) for k, v in (c.get("page_access_tokens") or {}).items()}
+    page_tokens = settings.page_access_tokens
 
     def client_for_page(page_id: str) -> GraphClient:
-        return client(page_tokens.get(page_id) or c["access_token"])
+        return client(page_tokens.get(page_id) or settings.access_token)
 
-    if last_message_times is None and c.get("webhook_spool"):
-        last_message_times = spool_last_message_times(str(c["webhook_spool"]))
+    last_message_times = None
+    if settings.webhook_spool is not None:
+        last_message_times = spool_last_message_times(settings.webhook_spool)
     outbox = Outbox(ledger.engine) if ledger is not None else None
     counts = MessengerCounts()
     builder = MessagingEventBuilder(
         events,
-        stage_events=c.get("messenger_stage_mapping") or {},
-        datasets=c.get("messenger_datasets") or {},
-        default_dataset=c.get("dataset_id"),
+        stage_events=settings.messenger_stage_mapping,
+        datasets=settings.messenger_datasets,
+        default_dataset=settings.dataset_id,
         warn=logger.warning,
     )
 
@@ -138,7 +99,7 @@ def make_messenger_parts(
         """The dataset client, made at its first call."""
 
         def __getattr__(self, name: str) -> t.Any:
-            return getattr(client(c["access_token"]), name)
+            return getattr(client(settings.access_token), name)
 
     event_delivery = EventDelivery(
         client=t.cast(GraphClient, _LazyClient()),
@@ -152,7 +113,7 @@ def make_messenger_parts(
     followups = FollowupDelivery(
         client_for=client_for_page,
         outbox=outbox,
-        rule=WindowRule(human_agent=bool(c.get("human_agent_followups")), now=now),
+        rule=WindowRule(human_agent=settings.human_agent_followups, now=time.time),
         counts=counts,
         rejects=rejects,
         logger=logger,

@@ -19,6 +19,8 @@ Table ``fb_messenger_outbox``, keyed by ``(kind, destination, name, item_id)``:
   cleared on acknowledgement; ``body``: the event exactly as sent, for events in flight only
   (page id, PSID, event name, time, value: no personal data), so ``--resend-unconfirmed`` can
   send it again. A message's text is never stored.
+
+SQLAlchemy is imported when the outbox is opened (with the ledger), not with this module.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from target_fb_conversions.ledger import LedgerError
 from target_fb_conversions.privacy import safe_text
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 TABLE_NAME = "fb_messenger_outbox"
 MESSAGE, EVENT = "message", "event"
@@ -61,6 +65,8 @@ class Outbox:
     """In-flight and acknowledged Messenger sends, in the ledger's database."""
 
     def __init__(self, engine: sa.Engine) -> None:
+        import sqlalchemy as sa
+
         self.engine = engine
         metadata = sa.MetaData()
         self.table = sa.Table(
@@ -90,6 +96,8 @@ class Outbox:
 
     def states(self, items: Sequence[OutItem]) -> dict[tuple[str, str, str, str], str]:
         """The state of each of ``items`` that has a row, by :attr:`OutItem.key`."""
+        import sqlalchemy as sa
+
         t = self.table
         keys = sorted({item.key for item in items})
         found: dict[tuple[str, str, str, str], str] = {}
@@ -110,6 +118,8 @@ class Outbox:
 
     def unconfirmed(self, kind: str | None = None) -> list[dict[str, object]]:
         """Every send still in flight (oldest first): what ``--list-unconfirmed`` prints."""
+        import sqlalchemy as sa
+
         t = self.table
         query = sa.select(t).where(t.c.state == IN_FLIGHT).order_by(t.c.sent_at, t.c.item_id)
         if kind is not None:
@@ -137,6 +147,8 @@ class Outbox:
 
     def begin(self, items: Iterable[OutItem]) -> None:
         """Write ``items`` as in flight, committed before the call that carries them."""
+        import sqlalchemy as sa
+
         now = dt.datetime.now(tz=dt.timezone.utc)
         items_list = list(items)
         rows = []
@@ -169,6 +181,8 @@ class Outbox:
 
     def acknowledge(self, items: Iterable[OutItem]) -> None:
         """Meta has these: acknowledged; the PSID and the body are no longer kept."""
+        import sqlalchemy as sa
+
         keys = [item.key for item in items]
         if not keys:
             return
@@ -196,6 +210,8 @@ class Outbox:
             self._write("refused", lambda conn: self._delete(conn, keys))
 
     def _delete(self, conn: sa.Connection, keys: list[tuple[str, str, str, str]]) -> None:
+        import sqlalchemy as sa
+
         t = self.table
         for start in range(0, len(keys), _CHUNK):
             conn.execute(
@@ -207,6 +223,8 @@ class Outbox:
             )
 
     def _write(self, what: str, work: Callable[[sa.Connection], object]) -> None:
+        import sqlalchemy as sa
+
         try:
             with self.engine.begin() as conn:
                 work(conn)
@@ -217,6 +235,8 @@ class Outbox:
             ) from exc
 
     def count(self, state: str | None = None) -> int:
+        import sqlalchemy as sa
+
         t = self.table
         query = sa.select(sa.func.count()).select_from(t)
         if state is not None:

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
+from fb_graph.client import GraphClient
 from target_fb_conversions import normalize
 from target_fb_conversions.business_messaging import MessagingEvent
 from target_fb_conversions.events import (
@@ -30,9 +31,11 @@ from target_fb_conversions.events import (
 from target_fb_conversions.followups import Followup, read_followup
 from target_fb_conversions.ledger import Ledger
 from target_fb_conversions.messenger_sending import MessengerParts
+from target_fb_conversions.messenger_settings import make_messenger_parts
 from target_fb_conversions.privacy import safe_text
 from target_fb_conversions.rejects import RejectsFile, event_facts, rejection_row, safe_record_facts
-from target_fb_conversions.sender import Sender, SendOutcome
+from target_fb_conversions.sender import Sender, SenderSettings, SendOutcome
+from target_fb_conversions.settings import MAX_AGE_DAYS, Settings
 from target_fb_conversions.summary import RunSummary
 
 # The in-run duplicate check remembers the keys of the last 100,000 to 200,000 events (about
@@ -91,7 +94,7 @@ class ConversionsRun:
         self.summary = RunSummary(dry_run=dry_run_file is not None)
         self._seen = RecentKeys()
         # Records rejected in a row for a column reason, per stream; this many in a row stop the
-        # run (the columns do not match: field_mapping). The target sets it to its batch size.
+        # run (the columns do not match: field_mapping). open() sets it to the batch size.
         self.column_streak_limit = 1000
         self._column_streak: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -101,6 +104,75 @@ class ConversionsRun:
         self._inflight: Future | None = None
         self._finished = False
 
+    @classmethod
+    def open(cls, settings: Settings, logger: logging.Logger) -> ConversionsRun:
+        """A run's parts made from the settings: the event builder, the sender and its Graph
+        client, the ledger, the rejects file, the dry run's file, the Messenger parts."""
+        if settings.max_age_above_meta:
+            logger.warning(
+                "max_event_age_days %g is above Meta's limit of %d days for %s: "
+                "Meta will refuse the older events.",
+                settings.max_event_age_days,
+                MAX_AGE_DAYS[settings.api],
+                settings.api,
+            )
+        if not settings.lead_event_source:
+            logger.warning(
+                "lead_event_source is not set: a record without its own "
+                "lead_event_source will stop the run."
+            )
+        builder = EventBuilder(settings.event_settings(), warn=logger.warning)
+        dry_run_file = None
+        if settings.dry_run_path is not None:
+            settings.dry_run_path.parent.mkdir(parents=True, exist_ok=True)
+            dry_run_file = settings.dry_run_path.open("w", encoding="utf-8")
+        sender = Sender(
+            SenderSettings(
+                destination_id=settings.destination_id,
+                api=settings.api,
+                upload_tag=settings.upload_tag,
+                partner_agent=settings.partner_agent,
+                test_event_code=settings.test_event_code,
+            ),
+            client=GraphClient(
+                access_token=settings.access_token,
+                api_url=settings.api_url,
+                api_version=settings.api_version,
+                app_secret=settings.app_secret,
+                transport=settings.transport,
+                logger=logger,
+                user_agent=settings.user_agent,
+            ),
+            logger=logger,
+            dry_run_file=dry_run_file,
+        )
+        ledger = (
+            Ledger(settings.ledger, settings.destination_id)
+            if settings.ledger is not None
+            else None
+        )
+        rejects = RejectsFile(settings.rejects_path)
+        messenger = make_messenger_parts(
+            settings,
+            events=builder,
+            ledger=ledger,
+            sender_settings=sender.settings,
+            rejects=rejects,
+            logger=logger,
+            dry_run_file=dry_run_file,
+        )
+        run = cls(
+            builder=builder,
+            sender=sender,
+            rejects=rejects,
+            ledger=ledger,
+            logger=logger,
+            dry_run_file=dry_run_file,
+            messenger=messenger,
+        )
+        run.column_streak_limit = settings.batch_size
+        return run
+
     # -- records ---------------------------------------------------------------------------
 
     def count_record(self) -> None:
@@ -108,7 +180,7 @@ class ConversionsRun:
             self.summary.records += 1
 
     def accept_record(
-        self, stream: str, record: Mapping[str, object], position: int = 0
+        self, stream: str, record: Mapping[str, object], position: int
     ) -> BuiltEvent | None:
         """Build the record's event; a record that cannot be sent goes to the rejects file.
 
@@ -145,7 +217,7 @@ class ConversionsRun:
         return parts
 
     def accept_messaging_record(
-        self, stream: str, record: Mapping[str, object], position: int = 0
+        self, stream: str, record: Mapping[str, object], position: int
     ) -> MessagingEvent | None:
         """A Messenger lead's stage change as a business-messaging event, or ``None``
         (rejected, not mapped to an event, or already seen in this run)."""
@@ -168,7 +240,7 @@ class ConversionsRun:
         return event
 
     def accept_followup(
-        self, stream: str, record: Mapping[str, object], position: int = 0
+        self, stream: str, record: Mapping[str, object], position: int
     ) -> Followup | None:
         """A follow-up message, or ``None`` (rejected, or already seen in this run)."""
         parts = self._messenger(stream, position)
@@ -192,7 +264,7 @@ class ConversionsRun:
         record: Mapping[str, object],
         reason: str,
         detail: str,
-        position: int = 0,
+        position: int,
         built: BuiltEvent | None = None,
     ) -> None:
         """A record that is not sent: its reason, its column names and, when it could be built,
@@ -241,8 +313,8 @@ class ConversionsRun:
         self,
         stream: str,
         events: Sequence[BuiltEvent],
-        messaging: Sequence[MessagingEvent] = (),
-        followups: Sequence[Followup] = (),
+        messaging: Sequence[MessagingEvent],
+        followups: Sequence[Followup],
     ) -> Future:
         """Deliver a batch on the sending thread while the next one is being built.
 
@@ -267,8 +339,8 @@ class ConversionsRun:
         self,
         stream: str,
         events: Sequence[BuiltEvent],
-        messaging: Sequence[MessagingEvent] = (),
-        followups: Sequence[Followup] = (),
+        messaging: Sequence[MessagingEvent],
+        followups: Sequence[Followup],
     ) -> None:
         """Send one batch; return only when every event is acknowledged, rejected or (a
         Messenger send) unconfirmed."""

@@ -164,7 +164,7 @@ class ConversionsSink(BatchSink):
         self._target = target
         self.run = target.run
         self._problem: str | None = None
-        self._batch_limit = target.batch_size  # read once: the settings do not change
+        self._batch_limit = target.settings.batch_size
         # take() skips the SDK's steps that do nothing here.
         self._preprocesses = type(self).preprocess_record is not BatchSink.preprocess_record
         super().__init__(target, stream_name, schema, key_properties)
@@ -186,7 +186,7 @@ class ConversionsSink(BatchSink):
     def first_unsent_seq(self) -> int | None:
         """Input position of the first record of the batch still being built, or ``None``.
 
-        Drained batches are counted by the target (see :meth:`start_drain`).
+        Drained batches are held by the STATE gate (see :meth:`start_drain`).
         """
         pending = self._pending_batch
         return pending.get("first_seq") if pending else None
@@ -254,17 +254,18 @@ class ConversionsSink(BatchSink):
 
     @override
     def start_drain(self) -> dict:
-        """Take the batch being built and, in the same step under ``state_lock``, hold back
-        the STATEs after its first record until Meta has answered it.
+        """Take the batch being built and, in the same step under the STATE gate's lock, hold
+        back the STATEs after its first record until Meta has answered it.
 
         The SDK clears ``_pending_batch`` here: doing both at once leaves no moment in which
         the batch is counted nowhere and a STATE could pass its records.
         """
-        with self._target.state_lock:
+        gate = self._target.state_gate
+        with gate.lock:
             context = super().start_drain()
             first_seq = context.get("first_seq")
             if first_seq is not None:
-                context["settled"] = self._target.hold_states_from(first_seq)
+                context["settled"] = gate.hold(first_seq)
         return context
 
     @override
@@ -273,8 +274,8 @@ class ConversionsSink(BatchSink):
         events: list[BuiltEvent] = context.get("events", [])
         settled: Future | None = context.get("settled")
         self._log_batch(context)
-        # Wait for the batch in flight (and raise its failure) WITHOUT state_lock: its
-        # done-callback (batch_settled, on the sending thread) needs that lock.
+        # Wait for the batch in flight (and raise its failure) WITHOUT the gate's lock: its
+        # done-callback (StateGate.release, on the sending thread) needs that lock.
         future = self.run.submit(
             self.stream_name, events, context.get("messaging", ()), context.get("followups", ())
         )

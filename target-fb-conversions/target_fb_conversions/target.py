@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import gc
 import json
 import sys
-import threading
 import typing as t
-from concurrent.futures import Future
-from importlib import metadata
-from pathlib import Path
 
 import click
 from singer_sdk import Target
-from singer_sdk import typing as th
 from singer_sdk.exceptions import (
     ConfigValidationError,
     InvalidInputLine,
@@ -27,47 +21,30 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from typing_extensions import override
 
-from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
-from fb_graph.client import GraphClient
 from fb_graph.errors import GraphError
-from fb_graph.limits import (
-    CAPI_MAX_AGE_DAYS,
-    CAPI_MAX_EVENTS,
-    OFFLINE_MAX_AGE_DAYS,
-    OFFLINE_MAX_EVENTS,
-)
 from fb_graph.redact import redact
-from fb_graph.settings import (
-    TRANSPORT_PROPERTIES,
-    SettingsError,
-    read_transport,
-    unknown_settings,
-)
-from target_fb_conversions import normalize
+from fb_graph.settings import unknown_settings
 from target_fb_conversions.connection_test import (
     MELTANO_TEST_STREAM,
     ConnectionTestSink,
     check_input,
 )
-from target_fb_conversions.events import (
-    CONVERSIONS_API,
-    INPUT_COLUMNS,
-    LIFECYCLE_STAGES,
-    OFFLINE_CONVERSIONS,
-    EventBuilder,
-    EventSettings,
-)
-from target_fb_conversions.ledger import Ledger, LedgerError
+from target_fb_conversions.events import OFFLINE_CONVERSIONS
+from target_fb_conversions.ledger import LedgerError
 from target_fb_conversions.messenger_sending import resend_unconfirmed
-from target_fb_conversions.messenger_settings import (
-    make_messenger_parts,
-    messenger_setting_problems,
-)
+from target_fb_conversions.readback import read_back_input
 from target_fb_conversions.reader import PrivateSingerReader
-from target_fb_conversions.rejects import RejectsFile
 from target_fb_conversions.replay import Replay, ReplayError
 from target_fb_conversions.run import ConversionsRun, SettingProblem
-from target_fb_conversions.sender import Sender, SendError, SenderSettings
+from target_fb_conversions.sender import SendError
+from target_fb_conversions.settings import (
+    CONFIG_SCHEMA,
+    NAME,
+    BadSettings,
+    Settings,
+    read_settings,
+    secrets_in,
+)
 from target_fb_conversions.sink import (
     ConversionsSink,
     FollowupSink,
@@ -75,12 +52,8 @@ from target_fb_conversions.sink import (
     has_psid_column,
     schema_problem,
 )
+from target_fb_conversions.state_gate import StateGate
 
-NAME = "target-fb-conversions"
-MAX_BATCH = {CONVERSIONS_API: CAPI_MAX_EVENTS, OFFLINE_CONVERSIONS: OFFLINE_MAX_EVENTS}
-MAX_AGE_DAYS = {CONVERSIONS_API: CAPI_MAX_AGE_DAYS, OFFLINE_CONVERSIONS: OFFLINE_MAX_AGE_DAYS}
-DEFAULT_REJECTS_PATH = "output/target-fb-conversions-rejects.jsonl"
-DEFAULT_FOLLOWUP_STREAM = "messenger_followups"
 # Container allocations between two collections of the youngest generation (Python: 700).
 GC_THRESHOLD = 10_000
 
@@ -99,229 +72,34 @@ FATAL_ERRORS = (
 )
 
 
-def _secrets(config: t.Mapping[str, t.Any]) -> list[str]:
-    """Every token of the settings (cut out of any message)."""
-    found = [config.get("access_token"), config.get("app_secret")]
-    pages = config.get("page_access_tokens")
-    if isinstance(pages, dict):
-        found += list(pages.values())
-    return [str(secret) for secret in found if secret not in (None, "")]
-
-
-def _version() -> str:
-    try:
-        return metadata.version("fb-leads")
-    except metadata.PackageNotFoundError:  # pragma: no cover - not installed
-        return "0"
+def _write_line(line: str) -> None:
+    """One line to the target's output (Singer STATE), flushed at once."""
+    sys.stdout.write(line)
+    sys.stdout.flush()
 
 
 class TargetFbConversions(Target):
     """Sends one Conversions API CRM event per CRM stage change."""
 
     name = NAME
-    package_name = "fb-leads"
     default_sink_class = ConversionsSink
     message_reader_class = PrivateSingerReader
-
-    config_jsonschema = th.PropertiesList(
-        th.Property(
-            "access_token",
-            th.StringType,
-            required=True,
-            secret=True,
-            description="Token with ads_management on the dataset (system user or "
-            "Page token). Sent only in the Authorization header.",
-        ),
-        th.Property(
-            "dataset_id",
-            th.StringType,
-            description="The CRM dataset (pixel) id, for api conversions_api.",
-        ),
-        th.Property(
-            "api",
-            th.StringType,
-            default=CONVERSIONS_API,
-            allowed_values=[CONVERSIONS_API, OFFLINE_CONVERSIONS],
-            description="conversions_api (CRM events) or offline_conversions (the "
-            "legacy Offline Conversions format, shut down by Meta in May 2025).",
-        ),
-        th.Property(
-            "offline_event_set_id",
-            th.StringType,
-            description="The offline event set id, for api offline_conversions.",
-        ),
-        th.Property(
-            "upload_tag",
-            th.StringType,
-            description="Tag of the uploads, for api offline_conversions.",
-        ),
-        th.Property(
-            "api_url",
-            th.StringType,
-            default=DEFAULT_API_URL,
-            description="Graph API base URL (the sandbox's URL in tests).",
-        ),
-        th.Property(
-            "api_version",
-            th.StringType,
-            default=DEFAULT_API_VERSION,
-            description="Graph API version.",
-        ),
-        th.Property(
-            "app_secret",
-            th.StringType,
-            secret=True,
-            description="App secret: when set, every call carries appsecret_proof.",
-        ),
-        th.Property(
-            "lead_event_source",
-            th.StringType,
-            description="The CRM's name (HubSpot, Salesforce, ...) when a record "
-            "carries none; a record with neither stops the run.",
-        ),
-        th.Property(
-            "stage_mapping",
-            th.ObjectType(additional_properties=th.StringType),
-            description="CRM stage -> one of " + ", ".join(LIFECYCLE_STAGES) + "; "
-            "unmapped stages become NOT_ASSIGNED with one warning per stage.",
-        ),
-        th.Property(
-            "strict_stage_mapping",
-            th.BooleanType,
-            default=False,
-            description="Stop the run at a record whose stage is not in "
-            "stage_mapping instead of sending it as NOT_ASSIGNED.",
-        ),
-        th.Property(
-            "field_mapping",
-            th.ObjectType(additional_properties=th.StringType),
-            description="Input column -> target column ("
-            + ", ".join(INPUT_COLUMNS)
-            + '), e.g. {"hs_email": "email"}.',
-        ),
-        th.Property(
-            "default_phone_country",
-            th.StringType,
-            description="ISO country (e.g. US) for phones written without a country "
-            "code, when the record has no country.",
-        ),
-        th.Property(
-            "hash_external_id",
-            th.BooleanType,
-            default=True,
-            description="Hash external_id (SHA-256) before sending.",
-        ),
-        th.Property(
-            "test_event_code",
-            th.StringType,
-            description="Passed through to Meta's Test Events tab (not a dry run: "
-            "Meta keeps test events).",
-        ),
-        th.Property(
-            "dry_run",
-            th.BooleanType,
-            default=False,
-            description="Validate, normalise, hash and build every request, send "
-            "nothing, write the exact request bodies to dry_run_path; no STATE.",
-        ),
-        th.Property(
-            "dry_run_path",
-            th.StringType,
-            description="JSON Lines file for the request bodies of a dry run.",
-        ),
-        th.Property(
-            "batch_size",
-            th.IntegerType,
-            description="Events per call: default and maximum 1000 (2000 for offline_conversions).",
-        ),
-        th.Property(
-            "max_event_age_days",
-            th.NumberType,
-            description="Older events are rejected locally: default 7 (62 for "
-            "offline_conversions).",
-        ),
-        th.Property(
-            "rejects_path",
-            th.StringType,
-            default=DEFAULT_REJECTS_PATH,
-            description="JSON Lines file for records that cannot be sent, each with "
-            "its reason (hashes only, no raw email or phone).",
-        ),
-        th.Property(
-            "ledger",
-            th.StringType,
-            description="SQLite path or SQLAlchemy URL of a record of acknowledged "
-            "event_ids, so reruns never resend.",
-        ),
-        th.Property(
-            "partner_agent",
-            th.StringType,
-            description=f"Sent as partner_agent; default {NAME}/<version>.",
-        ),
-        th.Property(
-            "followup_streams",
-            th.ArrayType(th.StringType),
-            default=[DEFAULT_FOLLOWUP_STREAM],
-            description="Streams whose records are Messenger follow-up messages "
-            "(page_id, psid, text, last_user_message_at, message_id), sent with the "
-            "Send API inside Meta's messaging window, once (needs ledger).",
-        ),
-        th.Property(
-            "human_agent_followups",
-            th.BooleanType,
-            default=False,
-            description="Send follow-ups 24 hours to 7 days after the person's last "
-            "message with the HUMAN_AGENT tag: needs Meta's approval of the tag, and "
-            "only for a human's reply, never automated or promotional text.",
-        ),
-        th.Property(
-            "page_access_tokens",
-            th.ObjectType(additional_properties=th.StringType),
-            secret=True,
-            description="Page id -> Page access token (MESSAGING task, "
-            "pages_messaging) for the Send API; a Page not listed uses access_token.",
-        ),
-        th.Property(
-            "webhook_spool",
-            th.StringType,
-            description="The webhook receiver's spool (SQLite path or SQLAlchemy URL): "
-            "a person's last message there, when later than the record's "
-            "last_user_message_at, opens the messaging window; read only.",
-        ),
-        th.Property(
-            "messenger_stage_mapping",
-            th.ObjectType(additional_properties=th.StringType),
-            description="CRM stage -> business-messaging event name (LeadSubmitted, "
-            "QualifiedLead, Purchase, ...) for Messenger leads (psid and page_id, no "
-            "lead_id); default: stage_mapping's LEAD -> LeadSubmitted, "
-            "MARKETING_QUALIFIED_LEAD -> QualifiedLead, CONVERTED -> Purchase, other "
-            "stages not sent.",
-        ),
-        th.Property(
-            "messenger_datasets",
-            th.ObjectType(additional_properties=th.StringType),
-            description="Page id -> the Page's dataset id for business-messaging "
-            "events; when unset every Page's events go to dataset_id, when set a "
-            "Page not listed stops the run.",
-        ),
-    ).to_dict()
-    config_jsonschema["properties"].update(TRANSPORT_PROPERTIES)
+    config_jsonschema = CONFIG_SCHEMA
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self.state_lock = threading.RLock()
+        self._settings: Settings | None = None
         self.record_seq = 0
-        self._queued_states: list[tuple[int, dict]] = []
-        # Drained batches Meta has not yet acknowledged (or that failed: those stay for good).
-        self._unsettled: list[tuple[int, Future]] = []
-        self._last_written_state: str | None = None
+        """Records read so far: the input position of the last one."""
         self.replay: Replay | None = None
         self._schema_read: dict = {}
         # Stream -> its sink, for streams whose records need none of the SDK's mapping.
         self._plain_sinks: dict[str, ConversionsSink] = {}
         super().__init__(*args, **kwargs)
         TargetFbConversions._current = self
-        self.run = self._make_run()
-        self.run.column_streak_limit = self.batch_size
+        self.state_gate = StateGate(
+            _write_line, self._batches_being_built, dry_run=self.settings.dry_run
+        )
+        self.run = ConversionsRun.open(self.settings, self.logger)
         if self._replay_path is not None:
             self._start_replay(self._replay_path)
 
@@ -343,21 +121,23 @@ class TargetFbConversions(Target):
             config_jsonschema["properties"].pop(name, None)
 
     @property
-    def api(self) -> str:
-        return self.config.get("api") or CONVERSIONS_API
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.config.get("batch_size") or MAX_BATCH[self.api])
+    def settings(self) -> Settings:
+        """The settings, read once (when the config is validated)."""
+        if self._settings is None:
+            self._settings = read_settings(self._config)
+        return self._settings
 
     @override
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """The SDK's schema check (with secrets cut out of its messages) plus ours."""
+        """The SDK's schema check (with secrets cut out of its messages), then ours."""
         errors = super()._validate_config(raise_errors=False)
-        secrets = [str(secret) for secret in _secrets(self._config) if secret]
+        secrets = secrets_in(self._config)
         errors = [redact(error, secrets) for error in errors]
         if not errors:
-            errors = self._setting_problems()
+            try:
+                self._settings = read_settings(self._config)
+            except BadSettings as exc:
+                errors = exc.problems
         for warning in unknown_settings(self._config, self.config_jsonschema["properties"]):
             self.logger.warning("%s", warning)
         if errors and raise_errors:
@@ -365,136 +145,6 @@ class TargetFbConversions(Target):
                 "Config validation failed", errors=errors, schema=self.config_jsonschema
             )
         return errors
-
-    def _setting_problems(self) -> list[str]:
-        c = self.config
-        api = c.get("api") or CONVERSIONS_API
-        problems = []
-        if api == CONVERSIONS_API and not c.get("dataset_id"):
-            problems.append(
-                "dataset_id is required for api conversions_api: set it to the "
-                "CRM dataset (pixel) id."
-            )
-        if api == OFFLINE_CONVERSIONS:
-            if not c.get("offline_event_set_id"):
-                problems.append("offline_event_set_id is required for api offline_conversions.")
-            if not c.get("upload_tag"):
-                problems.append("upload_tag is required for api offline_conversions.")
-        if api in MAX_BATCH and c.get("batch_size") is not None:
-            size = c.get("batch_size")
-            if not isinstance(size, int) or not 1 <= size <= MAX_BATCH[api]:
-                problems.append(f"batch_size must be between 1 and {MAX_BATCH[api]} for {api}.")
-        age = c.get("max_event_age_days")
-        number = (int, float, decimal.Decimal)
-        if age is not None and (not isinstance(age, number) or isinstance(age, bool) or age <= 0):
-            problems.append("max_event_age_days must be a positive number of days.")
-        try:
-            read_transport(c)
-        except SettingsError as exc:
-            problems.append(str(exc))
-        for stage, lifecycle in (c.get("stage_mapping") or {}).items():
-            if lifecycle not in LIFECYCLE_STAGES:
-                problems.append(
-                    f"stage_mapping maps {stage!r} to {lifecycle!r}, which is not "
-                    f"one of {', '.join(LIFECYCLE_STAGES)}."
-                )
-        for source, column in (c.get("field_mapping") or {}).items():
-            if column not in INPUT_COLUMNS:
-                problems.append(
-                    f"field_mapping maps {source!r} to {column!r}, which is not one "
-                    f"of the input columns {', '.join(INPUT_COLUMNS)}."
-                )
-        country = c.get("default_phone_country")
-        if country:
-            try:
-                normalize.country(country)
-            except normalize.NormalizeError:
-                problems.append("default_phone_country is not an ISO country code such as US.")
-        if c.get("dry_run") and not c.get("dry_run_path"):
-            problems.append("dry_run needs dry_run_path: the file for the request bodies.")
-        problems += messenger_setting_problems(c)
-        return problems
-
-    def _make_run(self) -> ConversionsRun:
-        c = self.config
-        api = self.api
-        max_age = c.get("max_event_age_days") or MAX_AGE_DAYS[api]
-        if max_age > MAX_AGE_DAYS[api]:
-            self.logger.warning(
-                "max_event_age_days %s is above Meta's limit of %d days for %s: "
-                "Meta will refuse the older events.",
-                max_age,
-                MAX_AGE_DAYS[api],
-                api,
-            )
-        country = c.get("default_phone_country")
-        if not c.get("lead_event_source"):
-            self.logger.warning(
-                "lead_event_source is not set: a record without its own "
-                "lead_event_source will stop the run."
-            )
-        builder = EventBuilder(
-            EventSettings(
-                api=api,
-                lead_event_source=c.get("lead_event_source"),
-                stage_mapping=c.get("stage_mapping") or {},
-                strict_stage_mapping=bool(c.get("strict_stage_mapping")),
-                default_phone_country=normalize.country(country) if country else None,
-                hash_external_id=c.get("hash_external_id", True) is not False,
-                max_event_age_days=float(max_age),
-                field_mapping=c.get("field_mapping") or {},
-            ),
-            warn=self.logger.warning,
-        )
-        destination = (
-            c.get("offline_event_set_id") if api == OFFLINE_CONVERSIONS else c.get("dataset_id")
-        )
-        dry_run_file = None
-        if c.get("dry_run"):
-            path = Path(c["dry_run_path"]).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            dry_run_file = path.open("w", encoding="utf-8")
-        sender = Sender(
-            SenderSettings(
-                destination_id=str(destination),
-                api=api,
-                upload_tag=c.get("upload_tag"),
-                partner_agent=c.get("partner_agent") or f"{NAME}/{_version()}",
-                test_event_code=c.get("test_event_code"),
-            ),
-            client=GraphClient(
-                access_token=c["access_token"],
-                api_url=c.get("api_url") or DEFAULT_API_URL,
-                api_version=c.get("api_version") or DEFAULT_API_VERSION,
-                app_secret=c.get("app_secret"),
-                transport=read_transport(c),
-                logger=self.logger,
-                user_agent=f"{NAME}/{_version()}",
-            ),
-            logger=self.logger,
-            dry_run_file=dry_run_file,
-        )
-        ledger = Ledger(c["ledger"], str(destination)) if c.get("ledger") else None
-        rejects = RejectsFile(c.get("rejects_path") or DEFAULT_REJECTS_PATH)
-        messenger = make_messenger_parts(
-            c,
-            events=builder,
-            ledger=ledger,
-            sender_settings=sender.settings,
-            rejects=rejects,
-            logger=self.logger,
-            user_agent=f"{NAME}/{_version()}",
-            dry_run_file=dry_run_file,
-        )
-        return ConversionsRun(
-            builder=builder,
-            sender=sender,
-            rejects=rejects,
-            ledger=ledger,
-            logger=self.logger,
-            dry_run_file=dry_run_file,
-            messenger=messenger,
-        )
 
     # -- sinks -----------------------------------------------------------------------------
 
@@ -504,9 +154,9 @@ class TargetFbConversions(Target):
         follow-up streams, CRM streams with a ``psid`` column, the others (see :mod:`.sink`)."""
         if stream_name == MELTANO_TEST_STREAM:
             return ConnectionTestSink
-        if stream_name in (self.config.get("followup_streams") or [DEFAULT_FOLLOWUP_STREAM]):
+        if stream_name in self.settings.followup_streams:
             return FollowupSink
-        if has_psid_column(self._schema_read, self.config.get("field_mapping") or {}):
+        if has_psid_column(self._schema_read, self.settings.field_mapping):
             return MessengerStageSink
         return ConversionsSink
 
@@ -610,69 +260,31 @@ class TargetFbConversions(Target):
     def _process_state_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"value"})
         state = message_dict["value"]
-        with self.state_lock:
-            self._latest_state = state
-            self._queued_states.append((self.record_seq, state))
-        self.batch_settled()
+        self._latest_state = state  # the SDK's drains call _write_state_message when set
+        self.state_gate.state_read(state, self.record_seq)
 
-    def hold_states_from(self, first_seq: int) -> Future:
-        """Hold back every STATE read after record ``first_seq`` until the returned future
-        is resolved; an exception set on it holds them back for the rest of the run."""
-        settled: Future = Future()
-        with self.state_lock:
-            self._unsettled.append((first_seq, settled))
-        settled.add_done_callback(lambda _done: self.batch_settled())
-        return settled
-
-    def batch_settled(self) -> None:
-        """Let through the newest STATE whose records are all acknowledged or rejected.
-
-        Never waits: it runs on the sending thread too (a batch's done-callback).
-        """
-        with self.state_lock:
-            self._unsettled = [
-                (seq, fut)
-                for seq, fut in self._unsettled
-                if not fut.done() or fut.exception() is not None  # done: exception() is instant
-            ]
-            pending = [seq for seq, _ in self._unsettled]
-            sinks = list(self._sinks_active.values()) + list(self._sinks_to_clear)
-            pending += [
-                seq
-                for sink in sinks
-                if isinstance(sink, ConversionsSink) and (seq := sink.first_unsent_seq) is not None
-            ]
-            bound = min(pending) if pending else None
-            ready = [
-                (seq, state) for seq, state in self._queued_states if bound is None or seq < bound
-            ]
-            if not ready:
-                return
-            self._queued_states = self._queued_states[len(ready) :]
-            self._emit_state(ready[-1][1])
+    def _batches_being_built(self) -> list[int]:
+        """The first record of each sink's batch still being built (drained batches are held
+        by the gate itself: :meth:`ConversionsSink.start_drain`)."""
+        sinks = [*self._sinks_active.values(), *self._sinks_to_clear]
+        return [
+            first
+            for sink in sinks
+            if isinstance(sink, ConversionsSink) and (first := sink.first_unsent_seq) is not None
+        ]
 
     @override
     def _write_state_message(self, state: dict) -> None:
-        """The SDK's end-of-drain STATE: first wait for the batch in flight (or fail)."""
+        """The SDK's end-of-drain STATE: first wait for the batch in flight (or fail); then
+        the gate, not the SDK's ``state``, decides which STATE goes out."""
         self.run.wait_all()
-        self.batch_settled()
-
-    def _emit_state(self, state: dict) -> None:
-        if self.config.get("dry_run"):
-            return  # nothing was sent, so nothing may be acknowledged upstream
-        text = json.dumps(state)
-        with self.state_lock:
-            if text == self._last_written_state:
-                return
-            self._last_written_state = text
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+        self.state_gate.release()
 
     @override
     def process_endofpipe(self) -> None:
         super().process_endofpipe()
         self.run.wait_all()
-        self.batch_settled()
+        self.state_gate.release()
         if self._unconfirmed_command is not None:
             self._unconfirmed(self._unconfirmed_command)
         self._finish(failed=False)
@@ -711,7 +323,7 @@ class TargetFbConversions(Target):
     def _start_replay(self, path: str) -> None:
         """Read the rejects file; rows that fail again go to a rejects file of their own (see
         :mod:`.replay`); the rebuilt records hold our column names, so no field_mapping."""
-        self.replay = Replay.read(path, self.api)
+        self.replay = Replay.read(path, self.settings.api)
         self.run.rejects = self.replay.rejects_file(self.run.rejects.path)
         builder = self.run.builder
         builder.settings = dataclasses.replace(builder.settings, field_mapping={})
@@ -760,6 +372,15 @@ class TargetFbConversions(Target):
         )
         command.params.append(
             click.Option(
+                ["--read-back", "read_back"],
+                is_flag=True,
+                default=False,
+                help="Print what Meta made of the events of the last 7 days (the dataset's "
+                "stats and data quality) next to what the ledger holds as sent. No Singer input.",
+            )
+        )
+        command.params.append(
+            click.Option(
                 ["--replay-rejects", "replay_rejects"],
                 type=click.STRING,
                 default=None,
@@ -800,6 +421,7 @@ class TargetFbConversions(Target):
         list_unconfirmed: bool = False,
         resend_unconfirmed: bool = False,
         check_connection: bool = False,
+        read_back: bool = False,
     ) -> None:
         """Run the target; a fatal error ends it with one sentence and the summary."""
         # Each record leaves a few dicts and lists alive until its batch is sent, so at the
@@ -812,6 +434,8 @@ class TargetFbConversions(Target):
             file_input = iter(())  # type: ignore[assignment]
         if check_connection:
             file_input = check_input()  # type: ignore[assignment]
+        if read_back:
+            file_input = read_back_input(cls)  # type: ignore[assignment]
         if replay_rejects is not None:
             cls._replay_path = replay_rejects
             file_input = cls._replayed_lines()  # type: ignore[assignment]
@@ -823,7 +447,7 @@ class TargetFbConversions(Target):
             current = cls._current
             secrets: tuple[str, ...] = ()
             if current is not None:
-                secrets = tuple(_secrets(current.config))
+                secrets = tuple(secrets_in(current.config))
                 if getattr(current, "run", None) is not None:
                     current._finish(failed=True)
             message = str(exc.args[0]) if exc.args else type(exc).__name__

@@ -72,7 +72,7 @@ def warehouse():
 
 @pytest.fixture(scope="session")
 def loop_sandbox():
-    from fb_graph.sandbox import Sandbox, SandboxConfig
+    from fb_graph_sandbox import Sandbox, SandboxConfig
 
     config = SandboxConfig(
         seed=7,
@@ -95,6 +95,7 @@ class Loop:
     env: dict
     tmp: Path
     runs: list = field(default_factory=list)
+    project: Path = ROOT  # the Meltano project `meltano` runs in
     _pii: set | None = None
 
     @property
@@ -122,7 +123,7 @@ class Loop:
         """`meltano ARGS` to its end; on timeout the whole process group (meltano and its
         plugins) is killed and the test fails."""
         proc = subprocess.Popen(
-            [MELTANO, *args], cwd=ROOT, env={**self.env, **(extra_env or {})},
+            [MELTANO, *args], cwd=self.project, env={**self.env, **(extra_env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
         self.runs.append(proc)
@@ -173,7 +174,7 @@ class Loop:
         log = (self.tmp / f"meltano-{len(self.runs)}.log").open("w")
         proc = subprocess.Popen(
             [MELTANO, *args],
-            cwd=ROOT,
+            cwd=self.project,
             env={**self.env, **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -246,6 +247,6 @@ def loop(meltano_installed, warehouse, loop_sandbox, tmp_path):
 
 
 def _dataset_id() -> str:
-    from fb_graph.sandbox import DEFAULT_DATASET_ID
+    from fb_graph_sandbox import DEFAULT_DATASET_ID
 
     return DEFAULT_DATASET_ID

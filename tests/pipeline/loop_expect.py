@@ -130,9 +130,27 @@ def events_posts(sb) -> int:
 
 def warehouse_leads(loop) -> dict[str, tuple]:
     rows = loop.query(
-        "SELECT id, form_id, created_time, field_data, is_organic FROM fb_leads.leads"
+        "SELECT id, form_id, created_time, field_data, is_organic, custom_disclaimer_responses "
+        "FROM fb_leads.leads"
     )
     return {row[0]: row[1:] for row in rows}
+
+
+# meltano.yml declares the leads' arrays of objects without `items`, so that target-postgres
+# stores each as one jsonb value (a JSON array), not jsonb[] (issue 12).
+JSONB_ARRAYS = {"field_data": "jsonb", "custom_disclaimer_responses": "jsonb"}
+
+
+def leads_array_columns(loop) -> dict[str, str]:
+    """The PostgreSQL type of fb_leads.leads' array-of-object columns (jsonb, or _jsonb)."""
+    return dict(
+        loop.query(
+            "SELECT column_name, udt_name FROM information_schema.columns "
+            "WHERE table_schema = 'fb_leads' AND table_name = 'leads' "
+            "AND column_name = ANY(%s)",
+            list(JSONB_ARRAYS),
+        )
+    )
 
 
 def assert_warehouse_matches_sandbox(loop) -> dict[str, dict]:
@@ -143,11 +161,13 @@ def assert_warehouse_matches_sandbox(loop) -> dict[str, dict]:
     stored = warehouse_leads(loop)
     assert set(stored) == set(expected)
     for lead_id, lead in expected.items():
-        form_id, created, field_data, is_organic = stored[lead_id]
+        form_id, created, field_data, is_organic, checkboxes = stored[lead_id]
         assert form_id == lead["form_id"]
         assert utc(created) == parse_graph_time(lead["created_time"])
         assert field_data == lead["field_data"]
         assert bool(is_organic) == bool(lead.get("is_organic"))
+        assert checkboxes == lead.get("custom_disclaimer_responses")
+    assert leads_array_columns(loop) == JSONB_ARRAYS
     disclaimers = loop.query(
         "SELECT lead_id, checkbox_key, is_checked FROM fb_leads.disclaimer_responses"
     )

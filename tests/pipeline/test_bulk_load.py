@@ -22,13 +22,16 @@ SCHEMA = {
         "created_time": {"type": ["string"], "format": "date-time"},
         "version": {"type": ["integer"]},
         "note": {"type": ["string", "null"]},
-        "field_data": {
+        # As meltano.yml declares the leads' field_data (no items): one jsonb value.
+        "field_data": {"type": ["array", "null"]},
+        # With items, as the forms' questions: jsonb[], written element by element.
+        "questions": {
             "type": ["array", "null"],
             "items": {
                 "type": "object",
                 "properties": {
-                    "name": {"type": ["string", "null"]},
-                    "values": {"type": ["array", "null"], "items": {"type": ["string"]}},
+                    "key": {"type": ["string", "null"]},
+                    "options": {"type": ["array", "null"], "items": {"type": ["string"]}},
                 },
             },
         },
@@ -49,6 +52,8 @@ def record(lead: int, version: int) -> dict:
         "note": None if lead % 4 == 0 else text,
         "field_data": [{"name": "email", "values": [f"p{lead}@example.com"]},
                        {"name": "why", "values": [text, AWKWARD[lead % len(AWKWARD)]]}],
+        "questions": [{"key": "why", "options": [AWKWARD[lead % len(AWKWARD)], text]},
+                      {"key": text, "options": None}],
         "answers": {"why": text, "n": version},
     }  # fmt: skip
 
@@ -80,18 +85,26 @@ def test_copy_upserts_one_row_per_key_and_keeps_awkward_text(loop):
 
     def check() -> None:
         rows = loop.query(
-            "SELECT id, created_time, version, note, field_data, answers FROM fb_leads.copy_check"
+            "SELECT id, created_time, version, note, field_data, questions, answers "
+            "FROM fb_leads.copy_check"
         )
         assert len(rows) == len({r[0] for r in rows}) == 10, "not one row per key"
-        for lead_id, created, version, note, field_data, answers in rows:
+        for lead_id, created, version, note, field_data, questions, answers in rows:
             want = record(int(lead_id.split("-")[1]), last[int(lead_id.split("-")[1])])
             assert version == want["version"]
             assert utc(created) == dt.datetime.fromisoformat(want["created_time"])  # UTC, naive
             assert note == want["note"]
-            assert field_data == want["field_data"]  # jsonb[]: the tap's field_data type
+            assert field_data == want["field_data"]
+            assert questions == want["questions"]
             assert answers == want["answers"]
 
     check()
+    types = loop.query(
+        "SELECT column_name, udt_name FROM information_schema.columns WHERE table_schema = "
+        "'fb_leads' AND table_name = %s AND column_name IN ('field_data', 'questions')",
+        STREAM,
+    )
+    assert dict(types) == {"field_data": "jsonb", "questions": "_jsonb"}
     # The same records again (a re-run, the tap's re-emission at its bookmark): no new row.
     load(loop, singer_input(versions))
     check()

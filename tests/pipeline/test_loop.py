@@ -18,6 +18,7 @@ from loop_expect import (
     view_rows,
     warehouse_leads,
 )
+
 from target_fb_conversions.events import INPUT_COLUMNS
 
 pytestmark = pytest.mark.pipeline

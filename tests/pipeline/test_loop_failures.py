@@ -16,7 +16,7 @@ from loop_expect import (
     view_rows,
 )
 
-from fb_graph.sandbox import EXPIRED_TOKEN
+from fb_graph_sandbox import EXPIRED_TOKEN
 
 pytestmark = pytest.mark.pipeline
 TOKEN_SENTENCE = "The access token is invalid or expired"

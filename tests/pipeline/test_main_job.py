@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from pipeline_support import ROOT, meltano_sys_dir, warehouse_mod
 
-from fb_graph.sandbox import DEFAULT_TOKEN
+from fb_graph_sandbox import DEFAULT_TOKEN
 
 pytestmark = pytest.mark.pipeline
 LEADS_PER_FORM = 60
@@ -87,7 +87,7 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     for step in ("==> Meltano plugins", "==> Graph API sandbox", "==> fb-leads-receiver",
                  "==> Embedded PostgreSQL", "==> meltano run webhook-leads-to-warehouse",
                  "==> meltano run leads-to-warehouse", "==> CRM", "==> meltano run stages-to-meta",
-                 "== fb-leads loop summary =="):  # fmt: skip
+                 "==> Meta's read-back", "== fb-leads loop summary =="):  # fmt: skip
         assert step in first
     # The new leads came through the webhooks first, read by id, before the poll.
     assert number(r"New leads announced by webhooks this run: (\d+)", first) == NEW_PER_RUN
@@ -109,6 +109,13 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     assert number(r"\(RESPONSE (\d+)\)", first) == NEW_FLOWS
     assert number(r"Messenger leads' stages\) this run: (\d+)", first) == messenger > 0
     assert number(r"this run: \d+, duplicates (\d+)", first) == 0
+    # Meta's read-back: the sandbox received what the ledger holds as sent (CRM events and the
+    # Messenger leads' business-messaging events, all on the one dataset).
+    read_back = first[first.index("==> Meta's read-back") : first.index("== fb-leads loop")]
+    assert "Meta's read-back of dataset" in read_back
+    total = re.search(r"^total\s+(\d+)\s+(\d+)\s*$", read_back, re.MULTILINE)
+    assert total and total.group(1) == total.group(2) == str(accepted + messenger), read_back
+    assert "Meta received as many events of each name as the ledger holds as sent." in read_back
     assert_stopped(tmp_path, warehouse_dir)
 
     second = run_main_job(tmp_path, warehouse_dir)

@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import yaml
 from pipeline_support import MELTANO, ROOT, meltano_sys_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - pytest installs tomli on Python 3.10
+    import tomli as tomllib
 
 pytestmark = pytest.mark.pipeline
 
@@ -99,8 +105,14 @@ def test_pins_jobs_environments_and_schedules():
     assert pins["target-postgres"] == "meltanolabs-target-postgres==0.8.1"
     assert pins["tap-postgres"] == "meltanolabs-tap-postgres[msgspec]==0.10.0"
     assert pins["target-snowflake"] == "meltanolabs-target-snowflake==0.20.4"
-    assert pins["tap-fb-leads"] == "-e ${MELTANO_PROJECT_ROOT}"
-    assert pins["target-fb-conversions"] == "-e ${MELTANO_PROJECT_ROOT} psycopg[binary]>=3.3,<4"
+    # Ours by name and version, as any index would serve them (the version of their folder).
+    for name, pin in (
+        ("tap-fb-leads", "tap-fb-leads=={}"),
+        ("target-fb-conversions", "target-fb-conversions[postgres]=={}"),
+        ("fb-leads-receiver", "fb-leads-receiver=={}"),
+    ):
+        project = tomllib.loads((ROOT / name / "pyproject.toml").read_text())["project"]
+        assert pins[name] == pin.format(project["version"]), f"{name}: pin its folder's version"
     snowflake = declared("target-snowflake")
     for key in ("password", "private_key", "private_key_passphrase", "oauth_access_token"):
         assert snowflake[key]["sensitive"]
@@ -114,7 +126,6 @@ def test_pins_jobs_environments_and_schedules():
     webhooks = PLUGINS["tap-fb-leads--webhooks"][1]
     assert webhooks["inherit_from"] == "tap-fb-leads"
     assert webhooks["config"] == {"poll_forms": False}
-    assert PLUGINS["fb-leads-receiver"][1]["pip_url"] == "-e ${MELTANO_PROJECT_ROOT}"
     assert {s["job"] for s in MELTANO_YML["schedules"]} == set(jobs)
     assert MELTANO_YML["default_environment"] == "sandbox"
     assert {env["name"] for env in MELTANO_YML["environments"]} == {"sandbox", "prod"}
@@ -148,9 +159,16 @@ def test_tap_postgres_reads_the_view_and_the_followups_incrementally():
         "replication-method": "INCREMENTAL",
         "replication-key": "created_at",
     }
-    # The target sends that stream's rows as follow-ups, not as stage events.
-    target = PLUGINS["target-fb-conversions"][1]
-    assert target["config"]["followup_streams"] == ["crm-messenger_followups"]
+    # The target sends that stream's rows as follow-ups, not as stage events: a setting of the
+    # example CRM, so of the environments; the plugin blocks carry no CRM's values (pasteable).
+    for environment in MELTANO_YML["environments"]:
+        loaders = {p["name"]: p for p in environment["config"]["plugins"]["loaders"]}
+        config = loaders["target-fb-conversions"]["config"]
+        assert config["followup_streams"] == ["crm-messenger_followups"]
+        assert config["lead_event_source"] in ("ExampleCRM", "$CRM_NAME")
+    for name in ("tap-fb-leads", "target-fb-conversions", "fb-leads-receiver"):
+        pasted = PLUGINS[name][1].get("config") or {}
+        assert set(pasted) <= {"rejects_path", "ledger"}, f"{name}: keep this project's values out"
 
 
 def test_meltano_reads_both_schedules_and_stages_go_daily(tmp_path):

@@ -18,7 +18,7 @@ from loop_expect import (
 )
 from tls_front import TlsFront, make_certificate
 
-from fb_graph.sandbox import DEFAULT_DATASET_ID
+from fb_graph_sandbox import DEFAULT_DATASET_ID
 
 pytestmark = pytest.mark.pipeline
 

@@ -21,7 +21,7 @@ from test_receiver_subscribe import (
 
 from fb_graph import DEFAULT_API_VERSION
 from fb_graph.client import GraphClient
-from fb_graph.sandbox import DEFAULT_TOKEN, EXPIRED_TOKEN, Sandbox
+from fb_graph_sandbox import DEFAULT_TOKEN, EXPIRED_TOKEN, Sandbox
 
 WAIT = "20"
 SHORT_WAIT = "1.5"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from fb_leads_receiver.delivery import DeliveryError, parse_delivery
 from fb_leads_receiver.signature import signature_matches, signature_of, token_matches
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fb_leads_receiver.settings import DEFAULT_SPOOL, check, load_settings
 
 from fb_graph.settings import SettingsError
+from fb_leads_receiver.settings import DEFAULT_SPOOL, check, load_settings
 
 SECRETS = {"app_secret": "s-1", "verify_token": "t-1"}
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from receiver_helpers import APP_SECRET, VERIFY_TOKEN, ReceiverProcess, run_cli
 
-from fb_graph.sandbox import ALL_PERMISSIONS, APP_ID, DEFAULT_TOKEN, Sandbox
+from fb_graph_sandbox import ALL_PERMISSIONS, APP_ID, DEFAULT_TOKEN, Sandbox
 
 LIMITED_TOKEN = "EAASandboxNoManageMetadata000000000000000000000ZZ"
 WRONG_VERIFY_TOKEN = "not-the-receivers-verify-token-7c2e"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fb_graph.export_format import TEST_ANSWER
 from fb_graph.fields import AD_FIELDS
-from fb_graph.sandbox.data import SandboxData
+from fb_graph_sandbox.data import SandboxData
 
 BOMS = (
     (b"\xff\xfe", "utf-16-le"),

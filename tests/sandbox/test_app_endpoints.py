@@ -14,7 +14,7 @@ from facebook_business.session import FacebookSession
 from sandbox_client import VERSION, Graph, error_of
 from webhook_receiver import VERIFY_TOKEN, Receiver
 
-from fb_graph.sandbox import ALL_PERMISSIONS, APP_ID, DEFAULT_TOKEN, EXPIRED_TOKEN
+from fb_graph_sandbox import ALL_PERMISSIONS, APP_ID, DEFAULT_TOKEN, EXPIRED_TOKEN
 
 SECRET = "app-endpoints-secret"
 

@@ -13,7 +13,7 @@ from sandbox_client import Graph, error_of
 
 from fb_graph.auth import appsecret_proof
 from fb_graph.errors import ErrorKind
-from fb_graph.sandbox import ALL_PERMISSIONS, EXPIRED_TOKEN
+from fb_graph_sandbox import ALL_PERMISSIONS, EXPIRED_TOKEN
 
 
 def test_bearer_header_works_and_token_never_reaches_the_log(graph, sandbox):

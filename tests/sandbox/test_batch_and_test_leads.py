@@ -7,7 +7,7 @@ import json
 from sandbox_client import Graph, error_of
 
 from fb_graph.errors import ErrorKind
-from fb_graph.sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox import ALL_PERMISSIONS
 
 
 def batch(graph, items, **extra):

@@ -10,7 +10,7 @@ import pytest
 from sandbox_client import Graph, error_of
 
 from fb_graph.errors import ErrorKind
-from fb_graph.sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox import ALL_PERMISSIONS
 
 RAW_EMAIL = "john_smith@gmail.com"
 EM = hashlib.sha256(RAW_EMAIL.encode()).hexdigest()

@@ -11,8 +11,8 @@ from datetime import datetime
 import pytest
 from sandbox_client import Graph
 
-from fb_graph.sandbox import SandboxConfig
-from fb_graph.sandbox.data import SandboxData
+from fb_graph_sandbox import SandboxConfig
+from fb_graph_sandbox.data import SandboxData
 
 NOW = 1_795_000_000
 
@@ -99,7 +99,7 @@ def test_bad_config_is_one_sentence(changes, words):
 
 @pytest.mark.parametrize("leads_per_form", [7, 1000, 3_000_000])
 def test_served_time_and_id_match_the_arithmetic_that_filters_and_looks_up(leads_per_form):
-    from fb_graph.sandbox.data import time_string
+    from fb_graph_sandbox.data import time_string
 
     data = SandboxData(SandboxConfig(seed=9, leads_per_form=leads_per_form, days=3), NOW)
     form = data.form_by_id[data.form_ids()[0]]

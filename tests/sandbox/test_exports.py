@@ -18,8 +18,8 @@ from export_reading import (
 from sandbox_client import Graph
 
 from fb_graph.export_format import FIXED_COLUMNS, TEST_ANSWER
-from fb_graph.sandbox import SandboxConfig
-from fb_graph.sandbox.exports import (
+from fb_graph_sandbox import SandboxConfig
+from fb_graph_sandbox.exports import (
     BAD_DATE,
     MIXED_STATUSES,
     ExportOptions,
@@ -238,7 +238,7 @@ def test_bad_options(options, words):
 # -- the command ---------------------------------------------------------------------------
 def run_export(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "fb_graph.sandbox.cli", "export", *args],
+        [sys.executable, "-m", "fb_graph_sandbox.cli", "export", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -14,7 +14,7 @@ import pytest
 import requests
 from export_reading import expected_rows, normalized, records
 
-from fb_graph.sandbox import EXPIRED_TOKEN
+from fb_graph_sandbox import EXPIRED_TOKEN
 
 NOW = 1_760_000_000
 PATH = "/ads/lead_gen/export_csv/"

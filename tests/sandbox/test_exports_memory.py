@@ -18,7 +18,7 @@ resource = pytest.importorskip("resource")
 def start(tmp_path, rows: int) -> subprocess.Popen:
     path = tmp_path / f"leads_{rows}.csv"
     return subprocess.Popen(
-        [sys.executable, "-m", "fb_graph.sandbox.cli", "export", str(path), "--leads", str(rows),
+        [sys.executable, "-m", "fb_graph_sandbox.cli", "export", str(path), "--leads", str(rows),
          "--now", "1760000000", "--format", "utf8", "--forms", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from facebook_business.adobjects.adspixel import AdsPixel
+from facebook_business.adobjects.adspixelstatsresult import AdsPixelStatsResult
 from facebook_business.adobjects.lead import Lead
 from facebook_business.adobjects.leadgenform import LeadgenForm
 from facebook_business.adobjects.offlineconversiondataset import OfflineConversionDataSet
@@ -27,7 +28,7 @@ from facebook_business.api import Cursor, FacebookAdsApi, FacebookResponse
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
-from fb_graph.sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
+from fb_graph_sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
 
 VERSION = "v26.0"
 LEAD_ID = "1234567890123456"
@@ -218,3 +219,40 @@ def test_a_dataset_and_an_offline_event_set_read_by_id(api, sandbox):
     with pytest.raises(FacebookRequestError) as caught:
         AdsPixel("1234567890").api_get(fields=["id"])
     assert caught.value.api_error_code() == 100
+
+
+def test_dataset_stats_and_quality_through_the_sdk(api, sandbox):
+    """Meta's read-back, as a user's own code reads it: ``AdsPixel.get_stats`` (a cursor of
+    AdsPixelStatsResult) and ``dataset_quality``, which the SDK has no object for."""
+    events = [crm_event(0, lead_id=LEAD_ID), crm_event(1, emails=["mary@example.com"])]
+    EventRequest(pixel_id=sandbox.dataset_id, events=events).execute()
+    now = int(time.time())
+    params = {
+        "aggregation": AdsPixelStatsResult.Aggregation.event,
+        "start_time": now - 6 * 86400,
+        "end_time": now + 60,
+    }
+    cursor = AdsPixel(sandbox.dataset_id).get_stats(params=params)
+    assert isinstance(cursor, Cursor)
+    (hour,) = list(cursor)
+    assert isinstance(hour, AdsPixelStatsResult)
+    assert hour[AdsPixelStatsResult.Field.aggregation] == "event"
+    assert hour[AdsPixelStatsResult.Field.start_time].endswith(":00:00+0000")
+    counts = [dict(item) for item in hour[AdsPixelStatsResult.Field.data]]
+    assert counts == [{"value": "Marketing Qualified Lead", "count": 2}]
+    stats_call = [r for r in sandbox.requests() if r["path"].endswith("/stats")][-1]
+    assert stats_call["token_in_url"] and stats_call["params"]["aggregation"] == "event"
+
+    answer = api.call(
+        "GET",
+        ("dataset_quality",),
+        params={"dataset_id": sandbox.dataset_id, "fields": "offline{event_name,match_key}"},
+    )
+    assert isinstance(answer, FacebookResponse)
+    (row,) = answer.json()["offline"]
+    assert row["event_name"] == "Marketing Qualified Lead"
+    assert row["match_key"]["score"] == round((10 + 4) / 2, 1)
+    assert row["match_key"]["coverage"] == {"email": 50.0, "phone": 0.0}
+    with pytest.raises(FacebookRequestError) as caught:
+        AdsPixel("1234567890").get_stats(params=params)
+    assert (caught.value.api_error_code(), caught.value.api_error_subcode()) == (100, 33)

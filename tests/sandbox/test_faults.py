@@ -20,6 +20,7 @@ from fb_graph.usage import parse_usage
         ("reduce", 500, 1, ErrorKind.TRANSIENT),
         ("token", 400, 190, ErrorKind.TOKEN),
         ("permission", 400, 200, ErrorKind.PERMISSION),
+        ("app_permission", 400, 10, ErrorKind.PERMISSION),
         ("not_found", 400, 100, ErrorKind.NOT_FOUND),
         ("policy", 400, 368, ErrorKind.POLICY),
         ("throttle", 400, 80005, ErrorKind.THROTTLED),

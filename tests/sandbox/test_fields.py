@@ -9,8 +9,8 @@ from sandbox_client import Graph, error_of
 
 from fb_graph.errors import ErrorKind
 from fb_graph.fields import AD_FIELDS, FORM_FIELDS, LEAD_FIELDS
-from fb_graph.sandbox import ALL_PERMISSIONS
-from fb_graph.sandbox.data import UNICODE_KEY
+from fb_graph_sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox.data import UNICODE_KEY
 
 ALL = ",".join(LEAD_FIELDS)
 

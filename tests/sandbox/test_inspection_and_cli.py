@@ -88,7 +88,7 @@ def test_info(sandbox):
 
 def start_cli(*args):
     return subprocess.Popen(
-        [sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0", *args],
+        [sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -140,7 +140,7 @@ def test_cli_bad_arguments_get_one_sentence(args, words):
 
 def test_cli_port_in_use(sandbox):
     proc = subprocess.run(
-        [sys.executable, "-m", "fb_graph.sandbox.cli", "--port", str(sandbox.port)],
+        [sys.executable, "-m", "fb_graph_sandbox.cli", "--port", str(sandbox.port)],
         capture_output=True,
         text=True,
         timeout=20,

@@ -8,7 +8,7 @@ import time
 import pytest
 from sandbox_client import Graph
 
-from fb_graph.sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox import ALL_PERMISSIONS
 
 PSID = "7000000000000005"
 FIELDS = "participants,messages{message,created_time,from}"

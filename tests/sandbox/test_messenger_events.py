@@ -11,7 +11,7 @@ import pytest
 import requests
 from sandbox_client import Graph
 
-from fb_graph.sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox import ALL_PERMISSIONS
 
 PAGE = "123456789012345"
 PSID = "7100000000000001"

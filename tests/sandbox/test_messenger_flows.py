@@ -11,9 +11,9 @@ import requests
 from sandbox_client import Graph
 from webhook_receiver import VERIFY_TOKEN, Receiver
 
-from fb_graph.sandbox import ALL_PERMISSIONS, APP_ID
-from fb_graph.sandbox.cli import _parser
-from fb_graph.sandbox.messenger import LEADGEN_APP_ID, MESSAGING_FIELDS
+from fb_graph_sandbox import ALL_PERMISSIONS, APP_ID
+from fb_graph_sandbox.cli import _parser
+from fb_graph_sandbox.messenger import LEADGEN_APP_ID, MESSAGING_FIELDS
 
 SECRET = "messenger-test-secret"
 FAST = {"webhook_backoff": 0.01, "webhook_backoff_max": 0.05, "webhook_timeout": 2}

@@ -10,7 +10,7 @@ from facebook_business.api import FacebookAdsApi
 from facebook_business.exceptions import FacebookRequestError
 from facebook_business.session import FacebookSession
 
-from fb_graph.sandbox import Sandbox
+from fb_graph_sandbox import Sandbox
 
 PSID = "7100000000000001"
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sandbox_client import Graph, error_of
 
-from fb_graph.sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox import ALL_PERMISSIONS
 
 PSID = "7100000000000001"
 HOUR = 3600

@@ -7,7 +7,7 @@ import pytest
 from sandbox_client import Graph, error_of
 
 from fb_graph.errors import ErrorKind
-from fb_graph.sandbox import ALL_PERMISSIONS
+from fb_graph_sandbox import ALL_PERMISSIONS
 
 
 def test_id_comes_back_even_when_fields_do_not_list_it(graph, sandbox):

@@ -14,7 +14,7 @@ from fb_graph.errors import ErrorKind
 @pytest.fixture(scope="module")
 def big():
     """One form with 10,500 leads (forms_per_page=1), shared by the scale tests."""
-    from fb_graph.sandbox import Sandbox, SandboxConfig
+    from fb_graph_sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig(seed=7, forms_per_page=1, leads_per_form=10_500)) as sb:
         yield sb
@@ -22,7 +22,7 @@ def big():
 
 @pytest.fixture(scope="module")
 def big_shuffled():
-    from fb_graph.sandbox import Sandbox, SandboxConfig
+    from fb_graph_sandbox import Sandbox, SandboxConfig
 
     with Sandbox(
         SandboxConfig(seed=7, forms_per_page=1, leads_per_form=10_500, order="shuffled")

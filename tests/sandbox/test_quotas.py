@@ -68,7 +68,7 @@ def test_calls_while_blocked_extend_the_block_then_access_comes_back(make_sandbo
 
 
 def test_budget_is_per_token(make_sandbox):
-    from fb_graph.sandbox import ALL_PERMISSIONS
+    from fb_graph_sandbox import ALL_PERMISSIONS
 
     sb = make_sandbox(call_budget=1, tokens={"a": ALL_PERMISSIONS, "b": ALL_PERMISSIONS})
     form = sb.data.form_ids()[0]

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sandbox_client import Graph
 
-from fb_graph.sandbox import Sandbox, SandboxConfig
+from fb_graph_sandbox import Sandbox, SandboxConfig
 
 
 def test_keep_alive_reuses_one_connection(graph, sandbox):

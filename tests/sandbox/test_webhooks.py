@@ -16,7 +16,7 @@ from sandbox_client import Graph
 from webhook_receiver import Receiver
 
 from fb_graph.limits import WEBHOOK_MAX_CHANGES
-from fb_graph.sandbox import DEFAULT_APP_SECRET
+from fb_graph_sandbox import DEFAULT_APP_SECRET
 
 SECRET = "receiver-test-secret"
 FAST = {"webhook_backoff": 0.01, "webhook_backoff_max": 0.05, "webhook_timeout": 2}
@@ -295,7 +295,7 @@ def test_default_secret_is_the_app_secret_then_the_fixed_one(make_sandbox, recei
 def test_cli_delivers_to_webhook_url(receiver):
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "fb_graph.sandbox.cli", "--port", "0",
+            sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0",
             "--leads-per-form", "5", "--webhook-url", receiver.url,
             "--webhook-secret", SECRET, "--webhook-ids-as-numbers",
         ],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import answering, sandbox_lead_ids, tap_config
+
+from tap_fb_leads.tap import TapFbLeads
 
 
 def test_duplicate_leads_within_a_run_are_emitted_once(sandbox):

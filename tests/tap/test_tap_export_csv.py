@@ -11,8 +11,9 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 
-from tap_fb_leads.records import rfc3339
 from tap_helpers import tap_config
+
+from tap_fb_leads.records import rfc3339
 
 
 def endpoint_config(sb, **overrides) -> dict:

@@ -13,10 +13,10 @@ import time
 import zipfile
 
 import pytest
-from tap_fb_leads.records import flatten_answers, rfc3339
 from tap_helpers import REPO, run_and_kill, tap_config
 
 from fb_graph.export_format import TEST_ANSWER
+from tap_fb_leads.records import flatten_answers, rfc3339
 
 FORMATS = ["utf16", "utf16be", "utf8-bom", "utf8", "xlsx"]
 

@@ -7,8 +7,9 @@ import contextlib
 import io
 import json
 
-from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import sandbox_lead_ids, tap_config
+
+from tap_fb_leads.tap import TapFbLeads
 
 APP_SECRET = "leak-check-app-secret-0001"
 

@@ -18,7 +18,6 @@ from tap_helpers import catalog_selecting, start_tap
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "receiver"))
 
-from fb_leads_receiver.delivery import parse_delivery
 from receiver_helpers import (
     OUR_APP_ID,
     ReceiverProcess,
@@ -30,6 +29,7 @@ from receiver_helpers import (
 )
 
 from fb_graph.spool import MESSENGER_READER, Change, Spool
+from fb_leads_receiver.delivery import parse_delivery
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 

@@ -8,11 +8,11 @@ import json
 import time
 
 import pytest
-from tap_fb_leads.tap import TapFbLeads
 from tap_helpers import sandbox_lead_ids, tap_config
 
 from fb_graph.client import ThrottleWaitTooLong
 from fb_graph.usage import pacing_seconds
+from tap_fb_leads.tap import TapFbLeads
 
 
 def _sync(tap: TapFbLeads) -> list[dict]:

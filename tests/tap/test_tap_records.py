@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tap_fb_leads.records import (
     MalformedRecord,
     disclaimer_records,

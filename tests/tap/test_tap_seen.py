@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
+
 from tap_fb_leads.seen import SeenIds
 
 

@@ -6,15 +6,15 @@ import datetime as dt
 import subprocess
 
 import pytest
+from tap_helpers import REPO, TAP
+
+from fb_graph.settings import TRANSPORT_PROPERTIES, Transport
 from tap_fb_leads.settings import (
     DEFAULT_LOOKBACK_MINUTES,
     DEFAULT_PAGE_SIZE,
     SettingsError,
     read_settings,
 )
-from tap_helpers import REPO, TAP
-
-from fb_graph.settings import TRANSPORT_PROPERTIES, Transport
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.timezone.utc)
 GOOD = {"access_token": "tok", "page_ids": ["123"]}

@@ -12,6 +12,10 @@ import weakref
 
 import pytest
 from singer_sdk.singerlib.encoding.simple import RecordMessage, StateMessage
+from tap_helpers import tap_config
+from typing_extensions import override
+
+from fb_graph.client import Ahead, decode_json
 from tap_fb_leads.output import BufferedSingerWriter, RecordLines, encode_exact, encode_line
 from tap_fb_leads.records import (
     DisclaimerLines,
@@ -20,10 +24,6 @@ from tap_fb_leads.records import (
     lead_record,
 )
 from tap_fb_leads.tap import TapFbLeads
-from tap_helpers import tap_config
-from typing_extensions import override
-
-from fb_graph.client import Ahead, decode_json
 
 RECORDS = [
     {"id": "2276112877730680", "n": 12345678901234567, "big": 2**70, "neg": -(2**65)},

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_fb_leads.tap import TapFbLeads
 
-from fb_graph.sandbox import Sandbox, SandboxConfig
+from fb_graph_sandbox import Sandbox, SandboxConfig
+from tap_fb_leads.tap import TapFbLeads
 
 CONFIG: dict = {"access_token": "placeholder", "page_ids": ["1"], "page_size": 50}
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from fb_graph.sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
+from fb_graph_sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID, Sandbox
 
 TARGET_CLI = str(Path(sys.executable).parent / "target-fb-conversions")
 STREAM = "crm_stage_changes"

@@ -19,7 +19,7 @@ from target_helpers import (
 )
 
 from fb_graph.errors import ADVICE, ErrorKind
-from fb_graph.sandbox import ALL_PERMISSIONS, DEFAULT_TOKEN
+from fb_graph_sandbox import ALL_PERMISSIONS, DEFAULT_TOKEN
 
 
 def test_transient_errors_are_retried_without_losing_or_doubling(make_sandbox, tmp_path):

@@ -7,8 +7,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from target_fb_conversions import normalize
-from target_fb_conversions.privacy import safe_text
 from target_helpers import (
     assert_free_of,
     email_of,
@@ -19,6 +17,9 @@ from target_helpers import (
     stage_record,
     write_config,
 )
+
+from target_fb_conversions import normalize
+from target_fb_conversions.privacy import safe_text
 
 EMAIL = "Secret.Person@Example.com"
 PHONE = "+1 (650) 555-9876"

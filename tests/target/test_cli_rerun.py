@@ -10,7 +10,6 @@ import subprocess
 import time
 from collections import Counter
 
-from target_fb_conversions import normalize
 from target_helpers import (
     TARGET_CLI,
     email_of,
@@ -24,7 +23,8 @@ from target_helpers import (
     write_config,
 )
 
-from fb_graph.sandbox import DEFAULT_OFFLINE_EVENT_SET_ID, DEFAULT_TOKEN
+from fb_graph_sandbox import DEFAULT_OFFLINE_EVENT_SET_ID, DEFAULT_TOKEN
+from target_fb_conversions import normalize
 
 N = 5000
 

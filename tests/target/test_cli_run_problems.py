@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from target_fb_conversions import normalize
 from target_helpers import (
     BASE_LEAD_ID,
     assert_free_of,
@@ -25,7 +24,8 @@ from target_helpers import (
     write_config,
 )
 
-from fb_graph.sandbox import ALL_PERMISSIONS, DEFAULT_TOKEN
+from fb_graph_sandbox import ALL_PERMISSIONS, DEFAULT_TOKEN
+from target_fb_conversions import normalize
 
 
 def _assert_failed_run(result, sentence: str, rejects) -> None:

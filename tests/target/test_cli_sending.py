@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from target_fb_conversions import normalize
 from target_helpers import (
     BASE_LEAD_ID,
     STAGES,
@@ -20,7 +19,8 @@ from target_helpers import (
     write_config,
 )
 
-from fb_graph.sandbox import DEFAULT_DATASET_ID
+from fb_graph_sandbox import DEFAULT_DATASET_ID
+from target_fb_conversions import normalize
 
 
 def test_2500_records_make_3_calls_and_well_formed_events(sandbox, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from target_helpers import one_line_error, run_target, write_config
 
 from fb_graph.errors import ADVICE, ErrorKind
-from fb_graph.sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID
+from fb_graph_sandbox import DEFAULT_DATASET_ID, DEFAULT_OFFLINE_EVENT_SET_ID
 
 WRONG_TOKEN = "EAAwrongtoken1234567890"
 

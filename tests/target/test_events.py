@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pytest
+
 from target_fb_conversions import normalize
 from target_fb_conversions.events import (
     EventBuilder,

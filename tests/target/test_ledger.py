@@ -5,6 +5,7 @@ keeps bounded memory."""
 from __future__ import annotations
 
 import sqlalchemy as sa
+
 from target_fb_conversions.events import BuiltEvent
 from target_fb_conversions.ledger import TABLE_NAME, Ledger
 from target_fb_conversions.run import RecentKeys

@@ -4,6 +4,8 @@ message ids and bodies, the business-messaging mapping, the outbox's states."""
 from __future__ import annotations
 
 import pytest
+
+from fb_graph.errors import GraphError
 from target_fb_conversions.business_messaging import MessagingEventBuilder
 from target_fb_conversions.events import EventBuilder, EventSettings, Rejected
 from target_fb_conversions.followups import (
@@ -17,8 +19,6 @@ from target_fb_conversions.followups import (
 )
 from target_fb_conversions.ledger import Ledger
 from target_fb_conversions.outbox import ACKNOWLEDGED, IN_FLIGHT, MESSAGE, Outbox, OutItem
-
-from fb_graph.errors import GraphError
 
 NOW = 1_800_000_000.0
 H = 3600

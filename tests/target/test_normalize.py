@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from target_fb_conversions import normalize as n
 
 # Meta's published vectors: SHA-256 of the normalised value.

@@ -10,6 +10,7 @@ import math
 
 import pytest
 from singer_sdk.exceptions import InvalidInputLine
+
 from target_fb_conversions.reader import PrivateSingerReader
 
 

@@ -9,6 +9,7 @@ import random
 import time
 
 import pytest
+
 from target_fb_conversions.events import BuiltEvent, EventBuilder, EventSettings, same_in_msgspec
 from target_fb_conversions.sender import Sender, SenderSettings
 

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from singer_sdk.testing import get_target_test_class
+
 from target_fb_conversions.target import TargetFbConversions
 
 StandardTargetTests = get_target_test_class(

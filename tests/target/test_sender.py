@@ -8,12 +8,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from target_fb_conversions.events import EventBuilder, EventSettings
-from target_fb_conversions.sender import Sender, SendError, SenderSettings
 from target_helpers import event_posts, run_target, singer_lines, stage_record, write_config
 
 from fb_graph.client import GraphClient
 from fb_graph.errors import ADVICE, ErrorKind
+from target_fb_conversions.events import EventBuilder, EventSettings
+from target_fb_conversions.sender import Sender, SendError, SenderSettings
 
 
 def test_reduce_data_halves_the_batch(make_sandbox, tmp_path):

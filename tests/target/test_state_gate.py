@@ -14,12 +14,12 @@ import threading
 import time
 
 import pytest
+from target_helpers import SCHEMA, STREAM, singer_lines, stage_record, write_config
+
+from fb_graph_sandbox import DEFAULT_DATASET_ID
 from target_fb_conversions import sink as sink_module
 from target_fb_conversions.sender import SendError
 from target_fb_conversions.target import TargetFbConversions
-from target_helpers import SCHEMA, STREAM, singer_lines, stage_record, write_config
-
-from fb_graph.sandbox import DEFAULT_DATASET_ID
 
 
 class _StateWatch(io.StringIO):
@@ -104,7 +104,7 @@ def test_state_checks_from_another_thread_at_any_moment_neither_hang_nor_leak(
     sandbox, tmp_path, monkeypatch
 ):
     """STATE checks hammered from another thread while slow batches are in flight: the run
-    finishes (state_lock is only held for bookkeeping, never across a wait) and every STATE
+    finishes (the gate's lock is only held for bookkeeping, never across a wait) and every STATE
     still trails Meta's acknowledgements."""
     sandbox.fault(path_contains="/events", kind="slow", seconds=0.3, times=3)
     now = time.time()
@@ -116,7 +116,7 @@ def test_state_checks_from_another_thread_at_any_moment_neither_hang_nor_leak(
 
     def poke() -> None:
         while not stop.is_set():
-            target.batch_settled()
+            target.state_gate.release()
             time.sleep(0.001)
 
     poker = threading.Thread(target=poke, daemon=True)
