@@ -21,6 +21,7 @@ from typing import IO
 from fb_graph.client import GraphClient
 from target_fb_conversions import normalize
 from target_fb_conversions.business_messaging import MessagingEvent
+from target_fb_conversions.consent import UnreadableOptOut, opted_out
 from target_fb_conversions.events import (
     COLUMN_REASONS,
     SETTING_REASONS,
@@ -83,8 +84,10 @@ class ConversionsRun:
         logger: logging.Logger,
         dry_run_file: IO[str] | None = None,
         messenger: MessengerParts | None = None,
+        opt_out_field: str | None = None,
     ) -> None:
         self.builder = builder
+        self.opt_out_field = opt_out_field
         self.messenger = messenger
         self.sender = sender
         self.rejects = rejects
@@ -169,6 +172,7 @@ class ConversionsRun:
             logger=logger,
             dry_run_file=dry_run_file,
             messenger=messenger,
+            opt_out_field=settings.opt_out_field,
         )
         run.column_streak_limit = settings.batch_size
         return run
@@ -187,6 +191,8 @@ class ConversionsRun:
         Returns ``None`` for a rejected record and for an event already seen in this run.
         Raises :class:`SettingProblem` when a setting, not the record, is the cause.
         """
+        if self._withheld(stream, record, position):
+            return None
         try:
             built = self.builder.build(record)
         except Rejected as exc:
@@ -202,6 +208,21 @@ class ConversionsRun:
                 self.summary.duplicates += 1
                 return None
         return built
+
+    def _withheld(self, stream: str, record: Mapping[str, object], position: int) -> bool:
+        """Whether the person withdrew consent (counted, never sent, never in the rejects
+        file) or the opt-out column cannot be read (rejected, its value never shown)."""
+        try:
+            withdrawn = opted_out(record, self.opt_out_field)
+        except UnreadableOptOut as exc:
+            self.reject_record(
+                stream, record, "unreadable_opt_out", f"The record's {exc}", position
+            )
+            return True
+        if withdrawn:
+            with self._lock:
+                self.summary.opted_out += 1
+        return withdrawn
 
     def _messenger(self, stream: str, position: int) -> MessengerParts:
         """The Messenger parts; a run without a ledger stops at its first Messenger record."""
@@ -222,6 +243,8 @@ class ConversionsRun:
         """A Messenger lead's stage change as a business-messaging event, or ``None``
         (rejected, not mapped to an event, or already seen in this run)."""
         parts = self._messenger(stream, position)
+        if self._withheld(stream, record, position):
+            return None
         try:
             event = parts.builder.build(self.builder.columns(record))
         except Rejected as exc:
