@@ -4,6 +4,7 @@ Meta's funnel stages, over real HTTP; explicit settings win; an unknown preset i
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from target_helpers import (
@@ -133,3 +134,11 @@ def test_an_unknown_preset_is_one_sentence_listing_the_valid_ones(tmp_path):
         "crm_preset 'hubspt' is not a known CRM: use one of hubspot, salesforce, pipedrive, "
         "zoho, dynamics."
     )
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_each_preset_page_names_every_column_and_stage(preset):
+    page = (Path(__file__).resolve().parents[2] / "docs" / "crm" / f"{preset}.md").read_text()
+    for name in [*PRESETS[preset].field_mapping, *PRESETS[preset].stage_mapping]:
+        assert f"`{name}`" in page, f"docs/crm/{preset}.md does not name {name!r}"
+    assert f"crm_preset: {preset}" in page
