@@ -63,6 +63,10 @@ def test_each_page_and_each_form_end_show_counts_rate_and_eta(make_sandbox, run_
                 if len(str(value)) > 3:
                     assert str(value) not in text
     assert "@" not in text
+    # The SDK never moves these bookmarks record by record: no "not resumable" warning, no
+    # progress_markers in any STATE (docs/tap.md).
+    assert "not resumable" not in result.stderr
+    assert "progress_markers" not in json.dumps(result.states)
 
 
 def test_a_second_run_has_no_total_but_counts_and_a_rate(make_sandbox, run_tap):
@@ -88,4 +92,3 @@ def test_the_default_pace_writes_only_the_end_lines(make_sandbox, run_tap):
     assert result.returncode == 0, result.stderr
     lines = progress_lines(result.stderr)
     assert len(lines) == 2 and " done: 120 of 120 leads in " in lines[0], lines
-    assert json.dumps(lines)  # plain text
