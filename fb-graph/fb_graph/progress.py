@@ -104,9 +104,9 @@ class Progress:
         """``1,000 of 3,000 leads (33%), 850 leads/s, ETA 2.4 s`` (the parts that are known)."""
         if self.total is not None:
             share = 100 * self.done // self.total if self.total else 100
-            parts = [f"{count_text(self.done)} of {count_text(self.total)} {self.unit} ({share}%)"]
+            parts = [f"{count_text(self.done)} of {count_text(self.total)} {self._noun} ({share}%)"]
         else:
-            parts = [f"{count_text(self.done)} {self.unit}"]
+            parts = [f"{count_text(self.done)} {self._noun}"]
         rate = self.rate
         if rate is not None:
             parts.append(rate_text(rate, self.unit))
@@ -120,7 +120,13 @@ class Progress:
         elapsed = self.elapsed
         rate = f" ({rate_text(self.done / elapsed, self.unit)})" if elapsed > 0 else ""
         of = f" of {count_text(self.total)}" if self.total is not None else ""
-        return f"{count_text(self.done)}{of} {self.unit} in {duration_text(elapsed)}{rate}"
+        return f"{count_text(self.done)}{of} {self._noun} in {duration_text(elapsed)}{rate}"
+
+    @property
+    def _noun(self) -> str:
+        """The unit after the last number: ``1 lead``, ``1 of 1 lead``, ``2 leads``."""
+        last = self.total if self.total is not None else self.done
+        return self.unit[:-1] if last == 1 and self.unit.endswith("s") else self.unit
 
 
 class Cadence:

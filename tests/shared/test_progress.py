@@ -84,3 +84,13 @@ def test_counted_pages_counts_each_page_once_gone_through():
     assert seen == [3]
     assert list(pages) == []
     assert seen == [3, 1]
+
+
+def test_one_is_singular():
+    clock = Clock()
+    one = Progress("leads", clock=clock)
+    clock.now += 1
+    one.add(1)
+    assert one.text() == "1 lead, 1.0 leads/s"
+    assert one.summary() == "1 lead in 1.0 s (1.0 leads/s)"
+    assert Progress("leads", 1, clock=clock).text() == "0 of 1 lead (0%)"

@@ -80,7 +80,7 @@ def test_a_second_run_has_no_total_but_counts_and_a_rate(make_sandbox, run_tap):
     )
     assert again.returncode == 0, again.stderr
     (done, run) = [line for line in progress_lines(again.stderr) if " done: " in line]
-    assert re.fullmatch(rf"form {form} done: \d+ leads in [^;]*; run: \d+ leads(, {RATE})?", done)
+    assert re.fullmatch(rf"form {form} done: \d+ leads? in [^;]*; run: \d+ leads?(, {RATE})?", done)
     assert " of " not in done and "ETA" not in done
     assert run.startswith("run done: ")
 
