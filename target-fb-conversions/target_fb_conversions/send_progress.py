@@ -1,10 +1,13 @@
 """The target's progress lines: each batch's events sent and accepted, and the run's.
 
-One line at INFO after each batch of CRM events is answered: how many were sent, how many Meta
+A line at INFO when a batch of CRM events is answered: how many were sent, how many Meta
 accepted (its ``events_received``), how many it refused and how many the ledger already held,
 the batch's rate, and the run's counts and rate; when the number of records is known before
-the run (``--replay-rejects``: the rows of the file) the run's ETA too. Counts, stream names
-and times only: never a record's value (:mod:`fb_graph.progress` writes the numbers).
+the run (``--replay-rejects``: the rows of the file) the run's ETA too. Every batch is counted;
+a line is written for the first batch, then at the pace of the tap's lines
+(``FB_LEADS_PROGRESS_SECONDS``, default 10 s; 0: after every batch), the summary at the end.
+Counts, stream names and times only: never a record's value (:mod:`fb_graph.progress` writes
+the numbers).
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 
-from fb_graph.progress import PROGRESS_PREFIX, Progress, count_text, duration_text, rate_text
+from fb_graph.progress import (
+    PROGRESS_PREFIX,
+    Cadence,
+    Progress,
+    count_text,
+    duration_text,
+    rate_text,
+)
 
 UNIT = "events"
 
@@ -22,9 +32,14 @@ class SendProgress:
     """The batches of one run (``ConversionsRun.progress``)."""
 
     def __init__(
-        self, logger: logging.Logger, *, clock: Callable[[], float] = time.monotonic
+        self,
+        logger: logging.Logger,
+        *,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger = logger
+        self.cadence = Cadence(interval, clock=clock)
         self.accepted = Progress(UNIT, clock=clock)
         """Events Meta accepted in this run, since the run started."""
         self.records = Progress("records", clock=clock)
@@ -53,11 +68,14 @@ class SendProgress:
         records_read: int,
         dry_run: bool = False,
     ) -> None:
-        """Log one answered batch (``skipped``: in the ledger already, not sent)."""
+        """Count one answered batch (``skipped``: in the ledger already, not sent); log it
+        when it is the first or a line is due."""
         self.batches += 1
         self.sent += sent
         self.accepted.add(accepted)
         self.records.done = records_read
+        if self.batches > 1 and not self.cadence.due():
+            return
         rate = f" ({rate_text(sent / seconds, UNIT)})" if seconds > 0 and sent else ""
         if dry_run:
             what = f"{count_text(accepted)} events built, nothing sent (dry run)"

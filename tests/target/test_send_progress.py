@@ -18,7 +18,10 @@ from target_helpers import (
     write_config,
 )
 
+from fb_graph.progress import INTERVAL_VARIABLE
+
 RATE = r"[\d,.]+ events/s"
+EVERY_BATCH = {INTERVAL_VARIABLE: "0"}
 
 
 def progress(stderr: str) -> list[str]:
@@ -29,7 +32,9 @@ def test_each_batch_says_sent_accepted_and_rate(sandbox, tmp_path):
     now = time.time()
     records = [stage_record(i, now) for i in range(2500)]
     records[10].update(stage_changed_at=int(now - 8 * 86400))  # too old: rejected locally
-    result = run_target(write_config(tmp_path, sandbox), singer_lines(records, state_every=500))
+    result = run_target(
+        write_config(tmp_path, sandbox), singer_lines(records, state_every=500), env=EVERY_BATCH
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     lines = progress(result.stderr)
     assert len(lines) == 3, lines
@@ -74,7 +79,9 @@ def test_a_replay_knows_its_size_and_gives_an_eta(sandbox, tmp_path):
     )
     assert first.returncode == 0, first.stderr[-2000:]
     assert len(read_jsonl(rejects)) == 2100
-    replay = run_target(write_config(tmp_path, sandbox), "", "--replay-rejects", str(rejects))
+    replay = run_target(
+        write_config(tmp_path, sandbox), "", "--replay-rejects", str(rejects), env=EVERY_BATCH
+    )
     assert replay.returncode == 0, replay.stderr[-2000:]
     lines = progress(replay.stderr)
     assert len(lines) == 3, lines
@@ -83,3 +90,15 @@ def test_a_replay_knows_its_size_and_gives_an_eta(sandbox, tmp_path):
     assert re.search(r"ETA [\d.]+ (s|min)", lines[0]) or "2,100 of 2,100" in lines[0], lines[0]
     assert "; run: 2,100 events sent, 2,100 accepted" in lines[-1]
     assert "2,100 of 2,100 records (100%)" in lines[-1]
+
+
+def test_at_the_default_pace_the_first_batch_has_a_line(sandbox, tmp_path):
+    now = time.time()
+    records = [stage_record(i, now) for i in range(2500)]
+    result = run_target(
+        write_config(tmp_path, sandbox), singer_lines(records), env={INTERVAL_VARIABLE: ""}
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (line,) = progress(result.stderr)  # the next line would be 10 s later: the run is shorter
+    assert line.startswith("batch 1 of stream 'crm_stage_changes': 1,000 events sent in ")
+    assert "2500 accepted" in result.stderr  # the summary counts every batch
