@@ -92,6 +92,8 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     # Quiet: the steps and the plugins' progress on the console, the Singer plumbing (METRIC
     # lines, target-postgres' SQL, Meltano's relayed INFO lines) in the full log only.
     full_log = (tmp_path / "output" / "logs" / "main-job.log").read_text()
+    password = json.loads((warehouse_dir / "warehouse.json").read_text())["password"]
+    assert password not in full_log and "@example.com" not in full_log  # the token: below
     assert f"full log of this run: {tmp_path / 'output' / 'logs'}" in first
     for plumbing in ("METRIC", "Inserting with SQL", "[info     ]", "Beginning sync of"):
         assert plumbing not in first, plumbing
