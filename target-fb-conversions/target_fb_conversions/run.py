@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +36,7 @@ from target_fb_conversions.messenger_sending import MessengerParts
 from target_fb_conversions.messenger_settings import make_messenger_parts
 from target_fb_conversions.privacy import safe_text
 from target_fb_conversions.rejects import RejectsFile, event_facts, rejection_row, safe_record_facts
+from target_fb_conversions.send_progress import SendProgress
 from target_fb_conversions.sender import Sender, SenderSettings, SendOutcome
 from target_fb_conversions.settings import MAX_AGE_DAYS, Settings
 from target_fb_conversions.summary import RunSummary
@@ -95,6 +97,7 @@ class ConversionsRun:
         self.logger = logger
         self.dry_run_file = dry_run_file
         self.summary = RunSummary(dry_run=dry_run_file is not None)
+        self.progress = SendProgress(logger)
         self._seen = RecentKeys()
         # Records rejected in a row for a column reason, per stream; this many in a row stop the
         # run (the columns do not match: field_mapping). open() sets it to the batch size.
@@ -388,6 +391,7 @@ class ConversionsRun:
             outcome = SendOutcome(
                 on_accepted=self.ledger.record if self.ledger is not None and not dry else None
             )
+            started = time.monotonic()
             try:
                 self.sender.send(todo, outcome)
             finally:
@@ -395,6 +399,16 @@ class ConversionsRun:
                 # accepted is in the ledger already, call by call), so a rerun resends only
                 # the rest.
                 self._settle(stream, outcome)
+            self.progress.batch(
+                stream,
+                sent=outcome.sent,
+                accepted=len(outcome.accepted),
+                rejected=len(outcome.rejected),
+                skipped=len(events) - len(todo),
+                seconds=time.monotonic() - started,
+                records_read=self.summary.records,
+                dry_run=dry,
+            )
 
     def _settle(self, stream: str, outcome: SendOutcome) -> None:
         dry = self.dry_run_file is not None
