@@ -103,6 +103,11 @@ def install_plugins() -> bool:
         if stamp.exists() and stamp.read_text() == digest:
             return False
         stamp.unlink(missing_ok=True)
+        print(
+            "building the plugins' wheels and installing them (`meltano install`, a minute or two)",
+            file=sys.stderr,
+            flush=True,
+        )
         # A folder of its own per source: uv caches a flat index's wheels by their address, so
         # a rebuilt wheel of the same version in the same place would not be read again.
         shutil.rmtree(home / "wheels", ignore_errors=True)

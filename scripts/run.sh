@@ -5,6 +5,11 @@
 #   bash scripts/run.sh --fresh    # forget everything first (warehouse, Meltano state, output/)
 #   bash scripts/run.sh --force    # after a run was killed: Meltano otherwise refuses to start
 #                                  # a job it still believes running (for 5 minutes)
+#   bash scripts/run.sh --verbose  # every line of every command (or FB_LEADS_VERBOSE=1)
+#
+# The console shows each step and the plugins' progress, warnings and errors; the Singer
+# plumbing (METRIC lines, SQL, Meltano's relayed INFO lines) goes only to the full log,
+# output/logs/main-job-<time>.log (output/logs/main-job.log is the latest): scripts/console.py.
 #
 # 1. creates .venv if missing and installs the project, 2. installs the Meltano plugins the
 # loop uses into .meltano/, 3. starts the Graph API sandbox, fb-leads-receiver (the sandbox
@@ -38,7 +43,8 @@ for arg in "$@"; do
   case "$arg" in
     --fresh) FRESH=1 ;;
     --force) FORCE=(--force) ;;
-    *) echo "usage: bash scripts/run.sh [--fresh] [--force]" >&2; exit 2 ;;
+    --verbose) export FB_LEADS_VERBOSE=1 ;;
+    *) echo "usage: bash scripts/run.sh [--fresh] [--force] [--verbose]" >&2; exit 2 ;;
   esac
 done
 SEED=1
@@ -47,7 +53,8 @@ FORMS_PER_PAGE=3
 LEADS_PER_FORM="${SANDBOX_LEADS_PER_FORM:-300}"
 DAYS=30
 
-step() { printf '\n==> %s\n' "$*"; }
+CURRENT_STEP="start"
+step() { CURRENT_STEP="$*"; printf '\n==> %s\n' "$*"; }
 
 if [ -n "$FRESH" ]; then
   step "Forgetting earlier runs (warehouse data, Meltano state, $OUT)"
@@ -58,6 +65,19 @@ if [ -n "$FRESH" ]; then
   rm -rf "$WH_DIR" "$OUT"
   if [ -z "${MELTANO_DATABASE_URI:-}" ]; then rm -f .meltano/meltano.db; fi
 fi
+
+# The full log: everything this job and its commands print. The console gets it too, except
+# what scripts/console.py keeps for the log only (fd 3 is the console itself). The tees ignore
+# Ctrl-C, so the lines of the clean-up after it still reach the console and the log.
+mkdir -p "$OUT/logs"
+LOG="$OUT/logs/main-job-$(date -u +%Y%m%dT%H%M%SZ).log"
+(umask 077; : > "$LOG")
+ln -sfn "$(basename "$LOG")" "$OUT/logs/main-job.log"
+exec 3>&1
+exec > >(trap '' INT TERM; exec tee -a "$LOG") 2> >(trap '' INT TERM; exec tee -a "$LOG" >&2)
+echo "full log of this run: $LOG"
+# A noisy command: its readable lines on the console, all of it in the log.
+quietly() { python scripts/console.py --log "$LOG" -- "$@" >&3; }
 
 step "Python environment (.venv) and the project"
 if [ ! -x .venv/bin/python ]; then
@@ -85,12 +105,6 @@ fi
 export PATH="$ROOT/.venv/bin:$PATH"
 export MELTANO_ENVIRONMENT=sandbox
 
-step "Meltano plugins (into .meltano/)"
-# Wheels of this checkout, installed by `meltano install`, only when meltano.yml or a plugin's
-# source changed; .meltano/ is kept private (Meltano writes each run's plugin config, secrets
-# included, under .meltano/run/, and a killed run can leave it).
-python scripts/loop.py install-plugins
-
 mkdir -p "$OUT"
 SANDBOX_PID=""
 RECEIVER_PID=""
@@ -98,6 +112,11 @@ WAREHOUSE_STARTED=""
 cleanup() {
   status=$?
   trap - EXIT INT TERM
+  set +e
+  if [ "$status" -ne 0 ]; then
+    echo "error: the main job stopped at step \"${CURRENT_STEP%%   (*}\" (exit status $status);" \
+      "the lines above say why, and the full log is $LOG" >&2
+  fi
   if [ -n "$RECEIVER_PID" ] && kill -0 "$RECEIVER_PID" 2>/dev/null; then
     kill "$RECEIVER_PID" 2>/dev/null || true  # SIGTERM: requests in flight finish first
     wait "$RECEIVER_PID" 2>/dev/null || true
@@ -114,6 +133,13 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT INT TERM
+
+step "Meltano plugins (into .meltano/)"
+# Wheels of this checkout, installed by `meltano install`, only when meltano.yml or a plugin's
+# source changed; .meltano/ is kept private (Meltano writes each run's plugin config, secrets
+# included, under .meltano/run/, and a killed run can leave it).
+quietly python scripts/loop.py install-plugins
+
 
 step "Graph API sandbox"
 # The sandbox's clock is anchored on the first run, so later runs serve the same leads.
@@ -186,20 +212,20 @@ while IFS='=' read -r key value; do export "$key=$value"; done < <(python script
 python scripts/loop.py snapshot > "$OUT/.before.json"
 
 step "meltano run webhook-leads-to-warehouse   (tap-fb-leads--webhooks -> target-postgres)"
-meltano run "${FORCE[@]}" webhook-leads-to-warehouse
+quietly meltano run "${FORCE[@]}" webhook-leads-to-warehouse
 LOOP_SNAPSHOT="$OUT/.before.json" python scripts/loop.py webhook-latency
 
 step "meltano run leads-to-warehouse   (tap-fb-leads -> target-postgres: the poll, the safety net)"
-meltano run "${FORCE[@]}" leads-to-warehouse
+quietly meltano run "${FORCE[@]}" leads-to-warehouse
 
 step "CRM: stage changes for the loaded leads (crm.stage_changes, view crm.conversion_events)"
 python crm/sample_crm.py
 
 step "meltano run stages-to-meta   (tap-postgres -> target-fb-conversions)"
-meltano run "${FORCE[@]}" stages-to-meta
+quietly meltano run "${FORCE[@]}" stages-to-meta
 
 step "Meta's read-back   (meltano invoke target-fb-conversions --read-back; the sandbox holds this run's events only)"
-meltano invoke target-fb-conversions --read-back \
+quietly meltano invoke target-fb-conversions --read-back \
   || echo "the read-back failed (the sentence above says why); nothing was sent by it"
 
 python scripts/loop.py summary "$SANDBOX_URL" --before "$OUT/.before.json"

@@ -14,6 +14,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fb_graph.data_processing import (
+    CALIFORNIA,
+    COUNTRIES,
+    COUNTRY_FIELD,
+    OPTIONS,
+    OPTIONS_FIELD,
+    STATE_FIELD,
+    STATES,
+    UNITED_STATES,
+    codes_text,
+)
 from fb_graph.limits import (
     CAPI_MAX_AGE_DAYS,
     CAPI_MAX_EVENTS,
@@ -134,6 +145,37 @@ def _lead_id(index: int, value: object, where: str) -> None:
         raise EventRejected(index, f"{where} must be a 15 to 17 digit lead ID.")
 
 
+def _code(index: int, event: Mapping[str, object], name: str, codes: dict[int, str]) -> int:
+    value = event.get(name, 0)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value not in codes:
+        raise EventRejected(index, f"{name} must be {codes_text(codes)}.")
+    return value
+
+
+def validate_data_processing(index: int, event: Mapping[str, object]) -> None:
+    """Limited Data Use at the event level: ``data_processing_options`` a list of known
+    options (``[]`` for none), the country and the state among Meta's codes, and California
+    only with the United States. Country and state without ``LDU`` are accepted and ignored."""
+    if not any(name in event for name in (OPTIONS_FIELD, COUNTRY_FIELD, STATE_FIELD)):
+        return
+    options = event.get(OPTIONS_FIELD, [])
+    if not isinstance(options, list) or any(option not in OPTIONS for option in options):
+        raise EventRejected(
+            index,
+            f"{OPTIONS_FIELD} must be an array of {', '.join(OPTIONS)} (or empty for none).",
+        )
+    country = _code(index, event, COUNTRY_FIELD, COUNTRIES)
+    state = _code(index, event, STATE_FIELD, STATES)
+    if options and state == CALIFORNIA and country != UNITED_STATES:
+        raise EventRejected(
+            index,
+            f"{STATE_FIELD} {CALIFORNIA} (California) is only valid with {COUNTRY_FIELD} "
+            f"{UNITED_STATES} (the United States).",
+        )
+
+
 def is_messaging(event: object) -> bool:
     """A Conversions API for Business Messaging event (``action_source: business_messaging``)."""
     return isinstance(event, Mapping) and event.get("action_source") == BUSINESS_MESSAGING
@@ -177,6 +219,7 @@ def validate_messaging_event(index: int, event: Mapping[str, object], now: float
         raise EventRejected(index, "custom_data must be an object.")
     if name == "Purchase" and (custom is None or "value" not in custom or "currency" not in custom):
         raise EventRejected(index, "Purchase events need custom_data.value and currency.")
+    validate_data_processing(index, event)
 
 
 def validate_event(index: int, event: object, now: float) -> None:
@@ -212,6 +255,7 @@ def validate_event(index: int, event: object, now: float) -> None:
     source = custom.get("lead_event_source")
     if not isinstance(source, str) or not source.strip():
         raise EventRejected(index, "custom_data.lead_event_source (the CRM's name) is required.")
+    validate_data_processing(index, event)
 
 
 def messaging_summary(events: list[dict]) -> dict:
@@ -300,6 +344,7 @@ def validate_legacy_event(index: int, event: object, now: float) -> None:
             raise EventRejected(index, f"match_keys.{key} is not a match key.")
     if name == "Purchase" and ("value" not in event or "currency" not in event):
         raise EventRejected(index, "Purchase events need value and currency.")
+    validate_data_processing(index, event)
 
 
 def validate_legacy(upload_tag: object, data: object, now: float | None = None) -> list[dict]:

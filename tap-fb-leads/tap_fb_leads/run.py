@@ -10,6 +10,7 @@ from typing import Any
 
 from fb_graph.client import GraphClient
 from tap_fb_leads.paging import Pager
+from tap_fb_leads.read_progress import LeadsProgress
 from tap_fb_leads.seen import SeenIds
 from tap_fb_leads.settings import Settings
 
@@ -46,6 +47,8 @@ class GraphRun:
         self.pager = Pager(self.client, settings.page_size, logger, ahead=True)
         """The leads: each next page asked for while the one before is written."""
         self.forms_pager = Pager(self.client, min(FORMS_PAGE_SIZE, settings.page_size), logger)
+        self.progress = LeadsProgress(logger)
+        """The progress lines of the leads read (each form's and the run's)."""
         self.seen = SeenIds()
         """With ``webhook_spool``: every lead id emitted in this run, by the poll or from the
         spool, so that a lead read both ways is one record (without it, each form's read

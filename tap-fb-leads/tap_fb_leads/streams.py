@@ -29,6 +29,7 @@ from typing_extensions import override
 
 from fb_graph.errors import ErrorKind, GraphError
 from fb_graph.fields import FORM_FIELDS
+from fb_graph.progress import counted_pages
 from fb_graph.spool import SpoolError
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
@@ -170,6 +171,9 @@ class FormsStream(GraphStream):
         allow = self.run.settings.form_ids
         params = {"fields": _FORM_FIELDS_PARAM}
         malformed = 0
+        # The Page's forms are listed before the first is emitted (its leads are read as it
+        # is): the run's progress then knows every form's leads_count.
+        forms: list[dict[str, Any]] = []
         try:
             for page in self.run.forms_pager.pages(f"{page_id}/leadgen_forms", params):
                 for raw in page:
@@ -185,7 +189,8 @@ class FormsStream(GraphStream):
                         continue
                     self._seen.add(form["id"])
                     self.sizes[form["id"]] = _size(form)
-                    yield form
+                    self.run.progress.listed(form["id"], self.sizes[form["id"]][0])
+                    forms.append(form)
         except GraphError as error:
             # With ad_ids the forms are extra information a token with ad-level access
             # may not be allowed to read: say so and go on with the leads.
@@ -201,6 +206,8 @@ class FormsStream(GraphStream):
         if malformed:
             self.logger.info("Page %s: %d malformed forms skipped.", page_id, malformed)
         self._pages_done += 1
+        if self._pages_done == len(self.run.settings.page_ids):
+            self.run.progress.listing_done()
         if allow is not None and self._pages_done == len(self.run.settings.page_ids):
             for form_id in sorted(allow - self._seen):
                 self.logger.warning(
@@ -208,6 +215,7 @@ class FormsStream(GraphStream):
                     form_id,
                     ",".join(self.run.settings.page_ids),
                 )
+        yield from forms
 
     @override
     def get_child_context(self, record: dict, context: Context | None) -> dict:
@@ -298,9 +306,15 @@ class LeadsStream(GraphStream):
         partition = context[self.partition_key]
         expected, born = self._sizes.get(partition, (None, None))
         slices = Slices(*window, SLICE_PAGES * self.run.pager.page_size, expected, born)
+        # leads_count is this read's total when the window holds the form's whole life.
+        whole = born is not None and window[0] <= born and window[1] == _unix(self.run.started_at)
+        progress = self.run.progress.start(
+            self.partition_label, partition, expected if whole else None
+        )
         read = _Read(
             partition if self.partition_key == "form_id" else None,
             self.run.seen if self.run.settings.webhook_spool else SeenIds(),
+            on_page=progress.add,
         )
         try:
             while (bounds := slices.current) is not None:
@@ -317,6 +331,7 @@ class LeadsStream(GraphStream):
                 raise
             # The bookmark stays past the last slice read to its end.
             self.logger.warning("Skipping %s %s: %s", self.partition_label, partition, error)
+        progress.finish()
         if read.duplicates or read.malformed:
             self.logger.info(
                 "%s %s: %d duplicate leads dropped, %d malformed leads skipped.",
@@ -342,7 +357,9 @@ class LeadsStream(GraphStream):
         problems: list[str] = []
         add_page, form_id = read.seen.add_page, read.form_id
         read.count, read.oldest = 0, "~"  # "~": after every date in text order
-        for page in self.run.pager.pages(self.edge_path(context), params):
+        for page in counted_pages(
+            self.run.pager.pages(self.edge_path(context), params), read.on_page
+        ):
             read_at = utc_now().isoformat(sep="T")
             self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
             leads: list[dict[str, Any]] = []
@@ -664,6 +681,8 @@ class _Read:
     """The oldest lead of the current slice."""
     duplicates: int = 0
     malformed: int = 0
+    on_page: Callable[[int], None] = lambda count: None
+    """Told the size of each page once its leads are written (the progress lines)."""
 
 
 def _own_state(context: Context | None) -> bool:

@@ -133,6 +133,7 @@ class TapFbLeads(Tap):
         try:
             self._sync_exports()
             super().sync_all()
+            self.graph.progress.finish()
             self._sync_webhook_leads()
         except GraphError as exc:
             if "appsecret_proof" not in exc.message:

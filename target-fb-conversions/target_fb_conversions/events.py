@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from target_fb_conversions import normalize
+from target_fb_conversions.data_processing import BadOption, ProcessingOptions, record_fields
 from target_fb_conversions.privacy import safe_text
 
 CONVERSIONS_API = "conversions_api"
@@ -55,6 +56,9 @@ INPUT_COLUMNS = (
     "currency",
     "page_id",
     "psid",
+    "data_processing_options",
+    "data_processing_options_country",
+    "data_processing_options_state",
 )
 
 # Input column -> (Conversions API user_data key, legacy offline match_keys key).
@@ -117,6 +121,8 @@ class EventSettings:
     hash_external_id: bool = True
     max_event_age_days: float = 7.0
     field_mapping: Mapping[str, str] = field(default_factory=dict)
+    processing: ProcessingOptions = field(default_factory=ProcessingOptions)
+    """The data processing options settings (a record's own columns win)."""
 
 
 @dataclass
@@ -238,7 +244,9 @@ class EventBuilder:
             return dict(record)
         out = dict(record)
         for source, column in self.settings.field_mapping.items():
-            if source in record:
+            # An empty source never blanks a value another source gave (a CRM preset maps
+            # the Lead's Status and the Opportunity's StageName to one stage column).
+            if source in record and (record[source] not in (None, "") or column not in out):
                 out[column] = record[source]
         return out
 
@@ -469,6 +477,11 @@ class EventBuilder:
             else:
                 self._drop("currency", "currency is not a three-letter ISO 4217 code")
 
+        try:
+            processing = record_fields(columns, settings.processing)
+        except BadOption as exc:
+            raise Rejected("bad_data_processing_options", str(exc)) from exc
+
         if settings.api == OFFLINE_CONVERSIONS:
             match_keys: dict[str, object] = {
                 HASHED_COLUMNS[column][1]: values for column, values in keys.items()
@@ -481,6 +494,7 @@ class EventBuilder:
                 "event_time": event_time,
                 "event_id": event_id,
                 "custom_data": custom,
+                **processing,
             }
             event_name = "Other"
         else:
@@ -496,6 +510,7 @@ class EventBuilder:
                 "event_id": event_id,
                 "user_data": user_data,
                 "custom_data": custom,
+                **processing,
             }
             event_name = stage
         return self.check_window(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,6 +22,7 @@ from typing import IO
 from fb_graph.client import GraphClient
 from target_fb_conversions import normalize
 from target_fb_conversions.business_messaging import MessagingEvent
+from target_fb_conversions.consent import UnreadableOptOut, opted_out
 from target_fb_conversions.events import (
     COLUMN_REASONS,
     SETTING_REASONS,
@@ -34,6 +36,7 @@ from target_fb_conversions.messenger_sending import MessengerParts
 from target_fb_conversions.messenger_settings import make_messenger_parts
 from target_fb_conversions.privacy import safe_text
 from target_fb_conversions.rejects import RejectsFile, event_facts, rejection_row, safe_record_facts
+from target_fb_conversions.send_progress import SendProgress
 from target_fb_conversions.sender import Sender, SenderSettings, SendOutcome
 from target_fb_conversions.settings import MAX_AGE_DAYS, Settings
 from target_fb_conversions.summary import RunSummary
@@ -83,8 +86,10 @@ class ConversionsRun:
         logger: logging.Logger,
         dry_run_file: IO[str] | None = None,
         messenger: MessengerParts | None = None,
+        opt_out_field: str | None = None,
     ) -> None:
         self.builder = builder
+        self.opt_out_field = opt_out_field
         self.messenger = messenger
         self.sender = sender
         self.rejects = rejects
@@ -92,6 +97,7 @@ class ConversionsRun:
         self.logger = logger
         self.dry_run_file = dry_run_file
         self.summary = RunSummary(dry_run=dry_run_file is not None)
+        self.progress = SendProgress(logger)
         self._seen = RecentKeys()
         # Records rejected in a row for a column reason, per stream; this many in a row stop the
         # run (the columns do not match: field_mapping). open() sets it to the batch size.
@@ -169,6 +175,7 @@ class ConversionsRun:
             logger=logger,
             dry_run_file=dry_run_file,
             messenger=messenger,
+            opt_out_field=settings.opt_out_field,
         )
         run.column_streak_limit = settings.batch_size
         return run
@@ -187,6 +194,8 @@ class ConversionsRun:
         Returns ``None`` for a rejected record and for an event already seen in this run.
         Raises :class:`SettingProblem` when a setting, not the record, is the cause.
         """
+        if self._withheld(stream, record, position):
+            return None
         try:
             built = self.builder.build(record)
         except Rejected as exc:
@@ -202,6 +211,21 @@ class ConversionsRun:
                 self.summary.duplicates += 1
                 return None
         return built
+
+    def _withheld(self, stream: str, record: Mapping[str, object], position: int) -> bool:
+        """Whether the person withdrew consent (counted, never sent, never in the rejects
+        file) or the opt-out column cannot be read (rejected, its value never shown)."""
+        try:
+            withdrawn = opted_out(record, self.opt_out_field)
+        except UnreadableOptOut as exc:
+            self.reject_record(
+                stream, record, "unreadable_opt_out", f"The record's {exc}", position
+            )
+            return True
+        if withdrawn:
+            with self._lock:
+                self.summary.opted_out += 1
+        return withdrawn
 
     def _messenger(self, stream: str, position: int) -> MessengerParts:
         """The Messenger parts; a run without a ledger stops at its first Messenger record."""
@@ -222,6 +246,8 @@ class ConversionsRun:
         """A Messenger lead's stage change as a business-messaging event, or ``None``
         (rejected, not mapped to an event, or already seen in this run)."""
         parts = self._messenger(stream, position)
+        if self._withheld(stream, record, position):
+            return None
         try:
             event = parts.builder.build(self.builder.columns(record))
         except Rejected as exc:
@@ -365,6 +391,7 @@ class ConversionsRun:
             outcome = SendOutcome(
                 on_accepted=self.ledger.record if self.ledger is not None and not dry else None
             )
+            started = time.monotonic()
             try:
                 self.sender.send(todo, outcome)
             finally:
@@ -372,6 +399,16 @@ class ConversionsRun:
                 # accepted is in the ledger already, call by call), so a rerun resends only
                 # the rest.
                 self._settle(stream, outcome)
+            self.progress.batch(
+                stream,
+                sent=outcome.sent,
+                accepted=len(outcome.accepted),
+                rejected=len(outcome.rejected),
+                skipped=len(events) - len(todo),
+                seconds=time.monotonic() - started,
+                records_read=self.summary.records,
+                dry_run=dry,
+            )
 
     def _settle(self, stream: str, outcome: SendOutcome) -> None:
         dry = self.dry_run_file is not None

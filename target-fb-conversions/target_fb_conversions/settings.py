@@ -20,6 +20,7 @@ from typing import Any
 from singer_sdk import typing as th
 
 from fb_graph import DEFAULT_API_URL, DEFAULT_API_VERSION
+from fb_graph.data_processing import COUNTRIES, STATES, codes_text
 from fb_graph.limits import (
     CAPI_MAX_AGE_DAYS,
     CAPI_MAX_EVENTS,
@@ -27,8 +28,9 @@ from fb_graph.limits import (
     OFFLINE_MAX_EVENTS,
 )
 from fb_graph.settings import TRANSPORT_PROPERTIES, SettingsError, Transport, read_transport
-from target_fb_conversions import normalize
+from target_fb_conversions import crm_presets, data_processing, normalize
 from target_fb_conversions.business_messaging import EVENT_NAMES
+from target_fb_conversions.consent import DEFAULT_OPT_OUT_FIELD
 from target_fb_conversions.events import (
     CONVERSIONS_API,
     INPUT_COLUMNS,
@@ -126,6 +128,38 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Input column -> target column ("
         + ", ".join(INPUT_COLUMNS)
         + '), e.g. {"hs_email": "email"}.',
+    ),
+    th.Property(
+        "crm_preset",
+        th.StringType,
+        description="Your CRM (" + ", ".join(crm_presets.PRESETS) + "): its standard column "
+        "names, stages and name as defaults; field_mapping, stage_mapping and "
+        "lead_event_source win over them (docs/crm/).",
+    ),
+    th.Property(
+        "data_processing_options",
+        th.ArrayType(th.StringType),
+        description='Limited Data Use for every event: ["LDU"], or [] for explicitly off; '
+        "unset, nothing is sent. A record's own data_processing_options column wins.",
+    ),
+    th.Property(
+        "data_processing_options_country",
+        th.IntegerType,
+        description="Country of Limited Data Use: " + codes_text(COUNTRIES) + "; default 0 "
+        "with LDU. A record's own column wins.",
+    ),
+    th.Property(
+        "data_processing_options_state",
+        th.IntegerType,
+        description="State of Limited Data Use: " + codes_text(STATES) + "; default 0 with "
+        "LDU. A record's own column wins.",
+    ),
+    th.Property(
+        "opt_out_field",
+        th.StringType,
+        default=DEFAULT_OPT_OUT_FIELD,
+        description="The record column that says the lead withdrew consent (true/yes/1): "
+        'such a lead is never sent, only counted; "" for none.',
     ),
     th.Property(
         "default_phone_country",
@@ -263,8 +297,15 @@ class Settings:
     max_event_age_days: float
     lead_event_source: str | None
     stage_mapping: Mapping[str, str]
+    """The CRM preset's stages with the explicit stage_mapping over them."""
     strict_stage_mapping: bool
     field_mapping: Mapping[str, str]
+    """The CRM preset's columns with the explicit field_mapping over them."""
+    crm_preset: str | None
+    processing: data_processing.ProcessingOptions
+    """The data processing options settings (Limited Data Use)."""
+    opt_out_field: str | None
+    """The record column of withdrawn consent; ``None``: no such column."""
     default_phone_country: str | None
     """ISO 3166 alpha-2 in lower case, as :func:`.normalize.country` gives it."""
     hash_external_id: bool
@@ -301,6 +342,7 @@ class Settings:
             hash_external_id=self.hash_external_id,
             max_event_age_days=self.max_event_age_days,
             field_mapping=self.field_mapping,
+            processing=self.processing,
         )
 
 
@@ -359,6 +401,11 @@ def read_settings(config: Mapping[str, Any]) -> Settings:
                 f"field_mapping maps {source!r} to {column!r}, which is not one "
                 f"of the input columns {', '.join(INPUT_COLUMNS)}."
             )
+    preset_name = c.get("crm_preset") or None
+    preset = crm_presets.PRESETS.get(preset_name) if preset_name else None
+    if preset_name and preset is None:
+        problems.append(crm_presets.unknown_preset(preset_name))
+    problems += data_processing.settings_problems(c)
     country = c.get("default_phone_country")
     phone_country = None
     if country:
@@ -388,10 +435,14 @@ def read_settings(config: Mapping[str, Any]) -> Settings:
         transport=transport,
         batch_size=int(size or MAX_BATCH[api]),
         max_event_age_days=float(age or MAX_AGE_DAYS[api]),
-        lead_event_source=c.get("lead_event_source"),
-        stage_mapping=c.get("stage_mapping") or {},
+        lead_event_source=c.get("lead_event_source")
+        or (preset.lead_event_source if preset else None),
+        stage_mapping=crm_presets.merged_stage_mapping(preset, c.get("stage_mapping") or {}),
         strict_stage_mapping=bool(c.get("strict_stage_mapping")),
-        field_mapping=c.get("field_mapping") or {},
+        field_mapping=crm_presets.merged_field_mapping(preset, c.get("field_mapping") or {}),
+        crm_preset=preset_name,
+        processing=data_processing.read_processing(c, "The setting"),
+        opt_out_field=c.get("opt_out_field", DEFAULT_OPT_OUT_FIELD) or None,
         default_phone_country=phone_country,
         hash_external_id=c.get("hash_external_id", True) is not False,
         test_event_code=c.get("test_event_code"),

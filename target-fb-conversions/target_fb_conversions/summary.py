@@ -18,6 +18,8 @@ class RunSummary:
     retries: int = 0
     duplicates: int = 0
     already_acknowledged: int = 0
+    opted_out: int = 0
+    """Records of people who withdrew consent (opt_out_field): never sent."""
     dry_run: bool = False
     rejected: Counter[str] = field(default_factory=Counter)
     accepted_by_stage: Counter[str] = field(default_factory=Counter)
@@ -39,7 +41,8 @@ class RunSummary:
             f"Summary: {mode}{self.records} records, {self.sent} events sent in {self.calls} "
             f"calls ({self.retries} retries), {self.accepted} accepted, {rejected_total} "
             f"rejected, {self.too_old} too old, {self.duplicates} duplicates in this run "
-            f"skipped, {self.already_acknowledged} already acknowledged (ledger) skipped.",
+            f"skipped, {self.already_acknowledged} already acknowledged (ledger) skipped, "
+            f"{self.opted_out} opted out (consent withdrawn) not sent.",
             f"Summary: rejected by reason: {reasons}.",
             f"Summary: accepted per stage: {stages or 'none'}.",
         ]

@@ -324,6 +324,7 @@ class TargetFbConversions(Target):
         """Read the rejects file; rows that fail again go to a rejects file of their own (see
         :mod:`.replay`); the rebuilt records hold our column names, so no field_mapping."""
         self.replay = Replay.read(path, self.settings.api)
+        self.run.progress.total_records = len(self.replay.records)  # the run's ETA is known
         self.run.rejects = self.replay.rejects_file(self.run.rejects.path)
         builder = self.run.builder
         builder.settings = dataclasses.replace(builder.settings, field_mapping={})

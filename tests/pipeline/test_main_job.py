@@ -89,6 +89,30 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
                  "==> meltano run leads-to-warehouse", "==> CRM", "==> meltano run stages-to-meta",
                  "==> Meta's read-back", "== fb-leads loop summary =="):  # fmt: skip
         assert step in first
+    # Quiet: the steps and the plugins' progress on the console, the Singer plumbing (METRIC
+    # lines, target-postgres' SQL, Meltano's relayed INFO lines) in the full log only.
+    full_log = (tmp_path / "output" / "logs" / "main-job.log").read_text()
+    password = json.loads((warehouse_dir / "warehouse.json").read_text())["password"]
+    assert password not in full_log and "@example.com" not in full_log  # the token: below
+    assert f"full log of this run: {tmp_path / 'output' / 'logs'}" in first
+    for plumbing in ("METRIC", "Inserting with SQL", "[info     ]", "Beginning sync of"):
+        assert plumbing not in first, plumbing
+        assert plumbing in full_log, plumbing
+    for step in ("==> meltano run leads-to-warehouse", "== fb-leads loop summary =="):
+        assert step in full_log
+    forms = re.findall(r"^  tap-fb-leads: form \d+ done: (\d+) of (\d+) leads in ", first, re.M)
+    assert len(forms) == 3 and all(read == total for read, total in forms), forms
+    assert number(r"tap-fb-leads: run done: (\d+) of \d+ leads", first) == (
+        3 * LEADS_PER_FORM + NEW_PER_RUN
+    )
+    assert re.search(
+        r"^  target-fb-conversions: batch 1 of stream 'crm-conversion_events': \d+ events sent "
+        r"in .*, \d+ accepted by Meta \(events_received\)",
+        first,
+        re.M,
+    )
+    # The SDK's "progress is not resumable" warning never comes (docs/tap.md says why).
+    assert "not resumable" not in full_log
     # The new leads came through the webhooks first, read by id, before the poll.
     assert number(r"New leads announced by webhooks this run: (\d+)", first) == NEW_PER_RUN
     assert number(r"(\d+) of them in the warehouse", first) == NEW_PER_RUN
@@ -118,8 +142,11 @@ def test_main_job_runs_the_loop_then_only_what_is_new(meltano_installed, tmp_pat
     assert "Meta received as many events of each name as the ledger holds as sent." in read_back
     assert_stopped(tmp_path, warehouse_dir)
 
-    second = run_main_job(tmp_path, warehouse_dir)
+    second = run_main_job(tmp_path, warehouse_dir, "--verbose")
     assert "replayed 2 leads added by earlier runs" in second
+    # Verbose: every line of the commands on the console too.
+    for plumbing in ("METRIC", "Inserting with SQL", "Beginning sync of"):
+        assert plumbing in second, plumbing
     assert number(r"total new this run: (\d+)", second) == NEW_PER_RUN
     assert number(r"New leads announced by webhooks this run: (\d+)", second) == NEW_PER_RUN
     assert number(r"(\d+) of them in the warehouse", second) == NEW_PER_RUN
@@ -149,12 +176,22 @@ def test_main_job_interrupted_stops_what_it_started_and_rerun_completes(
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 300
-        while "tap-fb-leads Beginning sync of 'leads'" not in log.read_text():
+        full_log = tmp_path / "output" / "logs" / "main-job.log"
+        while "tap-fb-leads Beginning sync of 'leads'" not in (
+            full_log.read_text() if full_log.exists() else ""
+        ):
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does
         assert proc.wait(timeout=120) != 0
     assert_stopped(tmp_path, warehouse_dir)
+    # The console says where it stopped and where the full log is.
+    console = log.read_text()
+    stopped = (
+        r"error: the main job stopped at step \"meltano run leads-to-warehouse\" \(exit status "
+        r"\d+\); the lines above say why, and the full log is "
+    ) + re.escape(str(tmp_path / "output" / "logs"))
+    assert re.search(stopped, console), console[-3000:]
 
     run_main_job(tmp_path, warehouse_dir, "--force", leads_per_form=per_form)
     wh = warehouse_mod.Warehouse(warehouse_dir)

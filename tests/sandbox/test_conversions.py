@@ -264,3 +264,59 @@ def test_the_legacy_62_day_boundary(make_sandbox, days, accepted):
     sb = make_sandbox(legacy_offline=True)
     answer = send_legacy(Graph(sb), [legacy(event_time=int(time.time() - days * 86400))])
     assert (answer.status_code == 200) is accepted, answer.text
+
+
+# -- Limited Data Use (data processing options) ----------------------------------------------
+
+LDU_CALIFORNIA = {
+    "data_processing_options": ["LDU"],
+    "data_processing_options_country": 1,
+    "data_processing_options_state": 1000,
+}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        LDU_CALIFORNIA,
+        {"data_processing_options": ["LDU"]},
+        {"data_processing_options": ["LDU"], "data_processing_options_country": 0},
+        {"data_processing_options": []},
+        {"data_processing_options_country": 1, "data_processing_options_state": 0},
+    ],
+)
+def test_data_processing_options_are_accepted_and_kept(make_sandbox, options):
+    sb = make_sandbox(legacy_offline=True)
+    graph = Graph(sb)
+    assert send(graph, [event(0, **options)]).status_code == 200
+    assert send_legacy(graph, [legacy(0, **options)]).status_code == 200
+    for kept in (sb.events(sb.dataset_id)[0], sb.events(sb.offline_event_set_id)[0]):
+        assert {key: kept[key] for key in options} == options
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"data_processing_options": ["LDU", "GDPR"]}, "data_processing_options must be"),
+        ({"data_processing_options": "LDU"}, "data_processing_options must be"),
+        ({**LDU_CALIFORNIA, "data_processing_options_country": 44}, "_country must be 0"),
+        ({**LDU_CALIFORNIA, "data_processing_options_country": True}, "_country must be 0"),
+        ({**LDU_CALIFORNIA, "data_processing_options_state": 6}, "_state must be 0"),
+        ({**LDU_CALIFORNIA, "data_processing_options_state": [1000]}, "_state must be 0"),
+        ({**LDU_CALIFORNIA, "data_processing_options_country": 0}, "1000 (California) is only"),
+    ],
+)
+def test_bad_data_processing_options_reject_the_request_in_both_formats(
+    make_sandbox, options, words
+):
+    sb = make_sandbox(legacy_offline=True)
+    graph = Graph(sb)
+    for answer in (
+        send(graph, [event(0), event(1, **options)]),
+        send_legacy(graph, [legacy(0), legacy(1, **options)]),
+    ):
+        assert answer.status_code == 400
+        error = error_of(answer)
+        assert (error.code, error.kind) == (100, ErrorKind.INVALID)
+        assert error.user_message.startswith("Event 1: ") and words in error.user_message
+    assert sb.events() == []

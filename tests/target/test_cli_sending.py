@@ -142,7 +142,8 @@ def test_10000_records_with_1_percent_bad_rows(make_sandbox, tmp_path):
     assert (
         "Summary: 10000 records, 9900 events sent in 10 calls (0 retries), 9900 accepted, "
         f"100 rejected, {expected_counts['too_old']} too old, 0 duplicates in this run "
-        "skipped, 0 already acknowledged (ledger) skipped." in result.stderr
+        "skipped, 0 already acknowledged (ledger) skipped, 0 opted out (consent withdrawn) "
+        "not sent." in result.stderr
     )
     reasons = ", ".join(f"{k}={v}" for k, v in sorted(expected_counts.items()))
     assert f"Summary: rejected by reason: {reasons}." in result.stderr
