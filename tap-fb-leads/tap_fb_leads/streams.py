@@ -27,8 +27,8 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from fb_graph.errors import ErrorKind, GraphError
-from fb_graph.fields import FORM_FIELDS
 from fb_graph.spool import SpoolError
+from tap_fb_leads.answer_names import AsciiNames
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
@@ -57,7 +57,6 @@ if t.TYPE_CHECKING:
     from tap_fb_leads.tap import TapFbLeads
 
 _SDK_UNHANDLED = "An unhandled error occurred while syncing"
-_FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
 
 
 class GraphStream(Stream):
@@ -65,8 +64,8 @@ class GraphStream(Stream):
 
     schema_dict: t.ClassVar[dict[str, Any]]
 
-    def __init__(self, tap: TapFbLeads) -> None:
-        super().__init__(tap=tap, schema=self.schema_dict)
+    def __init__(self, tap: TapFbLeads, schema: dict[str, Any] | None = None) -> None:
+        super().__init__(tap=tap, schema=schema if schema is not None else self.schema_dict)
         self._run_tap = tap
         self._route: str | None = None
         self.extracted_text: str | None = None
@@ -166,10 +165,9 @@ class FormsStream(GraphStream):
             return  # a run of the webhook spool only: no Graph call
         page_id = context["page_id"]
         allow = self.run.settings.form_ids
-        params = {"fields": _FORM_FIELDS_PARAM}
         malformed = 0
         try:
-            for page in self.run.forms_pager.pages(f"{page_id}/leadgen_forms", params):
+            for page in self.run.form_pages(page_id):
                 for raw in page:
                     try:
                         form = form_record(raw, page_id)
@@ -237,6 +235,18 @@ class LeadsStream(GraphStream):
     schema_dict = LEADS_SCHEMA
     partition_key = "form_id"
     partition_label = "form"
+
+    def __init__(self, tap: TapFbLeads, schema: dict[str, Any] | None = None) -> None:
+        super().__init__(tap, schema)
+        self._answer_names = AsciiNames() if tap.settings.ascii_answer_keys else None
+        """With ``ascii_answer_keys``: the ASCII names of the answers' keys."""
+
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """With ``ascii_answer_keys``, the answers' keys renamed (every source of leads)."""
+        if self._answer_names is not None:
+            row["answers"] = self._answer_names.rename(row.get("answers"))
+        return row
 
     def edge_path(self, context: Context) -> str:
         return f"{context[self.partition_key]}/leads"
