@@ -3,10 +3,16 @@ question of the forms (``answers__<key>``), holding the sandbox's answers (issue
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
+import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 from loop_expect import sandbox_leads
+from pipeline_support import ROOT
 
 pytestmark = pytest.mark.pipeline
 
@@ -98,3 +104,94 @@ def test_a_question_added_after_discovery_is_kept_then_gets_its_column(loop):
 def _expected_values(lead: dict) -> list[str]:
     (answer,) = [a for a in lead["field_data"] if a["name"] == "budget_note"]
     return answer["values"]
+
+
+# target-jsonl and target-csv (from PyPI), in a Meltano project of this test's own.
+FILE_LOADERS = [
+    {
+        "name": "target-jsonl",
+        "namespace": "target_jsonl",
+        "pip_url": "target-jsonl==0.1.4",
+        "executable": "target-jsonl",
+        "settings": [
+            {"name": "destination_path", "kind": "string"},
+            {"name": "do_timestamp_file", "kind": "boolean"},
+        ],
+        "config": {"do_timestamp_file": False},
+    },
+    {
+        "name": "target-csv",
+        "namespace": "target_csv",
+        "pip_url": "meltanolabs-target-csv==0.5.0",
+        "executable": "target-csv",
+        "settings": [{"name": "output_path", "kind": "string"}],
+    },
+]
+
+
+def _files_project(where: Path) -> Path:
+    """A Meltano project with meltano.yml's tap-fb-leads block and the two file loaders; its
+    system directory shares the tap installed by the other pipeline tests."""
+    ours = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    (tap,) = [p for p in ours["plugins"]["extractors"] if p["name"] == "tap-fb-leads"]
+    project = {
+        "project_id": str(uuid.uuid4()),
+        "send_anonymous_usage_stats": False,
+        "default_environment": "dev",
+        "venv": {"backend": "uv"},
+        "plugins": {"extractors": [tap], "loaders": FILE_LOADERS},
+        "environments": [{"name": "dev"}],
+    }
+    where.mkdir()
+    (where / "meltano.yml").write_text(yaml.safe_dump(project, sort_keys=False))
+    system = where / ".meltano"
+    system.mkdir(mode=0o700)
+    (system / "extractors").symlink_to(ROOT / ".meltano" / "extractors")
+    return where
+
+
+def test_file_targets_get_one_column_per_question(loop, tmp_path):
+    sb = loop.sandbox
+    form_id = sb.data.form_ids()[0]
+    sb.add_question(form_id, ADDED, options=["mail", "phone", "visit"])
+    sb.add_leads(form_id, 4)
+    out = tmp_path / "out"
+    out.mkdir()
+    project = _files_project(tmp_path / "files")
+    env = {
+        k: v for k, v in loop.env.items() if not k.startswith(("MELTANO_SYS_DIR", "MELTANO_ENV"))
+    }
+    env.update(
+        FLATTENED,
+        MELTANO_SYS_DIR_ROOT=str(project / ".meltano"),
+        TAP_FB_LEADS_API_URL=sb.url,
+        TAP_FB_LEADS_ACCESS_TOKEN=sb.token,
+        TAP_FB_LEADS_PAGE_IDS=json.dumps(sb.data.page_ids),
+        TARGET_JSONL_DESTINATION_PATH=str(out),
+        TARGET_CSV_OUTPUT_PATH=str(out),
+    )
+    files = dataclasses.replace(loop, env=env, project=project)
+    files.meltano("install", "--plugin-type", "loader", timeout=600)
+    files.meltano("run", "tap-fb-leads", "target-jsonl")
+    files.meltano("run", "tap-fb-leads", "target-csv")
+
+    leads = sandbox_leads(sb)
+    keys = {answer["name"] for lead in leads.values() for answer in lead["field_data"]}
+    assert ADDED in keys
+    lines = (out / "leads.jsonl").read_text(encoding="utf-8").splitlines()
+    as_jsonl = {r["id"]: r for r in map(json.loads, lines)}
+    with (out / "leads.csv").open(encoding="utf-8", newline="") as handle:
+        as_csv = {r["id"]: r for r in csv.DictReader(handle)}
+    for rows, missing in ((as_jsonl, None), (as_csv, "")):
+        assert set(rows) == set(leads)
+        for lead_id, lead in leads.items():
+            row = rows[lead_id]
+            for key in keys:
+                expected = _expected(lead, key)
+                value = row.get(f"answers__{key}")
+                if isinstance(expected, list):
+                    assert json.loads(value) == expected, (key, lead_id)
+                else:
+                    assert value == (missing if expected is None else expected), (key, lead_id)
+    header = next(iter(as_csv.values()))
+    assert {c for c in header if c.startswith("answers__")} == {f"answers__{k}" for k in keys}
