@@ -19,7 +19,7 @@ import unicodedata
 from typing import Any
 
 MAX_NAME = 54
-"""63 (PostgreSQL's identifier limit) less ``answers__``."""
+"""63 (PostgreSQL's identifier limit, in bytes) less ``answers__``."""
 _KEPT = re.compile(rf"[a-z0-9_]{{1,{MAX_NAME}}}")
 _OTHER = re.compile(r"[^a-z0-9]+")
 _SLUG = MAX_NAME - 9  # room for "_" and 8 hex digits

@@ -29,14 +29,16 @@ if t.TYPE_CHECKING:
     from tap_fb_leads.run import GraphRun
 
 _DEGRADED = (ErrorKind.PERMISSION, ErrorKind.NOT_FOUND)
+POSTGRES_NAME_BYTES = 63
 _ANSWERS_DESCRIPTION: str = LEADS_SCHEMA["properties"]["answers"]["description"]
 
 
 def discovered_answers(
-    run: GraphRun, logger: logging.Logger, *, discover: bool
+    run: GraphRun, logger: logging.Logger, *, discover: bool, separator: str | None = None
 ) -> dict[str, t.Any]:
     """The ``answers`` property declaring every question of the configured forms (only those
-    of ``form_ids`` when set), merged over all Pages. ``discover``: this is ``--discover``."""
+    of ``form_ids`` when set), merged over all Pages. ``discover``: this is ``--discover``;
+    ``separator``: the flattening separator when the tap flattens its records."""
     settings = run.settings
     allow = settings.form_ids
     columns = AnswerColumns()
@@ -57,6 +59,8 @@ def discovered_answers(
             page_id,
             error.kind.value,
         )
+    if separator is not None and not settings.ascii_answer_keys:
+        _warn_long_columns(columns.keys(), separator, logger)
     names = None
     if settings.ascii_answer_keys:
         ascii_names = AsciiNames()
@@ -67,3 +71,19 @@ def discovered_answers(
         len(settings.page_ids),
     )
     return answers_property(columns.properties(names), _ANSWERS_DESCRIPTION)
+
+
+def _warn_long_columns(keys: t.Iterable[str], separator: str, logger: logging.Logger) -> None:
+    """Flattened, a key longer than PostgreSQL's identifiers makes a column target-postgres
+    cannot load (PostgreSQL cuts the name, the target then adds the column again)."""
+    long = [key for key in keys if len(f"answers{separator}{key}".encode()) > POSTGRES_NAME_BYTES]
+    if long:
+        logger.warning(
+            "%d question keys make flattened column names longer than PostgreSQL's %d bytes "
+            "(answers%s%s): set ascii_answer_keys for a target that limits names (docs/tap.md, "
+            "Question columns).",
+            len(long),
+            POSTGRES_NAME_BYTES,
+            separator,
+            long[0],
+        )

@@ -151,7 +151,12 @@ class TapFbLeads(Tap):
             return declared_answers(entry.schema.to_dict()) if entry is not None else None
         if not (self._discovering or self.settings.poll_forms):
             return None  # the webhook spool only: no Graph call when nothing is new
-        return discovered_answers(self.graph, self.logger, discover=self._discovering)
+        separator = None
+        if self.config.get("flattening_enabled"):
+            separator = str(self.config.get("flattening_separator") or "__")
+        return discovered_answers(
+            self.graph, self.logger, discover=self._discovering, separator=separator
+        )
 
     @override
     def run_discovery(self) -> str:

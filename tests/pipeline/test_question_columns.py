@@ -14,6 +14,8 @@ import yaml
 from loop_expect import sandbox_leads
 from pipeline_support import ROOT
 
+from tap_fb_leads.answer_names import ascii_name
+
 pytestmark = pytest.mark.pipeline
 
 FLATTENED = {"TAP_FB_LEADS_FLATTENING_ENABLED": "true", "TAP_FB_LEADS_FLATTENING_MAX_DEPTH": "1"}
@@ -195,3 +197,40 @@ def test_file_targets_get_one_column_per_question(loop, tmp_path):
                     assert value == (missing if expected is None else expected), (key, lead_id)
     header = next(iter(as_csv.values()))
     assert {c for c in header if c.startswith("answers__")} == {f"answers__{k}" for k in keys}
+
+
+LONG_KEY = "what_is_the_best_time_of_the_day_to_reach_you_by_phone_during_the_week?"
+
+
+def test_a_key_too_long_for_postgres_fails_the_load_and_ascii_answer_keys_loads_it(loop):
+    """answers__<key> over 63 bytes: PostgreSQL cuts the column's name, and target-postgres
+    0.8.1 then adds the column again and fails (DuplicateColumn); the tap warns at discovery.
+    ascii_answer_keys names it within 54 characters, and it loads."""
+    sb = loop.sandbox
+    form_id = sb.data.form_ids()[0]
+    sb.add_question(form_id, LONG_KEY)
+    sb.add_leads(form_id, 3)
+    failed = loop.meltano("run", "tap-fb-leads", "target-postgres", extra_env=FLATTENED,
+                          check=False)  # fmt: skip
+    assert failed.returncode != 0
+    assert "question keys make flattened column names longer than PostgreSQL's 63" in (
+        failed.stderr
+    )
+    assert "DuplicateColumn" in failed.stderr
+
+    with loop.connect() as conn:
+        conn.execute("DROP SCHEMA IF EXISTS fb_leads CASCADE")
+    ascii_keys = {**FLATTENED, "TAP_FB_LEADS_ASCII_ANSWER_KEYS": "true"}
+    done = loop.meltano("run", "tap-fb-leads", "target-postgres", extra_env=ascii_keys)
+    assert "longer than PostgreSQL" not in done.stderr
+    name = f"answers__{ascii_name(LONG_KEY)}"
+    assert len(name) == 63 and _columns(loop)[name] == "text"
+    stored = _column_values(loop, name)
+    leads = sandbox_leads(sb)
+    assert {i: v for i, v in stored.items() if v is not None} == {
+        i: _expected(lead, LONG_KEY) for i, lead in leads.items() if _expected(lead, LONG_KEY)
+    }
+    unicode_column = f"answers__{ascii_name('¿cuál_es_tu_presupuesto?')}"
+    assert _column_values(loop, unicode_column) == {
+        i: _expected(lead, "¿cuál_es_tu_presupuesto?") for i, lead in leads.items()
+    }
