@@ -69,6 +69,7 @@ class TapFbLeads(Tap):
         self._discovering = False
         self.export_files: list[ExportFile] = []
         """The files of ``export_files`` (found, hashed and checked when the run starts)."""
+        self._export_files_checked = False
         super().__init__(*args, **kwargs)
 
     # Settings
@@ -151,6 +152,8 @@ class TapFbLeads(Tap):
             return declared_answers(entry.schema.to_dict()) if entry is not None else None
         if not (self._discovering or self.settings.poll_forms):
             return None  # the webhook spool only: no Graph call when nothing is new
+        if not self._discovering:
+            self._check_export_files()  # a run checks its files before any Graph call
         separator = None
         if self.config.get("flattening_enabled"):
             separator = str(self.config.get("flattening_separator") or "__")
@@ -190,12 +193,20 @@ class TapFbLeads(Tap):
             self.logger.warning("export_files and export_url are read only when leads is selected.")
             return
         if settings.export_files:
-            self.export_files = find_files(settings.export_files)
-            for export in self.export_files:
-                check_file(export)
+            self._check_export_files()
             leads.sync(dict(FILES_CONTEXT))
         if settings.export_url is not None:
             leads.sync(dict(ENDPOINT_CONTEXT))
+
+    def _check_export_files(self) -> None:
+        """Find, hash and check every file of ``export_files`` (once): a configured file that
+        cannot be read stops the run before anything is emitted or called."""
+        if self._export_files_checked:
+            return
+        self.export_files = find_files(self.settings.export_files)
+        for export in self.export_files:
+            check_file(export)
+        self._export_files_checked = True
 
     def _sync_webhook_leads(self) -> None:
         """After the poll (whose leads the spool then need not read again): the leads
