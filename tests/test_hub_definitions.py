@@ -249,14 +249,16 @@ def test_meltano_yml_declares_the_hub_settings_with_the_same_kinds(name):
         )
 
 
-def test_hub_select_is_meltano_yml_s_and_picks_the_tap_s_default_streams(tmp_path):
+def test_hub_select_is_meltano_yml_s_and_picks_the_tap_s_default_streams(tmp_path, sandbox):
     """Meltano selects every stream when a plugin has no select rule; the Hub definition
     selects what the tap selects by default without a webhook spool (messenger_conversations
     is opt-in, messenger_leads needs webhook_spool), like meltano.yml."""
     select = hub("tap-fb-leads")["select"]
     assert select == meltano_plugin("tap-fb-leads")["select"]
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"access_token": "not-used", "page_ids": ["1"]}))
+    # --discover reads the Pages' forms (their questions): the sandbox serves them.
+    settings = {"access_token": sandbox.token, "page_ids": sandbox.data.page_ids}
+    config.write_text(json.dumps({**settings, "api_url": sandbox.url}))
     result = subprocess.run(
         [str(Path(sys.executable).parent / "tap-fb-leads"), "--config", str(config), "--discover"],
         capture_output=True,

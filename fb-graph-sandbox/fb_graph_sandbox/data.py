@@ -189,6 +189,7 @@ class Form:
     added: list[dict] = field(default_factory=list)  # run-time leads, sorted by (ct, index)
     added_keys: list[tuple[int, int]] = field(default_factory=list)
     added_made: int = 0  # run-time leads ever made: the next one's index is count + this
+    added_questions: list[dict] = field(default_factory=list)  # asked after questions()
 
     # -- identity and time -------------------------------------------------------------
     def lead_id(self, i: int) -> str:
@@ -352,9 +353,7 @@ class SandboxData:
             "leads_count": form.total,
             "organic_leads_count": organic,
             "expired_leads_count": 0,
-            "questions": [
-                {**q, "id": str(10**15 + form.ordinal * 100 + n)} for n, q in enumerate(questions())
-            ],
+            "questions": self.form_questions(form),
             "privacy_policy_url": "https://example.com/privacy",
             "follow_up_action_url": "https://example.com/thanks",
             "follow_up_action_text": "Visit website",
@@ -375,6 +374,52 @@ class SandboxData:
             "allow_organic_lead": True,
             "question_page_custom_headline": "Tell us about you",
         }
+
+    def form_questions(self, form: Form) -> list[dict]:
+        """The form's questions as Meta serves them (``key``, ``label``, ``type``,
+        ``options`` when it has choices, ``id``): :func:`questions`, then those added."""
+        with self._lock:
+            added = list(form.added_questions)
+        return [
+            {**q, "id": str(10**15 + form.ordinal * 100 + n)}
+            for n, q in enumerate([*questions(), *added])
+        ]
+
+    def add_question(
+        self,
+        form_id: str,
+        key: str,
+        label: str | None = None,
+        type: str = "CUSTOM",
+        options: list[str] | None = None,
+    ) -> dict:
+        """Ask one more question on a form (an advertiser edited it): the form serves it from
+        now on, and the leads added from now on answer it (see :meth:`added_answer`).
+        Returns the question as served. Meta keeps a form's keys unique: a repeated key is
+        refused."""
+        form = self.form_by_id[form_id]
+        if not isinstance(key, str) or not key:
+            raise ValueError("a question needs a key")
+        if any(q["key"] == key for q in self.form_questions(form)):
+            raise ValueError(f"form {form_id} already asks {key!r}")
+        question: dict = {"key": key, "label": label or key, "type": type}
+        if options:
+            question["options"] = [{"key": o, "value": o.replace("_", " ")} for o in options]
+        with self._lock:
+            form.added_questions.append(question)
+        return self.form_questions(form)[-1]
+
+    @staticmethod
+    def added_answer(question: dict, i: int) -> dict:
+        """Lead ``i``'s answer to a question added at run time, as a ``field_data`` entry:
+        one of its options in turn (two for every third lead), else a text."""
+        options = [o["key"] for o in question.get("options") or ()]
+        if not options:
+            return {"name": question["key"], "values": [f"answer {i}"]}
+        picked = [options[i % len(options)]]
+        if i % 3 == 0 and len(options) > 1:
+            picked.append(options[(i + 1) % len(options)])
+        return {"name": question["key"], "values": picked}
 
     # -- leads ----------------------------------------------------------------------------
     def find_lead(self, lead_id: str) -> tuple[Form, int, dict | None] | None:
@@ -560,6 +605,8 @@ class SandboxData:
                     lead["is_organic"] = True
                 if field_data is not None:
                     lead["field_data"] = field_data
+                else:
+                    lead["field_data"] += [self.added_answer(q, i) for q in form.added_questions]
                 if custom_disclaimer_responses is not None:
                     lead["custom_disclaimer_responses"] = custom_disclaimer_responses
                 lead["_index"] = i
@@ -575,11 +622,13 @@ class SandboxData:
         return out
 
     def reset_added(self) -> None:
+        """Forget what was added at run time: leads and questions."""
         with self._lock:
             for form in self.form_by_id.values():
                 form.added.clear()
                 form.added_keys.clear()
                 form.added_made = 0
+                form.added_questions.clear()
 
     def test_leads(self, form: Form) -> list[dict]:
         """The form's test leads, newest first (as stored dicts)."""

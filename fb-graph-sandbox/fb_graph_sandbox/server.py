@@ -221,6 +221,14 @@ class _Handler(BaseHTTPRequestHandler):
                 result = app.data.add_leads(
                     str(args["form_id"]), int(args.get("count", 1)), args.get("created_time")
                 )
+            elif method == "POST" and what == "questions":
+                result = app.data.add_question(
+                    str(args["form_id"]),
+                    args["key"],
+                    args.get("label"),
+                    str(args.get("type") or "CUSTOM"),
+                    args.get("options"),
+                )
             elif method == "POST" and what == "faults":
                 app.faults.add(**args)
                 result = {"ok": True}
@@ -359,6 +367,18 @@ class Sandbox:
     # -- control and inspection ---------------------------------------------------------------
     def add_leads(self, form_id: str, count: int = 1, created_time: int | None = None):
         return self.app.data.add_leads(form_id, count, created_time)
+
+    def add_question(
+        self,
+        form_id: str,
+        key: str,
+        label: str | None = None,
+        type: str = "CUSTOM",
+        options: list[str] | None = None,
+    ) -> dict:
+        """The advertiser adds a question to a form: served from now on in the form's
+        ``questions``, answered by the leads added from now on. Returns it as served."""
+        return self.app.data.add_question(form_id, key, label, type, options)
 
     def export(
         self, path: str | Path, format: str = exports.DEFAULT_FORMAT, **options: Any

@@ -25,6 +25,22 @@ class AppSecretRejected(RuntimeError):
         super().__init__(str(error).replace(error.advice, sentence, 1))
 
 
+class FormsUnreadable(RuntimeError):
+    """``--discover`` could not read a Page's lead forms (their questions declare the
+    properties of ``leads.answers``) for a reason no later run escapes by itself."""
+
+    def __init__(self, page_id: str, error: GraphError, app_secret_set: bool) -> None:
+        told = (
+            AppSecretRejected(error, app_secret_set)
+            if "appsecret_proof" in error.message
+            else error
+        )
+        super().__init__(
+            f"Could not read the lead forms of Page {page_id} to declare their questions in "
+            f"the catalog: {told}"
+        )
+
+
 RUN_FAILURES = (
     GraphError,
     PagingError,
@@ -33,6 +49,7 @@ RUN_FAILURES = (
     SpoolError,
     BadSpoolState,
     ExportFileError,
+    FormsUnreadable,
 )
 """Failures that end a run with their own one-sentence message and no traceback (the
 client's GraphUnreachable and ThrottleWaitTooLong are GraphErrors)."""

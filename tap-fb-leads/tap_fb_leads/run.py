@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import typing as t
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from fb_graph.client import GraphClient
+from fb_graph.errors import GraphError
+from fb_graph.fields import FORM_FIELDS
 from tap_fb_leads.paging import Pager
 from tap_fb_leads.read_progress import LeadsProgress
 from tap_fb_leads.seen import SeenIds
@@ -18,6 +21,16 @@ if t.TYPE_CHECKING:
     from singer_sdk import Tap
 
 FORMS_PAGE_SIZE = 100
+FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
+
+
+@dataclass
+class FormsRead:
+    """A Page's ``leadgen_forms`` as read at discovery: its pages of forms, up to the error
+    that stopped the read, if one did."""
+
+    pages: list[list[dict[str, Any]]] = field(default_factory=list)
+    error: GraphError | None = None
 
 
 class GraphRun:
@@ -54,6 +67,7 @@ class GraphRun:
         spool, so that a lead read both ways is one record (without it, each form's read
         keeps its own, released when the form is done)."""
         self._disclaimer_schema_written = False
+        self._forms_read: dict[str, FormsRead] = {}
         self._export_client: GraphClient | None = None
         self._logger = logger
 
@@ -71,6 +85,33 @@ class GraphRun:
                 logger=self._logger,
             )
         return self._export_client
+
+    def read_forms(self, page_id: str) -> FormsRead:
+        """Every form of the Page, every field, read now (discovery) and kept for the forms
+        stream, which then emits them without calling again. A Graph error ends the read
+        and is kept too: the forms stream meets it where it would have met it itself."""
+        read = FormsRead()
+        try:
+            for page in self.forms_pager.pages(
+                f"{page_id}/leadgen_forms", {"fields": FORM_FIELDS_PARAM}
+            ):
+                read.pages.append(page)
+        except GraphError as error:
+            read.error = error
+        self._forms_read[page_id] = read
+        return read
+
+    def form_pages(self, page_id: str) -> Iterator[list[dict[str, Any]]]:
+        """The Page's pages of forms: those discovery read (once), else read now."""
+        read = self._forms_read.pop(page_id, None)
+        if read is None:
+            yield from self.forms_pager.pages(
+                f"{page_id}/leadgen_forms", {"fields": FORM_FIELDS_PARAM}
+            )
+            return
+        yield from read.pages
+        if read.error is not None:
+            raise read.error
 
     def export_form_ids(self) -> list[str]:
         """Every lead form of ``page_ids`` (only those of ``form_ids`` when set), from the

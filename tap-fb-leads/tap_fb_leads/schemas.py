@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from singer_sdk import typing as th
 
 # Shapes Meta does not pin down (objects on one API version, lists or strings on another).
@@ -132,6 +135,17 @@ LEADS_SCHEMA = th.PropertiesList(
         description="Export records: CREATED, complete, or the stage set in the lead center.",
     ),
 ).to_dict()
+
+
+def leads_schema(answers: dict[str, Any] | None) -> dict[str, Any]:
+    """The leads schema with this ``answers`` property (the forms' questions declared), or
+    as it is without one."""
+    if answers is None:
+        return LEADS_SCHEMA
+    schema = copy.deepcopy(LEADS_SCHEMA)
+    schema["properties"]["answers"] = answers
+    return schema
+
 
 DISCLAIMER_RESPONSES_SCHEMA = th.PropertiesList(
     th.Property("lead_id", th.StringType, required=True),

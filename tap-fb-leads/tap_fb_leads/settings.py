@@ -168,6 +168,19 @@ CONFIG_SCHEMA = th.PropertiesList(
             "Page (Meta allows 2)."
         ),
     ),
+    th.Property(
+        "ascii_answer_keys",
+        th.BooleanType,
+        default=False,
+        title="ASCII answer keys",
+        description=(
+            "Name the keys of leads' answers (and so their columns with flattening_enabled) "
+            "with a stable ASCII name instead of the forms' own question keys: a key that is "
+            "not lowercase ASCII letters, digits and underscores becomes its transliteration "
+            "plus 8 hex digits of its SHA-256, like cual_es_tu_presupuesto_514d4ebc "
+            "(docs/tap.md)."
+        ),
+    ),
 ).to_dict()
 CONFIG_SCHEMA["properties"].update(TRANSPORT_PROPERTIES)
 
@@ -198,6 +211,7 @@ class Settings:
     export_files: tuple[str, ...] = ()
     export_keep_test_leads: bool = False
     export_url: str | None = None
+    ascii_answer_keys: bool = False
 
 
 def parse_time(value: object, name: str) -> dt.datetime:
@@ -328,6 +342,7 @@ def read_settings(config: Mapping[str, object], now: dt.datetime) -> Settings:
         export_files=export_files,
         export_keep_test_leads=_boolean(config, "export_keep_test_leads", False),
         export_url=export_url,
+        ascii_answer_keys=_boolean(config, "ascii_answer_keys", False),
     )
 
 

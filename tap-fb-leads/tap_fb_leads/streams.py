@@ -28,9 +28,9 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from fb_graph.errors import ErrorKind, GraphError
-from fb_graph.fields import FORM_FIELDS
 from fb_graph.progress import counted_pages
 from fb_graph.spool import SpoolError
+from tap_fb_leads.answer_names import AsciiNames
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
@@ -60,7 +60,6 @@ if t.TYPE_CHECKING:
     from tap_fb_leads.tap import TapFbLeads
 
 _SDK_UNHANDLED = "An unhandled error occurred while syncing"
-_FORM_FIELDS_PARAM = ",".join(FORM_FIELDS)
 
 
 class GraphStream(Stream):
@@ -68,8 +67,8 @@ class GraphStream(Stream):
 
     schema_dict: t.ClassVar[dict[str, Any]]
 
-    def __init__(self, tap: TapFbLeads) -> None:
-        super().__init__(tap=tap, schema=self.schema_dict)
+    def __init__(self, tap: TapFbLeads, schema: dict[str, Any] | None = None) -> None:
+        super().__init__(tap=tap, schema=schema if schema is not None else self.schema_dict)
         self._run_tap = tap
         self._route: str | None = None
         self.extracted_text: str | None = None
@@ -169,13 +168,12 @@ class FormsStream(GraphStream):
             return  # a run of the webhook spool only: no Graph call
         page_id = context["page_id"]
         allow = self.run.settings.form_ids
-        params = {"fields": _FORM_FIELDS_PARAM}
         malformed = 0
         # The Page's forms are listed before the first is emitted (its leads are read as it
         # is): the run's progress then knows every form's leads_count.
         forms: list[dict[str, Any]] = []
         try:
-            for page in self.run.forms_pager.pages(f"{page_id}/leadgen_forms", params):
+            for page in self.run.form_pages(page_id):
                 for raw in page:
                     try:
                         form = form_record(raw, page_id)
@@ -249,6 +247,18 @@ class LeadsStream(GraphStream):
     partition_label = "form"
     _disclaimers_of_slice: Callable[[dict[str, Any]], None] | None = None
     """Writes a lead's disclaimer responses (None: that stream is not selected)."""
+
+    def __init__(self, tap: TapFbLeads, schema: dict[str, Any] | None = None) -> None:
+        super().__init__(tap, schema)
+        self._answer_names = AsciiNames() if tap.settings.ascii_answer_keys else None
+        """With ``ascii_answer_keys``: the ASCII names of the answers' keys."""
+
+    @override
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """With ``ascii_answer_keys``, the answers' keys renamed (every source of leads)."""
+        if self._answer_names is not None:
+            row["answers"] = self._answer_names.rename(row.get("answers"))
+        return row
 
     def edge_path(self, context: Context) -> str:
         return f"{context[self.partition_key]}/leads"
@@ -442,7 +452,8 @@ class LeadsStream(GraphStream):
             and self._route == "as_is"
             and self._stream_version is None
             and self.ABORT_AT_RECORD_COUNT is None
-            and type(self).post_process is Stream.post_process
+            and self._answer_names is None  # ascii_answer_keys renames in post_process
+            and type(self).post_process is LeadsStream.post_process
             and type(self).generate_child_contexts is LeadsStream.generate_child_contexts
             and bool(contexts)
             and not any(_own_state(c) for c in contexts or ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import io
@@ -9,6 +10,7 @@ import json
 import os
 import sys
 import typing as t
+from collections.abc import Iterator
 
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
@@ -18,6 +20,7 @@ from typing_extensions import override
 from fb_graph.errors import GraphError
 from fb_graph.redact import redact
 from fb_graph.settings import unknown_settings
+from tap_fb_leads.discovery import discovered_answers
 from tap_fb_leads.export_files import ExportFile, find_files
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, check_file
 from tap_fb_leads.failures import RUN_FAILURES, AppSecretRejected
@@ -26,7 +29,9 @@ from tap_fb_leads.messenger_streams import (
     MessengerLeadsStream,
 )
 from tap_fb_leads.output import BufferedSingerWriter
+from tap_fb_leads.questions import declared_answers
 from tap_fb_leads.run import GraphRun
+from tap_fb_leads.schemas import leads_schema
 from tap_fb_leads.settings import (
     CONFIG_SCHEMA,
     RETENTION_DAYS,
@@ -54,13 +59,17 @@ class TapFbLeads(Tap):
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         capability for capability in Tap.capabilities if capability != PluginCapabilities.BATCH
     ]
+    # The catalog holds the forms' questions: --discover needs a valid config.
+    dynamic_catalog = True
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self.started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         self._settings: Settings | None = None
         self._graph: GraphRun | None = None
+        self._discovering = False
         self.export_files: list[ExportFile] = []
         """The files of ``export_files`` (found, hashed and checked when the run starts)."""
+        self._export_files_checked = False
         super().__init__(*args, **kwargs)
 
     # Settings
@@ -117,14 +126,45 @@ class TapFbLeads(Tap):
             MessengerLeadsStream(self),
             MessengerConversationsStream(self),
         ]
+        leads = leads_schema(self._answers())
         if self.config.get("ad_ids"):
             return [
                 FormsStream(self),
-                AdLeadsStream(self),
+                AdLeadsStream(self, leads),
                 AdDisclaimerResponsesStream(self),
                 *messenger,
             ]
-        return [FormsStream(self), LeadsStream(self), DisclaimerResponsesStream(self), *messenger]
+        return [
+            FormsStream(self),
+            LeadsStream(self, leads),
+            DisclaimerResponsesStream(self),
+            *messenger,
+        ]
+
+    def _answers(self) -> dict[str, t.Any] | None:
+        """The ``answers`` property of the leads schema: the catalog's when one is given
+        (its forms are not read again), else the forms' questions read now (with
+        ``--discover``, or when the run polls the forms: see :mod:`tap_fb_leads.discovery`);
+        None leaves ``answers`` without declared questions."""
+        catalog = self.input_catalog
+        if catalog is not None:
+            entry = catalog.get_stream("leads")
+            return declared_answers(entry.schema.to_dict()) if entry is not None else None
+        if not (self._discovering or self.settings.poll_forms):
+            return None  # the webhook spool only: no Graph call when nothing is new
+        if not self._discovering:
+            self._check_export_files()  # a run checks its files before any Graph call
+        separator = None
+        if self.config.get("flattening_enabled"):
+            separator = str(self.config.get("flattening_separator") or "__")
+        return discovered_answers(
+            self.graph, self.logger, discover=self._discovering, separator=separator
+        )
+
+    @override
+    def run_discovery(self) -> str:
+        self._discovering = True  # before the streams are made (cb_discover makes them here)
+        return super().run_discovery()
 
     # The SDK marks sync_all final; the tap still wraps it, to read the export files before
     # the API's leads and the webhook spool after them, as partitions of the leads stream.
@@ -154,12 +194,20 @@ class TapFbLeads(Tap):
             self.logger.warning("export_files and export_url are read only when leads is selected.")
             return
         if settings.export_files:
-            self.export_files = find_files(settings.export_files)
-            for export in self.export_files:
-                check_file(export)
+            self._check_export_files()
             leads.sync(dict(FILES_CONTEXT))
         if settings.export_url is not None:
             leads.sync(dict(ENDPOINT_CONTEXT))
+
+    def _check_export_files(self) -> None:
+        """Find, hash and check every file of ``export_files`` (once): a configured file that
+        cannot be read stops the run before anything is emitted or called."""
+        if self._export_files_checked:
+            return
+        self.export_files = find_files(self.settings.export_files)
+        for export in self.export_files:
+            check_file(export)
+        self._export_files_checked = True
 
     def _sync_webhook_leads(self) -> None:
         """After the poll (whose leads the spool then need not read again): the leads
@@ -194,22 +242,37 @@ class TapFbLeads(Tap):
         for option in ("state", "catalog"):
             if kwargs.get(option) is not None:
                 kwargs[option] = _checked_json_file(kwargs[option], option)
-        try:
+        with _told_failures():
             super().invoke(*args, **kwargs)
-        except RUN_FAILURES as exc:
-            cls.logger.error("%s", redact(exc))
-            sys.exit(1)
-        except SettingsError as exc:
-            cls.logger.error("%s", exc)
-            sys.exit(1)
-        except BrokenPipeError:
-            # Whatever read our output (a loader) stopped first; its own error says why.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            cls.logger.error(
-                "The program reading tap-fb-leads' output (the loader) stopped before the end: "
-                "see its own error; the next run resumes from the last STATE it stored."
-            )
-            sys.exit(1)
+
+    @override
+    @classmethod
+    def cb_discover(cls, ctx: t.Any, param: t.Any, value: bool) -> None:
+        """``--discover`` reads the forms' questions: a failure is one sentence too."""
+        with _told_failures():
+            super().cb_discover(ctx, param, value)
+
+
+@contextlib.contextmanager
+def _told_failures() -> Iterator[None]:
+    """End the process with the failure's own sentence (no traceback, no token)."""
+    logger = TapFbLeads.logger
+    try:
+        yield
+    except RUN_FAILURES as exc:
+        logger.error("%s", redact(exc))
+        sys.exit(1)
+    except SettingsError as exc:
+        logger.error("%s", exc)
+        sys.exit(1)
+    except BrokenPipeError:
+        # Whatever read our output (a loader) stopped first; its own error says why.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        logger.error(
+            "The program reading tap-fb-leads' output (the loader) stopped before the end: "
+            "see its own error; the next run resumes from the last STATE it stored."
+        )
+        sys.exit(1)
 
 
 def _first_line(exc: BaseException) -> str:

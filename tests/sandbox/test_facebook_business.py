@@ -76,6 +76,17 @@ def test_forms_of_a_page_through_the_cursor(aim_sdk, make_sandbox):
     assert len(calls) == 3 and all(r["token_in_url"] for r in calls)
 
 
+def test_meta_s_sdk_reads_an_added_question(aim_sdk, sandbox):
+    aim_sdk(sandbox)
+    (page,) = sandbox.data.page_ids
+    form_id = sandbox.data.form_ids(page)[0]
+    sandbox.add_question(form_id, "ご希望の連絡方法", type="CUSTOM", options=["mail", "phone"])
+    forms = list(Page(page).get_lead_gen_forms(fields=["id", "questions"]))
+    (form,) = [f for f in forms if f["id"] == form_id]
+    assert isinstance(form, LeadgenForm)
+    assert form["questions"][-1]["key"] == "ご希望の連絡方法"
+
+
 def test_leads_of_a_form_over_several_pages(api, sandbox):
     form = sandbox.data.form_ids()[0]
     fields = [Lead.Field.id, Lead.Field.created_time, Lead.Field.field_data]

@@ -190,7 +190,7 @@ def test_a_malformed_spool_row_is_skipped_by_seq_and_the_others_kept(spool, run_
     assert "Traceback" not in run.stderr
 
 
-def test_selected_by_default_only_with_a_webhook_spool(spool, run_tap):
+def test_selected_by_default_only_with_a_webhook_spool(spool, run_tap, sandbox):
     def selected_by_default(cfg: dict) -> bool:
         result = run_tap(cfg, extra_args=("--discover",))
         assert result.returncode == 0, result.stderr[-2000:]
@@ -202,12 +202,15 @@ def test_selected_by_default_only_with_a_webhook_spool(spool, run_tap):
         (root,) = [m for m in stream["metadata"] if m["breadcrumb"] == []]
         return bool(root["metadata"]["selected-by-default"])
 
+    # --discover reads the Pages' forms (their questions): the sandbox serves them.
+    readable = {"access_token": sandbox.token, "api_url": sandbox.url,
+                "page_ids": sandbox.data.page_ids}  # fmt: skip
     with_spool = config(spool)
     without = {k: v for k, v in with_spool.items() if k not in ("webhook_spool", "poll_forms")}
-    assert selected_by_default(with_spool) is True
-    assert selected_by_default(without) is False
+    assert selected_by_default({**with_spool, **readable}) is True
+    assert selected_by_default({**without, **readable}) is False
     deliver(spool, flow_events())
-    only = catalog_selecting(run_tap, with_spool, {"messenger_leads"})
+    only = catalog_selecting(run_tap, {**with_spool, **readable}, {"messenger_leads"})
     run = run_tap(with_spool, catalog=only)
     assert run.returncode == 0 and len(run.records("messenger_leads")) == 1
     assert set(run.by_stream()) == {"messenger_leads"}

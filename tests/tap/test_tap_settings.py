@@ -82,16 +82,19 @@ def test_cli_bad_config_is_one_sentence_without_traceback(run_tap):
     assert "tok-secret-value" not in result.stderr + result.stdout
 
 
-def test_cli_misspelt_setting_is_named_in_a_warning(run_tap):
+def test_cli_misspelt_setting_is_named_in_a_warning(run_tap, sandbox):
+    # --discover reads the Pages' forms (their questions): the sandbox serves them.
+    good = {"access_token": sandbox.token, "page_ids": sandbox.data.page_ids,
+            "api_url": sandbox.url}  # fmt: skip
     result = run_tap(
-        {**GOOD, "acces_token": "tok-secret-value", "page_sise": 100}, extra_args=("--discover",)
+        {**good, "acces_token": "tok-secret-value", "page_sise": 100}, extra_args=("--discover",)
     )
     assert result.returncode == 0, result.stderr
     assert "Unknown setting 'acces_token' is ignored (did you mean access_token?)." in result.stderr
     assert "Unknown setting 'page_sise' is ignored (did you mean page_size?)." in result.stderr
     assert "tok-secret-value" not in result.stderr + result.stdout
     quiet = run_tap(
-        {**GOOD, "stream_maps": {}, "flattening_enabled": False}, extra_args=("--discover",)
+        {**good, "stream_maps": {}, "flattening_enabled": False}, extra_args=("--discover",)
     )
     assert "Unknown setting" not in quiet.stderr  # the SDK's own settings are known
 

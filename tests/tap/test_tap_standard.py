@@ -1,7 +1,9 @@
 """The Singer SDK's standard tap tests, run against a sandbox on a loopback port.
 
-The SDK builds the test class at import time from a config dict; the sandbox starts later
-(module fixture), so the dict is filled in place before the class's runner syncs.
+The SDK builds the test class at import time from a config dict, and makes a tap then to list
+its streams: discovery reads the forms' questions (the leads schema declares them), so the
+sandbox starts at import too. Among the tests, ``record_matches_stream_schema`` checks every
+record against that schema.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from fb_graph_sandbox import Sandbox, SandboxConfig
 from tap_fb_leads.tap import TapFbLeads
 
-CONFIG: dict = {"access_token": "placeholder", "page_ids": ["1"], "page_size": 50}
+SANDBOX = Sandbox(SandboxConfig(seed=7, pages=1, forms_per_page=4, leads_per_form=40, days=20))
+CONFIG: dict = {
+    "access_token": SANDBOX.token,
+    "page_ids": list(SANDBOX.data.page_ids),
+    "api_url": SANDBOX.url,
+    "page_size": 50,
+}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def standard_sandbox():
-    config = SandboxConfig(seed=7, pages=1, forms_per_page=4, leads_per_form=40, days=20)
-    with Sandbox(config) as sb:
-        CONFIG.update(access_token=sb.token, page_ids=list(sb.data.page_ids), api_url=sb.url)
+    with SANDBOX as sb:
         yield sb
 
 
