@@ -262,3 +262,17 @@ def test_a_pages_lines_are_the_bytes_of_the_message_path(form_id, created_time):
         pieces: list[bytes] = []
         RecordLines("leads", moment).add(record, pieces)
         assert b"".join(pieces) == encode_line(message)
+
+
+def test_polled_leads_take_the_page_path_unless_something_needs_the_sdks_loop(sandbox):
+    """The page-at-a-time path is the usual one; ``ascii_answer_keys`` (renaming in
+    ``post_process``) and stream maps take the SDK's loop, record by record."""
+    form = {"form_id": sandbox.data.form_ids()[0]}
+
+    def page_path(**settings: object) -> bool:
+        tap = TapFbLeads(config={**tap_config(sandbox), **settings}, parse_env_config=False)
+        return tap.streams["leads"]._pages_at_once([form])
+
+    assert page_path()
+    assert not page_path(ascii_answer_keys=True)
+    assert not page_path(stream_maps={"leads": {"email_md5": "md5(answers['email'])"}})
