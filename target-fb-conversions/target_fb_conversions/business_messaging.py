@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from target_fb_conversions.data_processing import BadOption, record_fields
 from target_fb_conversions.events import (
     BuiltEvent,
     EventBuilder,
@@ -198,6 +199,10 @@ class MessagingEventBuilder:
         }
         if custom:
             event["custom_data"] = custom
+        try:  # Limited Data Use: a server event parameter of every Conversions API event
+            event.update(record_fields(columns, self.events.settings.processing))
+        except BadOption as exc:
+            raise Rejected("bad_data_processing_options", str(exc)) from exc
         built = BuiltEvent(
             event=event, event_id=event_id, event_name=name, event_time=event_time, stage=stage
         )

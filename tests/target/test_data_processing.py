@@ -146,3 +146,31 @@ def test_california_without_the_united_states_is_refused_in_the_settings(tmp_pat
         "The setting data_processing_options_state 1000 (California) needs "
         "data_processing_options_country 1 (the United States)."
     )
+
+
+def test_messenger_leads_business_messaging_events_carry_them_too(make_sandbox, tmp_path):
+    """A Messenger lead's stage goes as a business-messaging event: Limited Data Use is a
+    server event parameter of every Conversions API event, so it goes there too; a bad value
+    of a Messenger record is rejected like any other."""
+    sb = make_sandbox(leads_per_form=1)
+    page = next(iter(sb.data.pages))
+    schema = {"type": "object", "properties": {
+        **LDU_SCHEMA["properties"], "page_id": {"type": ["string", "null"]},
+        "psid": {"type": ["string", "null"]}}}  # fmt: skip
+    now = time.time()
+    records = [
+        {"page_id": page, "psid": str(7100000000000000 + i), "stage": "qualified",
+         "stage_changed_at": stage_record(i, now)["stage_changed_at"], **columns}
+        for i, columns in enumerate(({}, CALIFORNIA, {"data_processing_options_state": "6"}))
+    ]  # fmt: skip
+    config = write_config(
+        tmp_path, sb, ledger=str(tmp_path / "ledger.sqlite"), data_processing_options=["LDU"]
+    )
+    result = run_target(config, singer_lines(records, schema=schema))
+    assert result.returncode == 0, result.stderr[-2000:]
+    events = sorted(
+        sb.messaging_events()["events"], key=lambda e: e["user_data"]["page_scoped_user_id"]
+    )
+    assert [sent_options(e) for e in events] == [GEOLOCATE, CALIFORNIA]
+    (row,) = read_jsonl(tmp_path / "rejects.jsonl")
+    assert row["reason"] == "bad_data_processing_options"
