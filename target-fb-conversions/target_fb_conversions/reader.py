@@ -76,9 +76,11 @@ class PrivateSingerReader(MsgSpecReader):
         source = file_input or self.default_input
         # A file's bytes are split into lines, so a line that is not UTF-8 is named exactly.
         buffer = getattr(source, "buffer", None)
-        lines: Iterable[bytes | str] = (
-            input_lines(buffer) if hasattr(buffer, "read1") else buffer or source
-        )
+        lines: Iterable[bytes | str]
+        if buffer is not None and hasattr(buffer, "read1"):
+            lines = input_lines(buffer)
+        else:
+            lines = buffer or source
         decode = msgspec_decoder.decode
         stats: Counter[str] = Counter()
         for line in lines:
