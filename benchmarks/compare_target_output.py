@@ -15,8 +15,8 @@ phones and countries, unknown stages, old, future and unparsable times, odd valu
 currencies, non-ASCII and control characters, Limited Data Use columns (good and bad), opt-out
 columns (true, false, unreadable), rows the schema refuses, duplicates, a blank line, STATEs
 between records. Scenarios: default settings; LDU settings with another opt-out column, a
-ledger and batches of 500; the HubSpot and Salesforce presets (with an explicit mapping); the
-legacy offline API.
+ledger and batches of 500; the HubSpot and Salesforce presets (with an explicit mapping); a preset
+whose columns the records do not have; the legacy offline API.
 
 Run:  .venv/bin/python benchmarks/compare_target_output.py [A] [B] [--records 4000] [--only NAME]
 Prints one line per scenario and exits 1 when any differs.
@@ -192,6 +192,10 @@ SCENARIOS = [
         {"crm_preset": "salesforce", "strict_stage_mapping": False},
         columns={"email": "Email", "lead_id": "Facebook_Lead_ID__c", "stage": "StageName"},
         stages=("Closed Won", "Prospecting", "Open - Not Contacted", "Closed Lost", "Other"),
+    ),
+    Scenario(
+        "zoho preset, records under the target's own column names",
+        {"crm_preset": "zoho", "stage_mapping": STAGE_MAPPING},
     ),
     Scenario(
         "legacy offline API (the sandbox refuses it: rejects, then the run stops)",

@@ -18,7 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from target_fb_conversions import normalize
-from target_fb_conversions.data_processing import BadOption, ProcessingOptions, record_fields
+from target_fb_conversions.data_processing import (
+    BadOption,
+    ProcessingOptions,
+    gives_options,
+    record_fields,
+)
 from target_fb_conversions.privacy import safe_text
 
 CONVERSIONS_API = "conversions_api"
@@ -139,6 +144,42 @@ class BuiltEvent:
     msgspec_exact: bool = False
 
 
+@dataclass(frozen=True)
+class _HashedColumn:
+    """One personal column as :meth:`EventBuilder._hashed_keys` reads it."""
+
+    column: str
+    memo: dict[object, str] | None
+    """Remembered hashes of its text values (``None``: never remembered)."""
+    by_country: bool
+    """Whether its rule depends on the record's country (part of the memo's key)."""
+
+
+class _Plan:
+    """What :meth:`EventBuilder.build` works out once per settings, not once per record (the
+    builder's settings may be replaced: ``--replay-rejects`` drops ``field_mapping``)."""
+
+    def __init__(self, settings: EventSettings) -> None:
+        self.settings = settings
+        self.hashed = tuple(
+            _HashedColumn(
+                column,
+                memo=None if column == "date_of_birth" else {},  # depends on today
+                by_country=column in _BY_COUNTRY,
+            )
+            for column in HASHED_COLUMNS
+        )
+        self.mapped_sources = frozenset(settings.field_mapping)
+        """The input columns ``field_mapping`` reads: a record without any is read as it is."""
+        self.default_processing: dict[str, object] | None
+        """The data processing fields of a record without columns of its own (``None``: the
+        settings' options are refused, so each record is)."""
+        try:
+            self.default_processing = settings.processing.event_fields()
+        except BadOption:
+            self.default_processing = None
+
+
 def parse_event_time(value: object) -> int:
     """Unix seconds from a datetime, a number (seconds; milliseconds above 10^11) or a string.
 
@@ -232,9 +273,8 @@ class EventBuilder:
         self.unmapped_stages: Counter[str] = Counter()
         self._mapping = {str(k): str(v) for k, v in settings.stage_mapping.items()}
         self._mapping_folded = {k.strip().casefold(): v for k, v in self._mapping.items()}
-        # Column -> remembered hash of a text value (see _hashed_keys), for these settings.
-        self._memos: dict[str, dict[object, str]] = {}
-        self._memos_for: EventSettings | None = None
+        # Remembered hashes (see _hashed_keys) and the rest worked out for these settings.
+        self._plan = _Plan(settings)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -249,6 +289,14 @@ class EventBuilder:
             if source in record and (record[source] not in (None, "") or column not in out):
                 out[column] = record[source]
         return out
+
+    def _read_columns(self, record: Mapping[str, object]) -> Mapping[str, object]:
+        """The record under our column names, for reading only: the record itself when
+        ``field_mapping`` reads none of its columns (no copy), else :meth:`columns`."""
+        sources = self._plan.mapped_sources
+        if not sources or sources.isdisjoint(record):
+            return record
+        return self.columns(record)
 
     def _drop(self, column: str, reason: str) -> None:
         if not self.dropped_fields[column]:
@@ -361,58 +409,77 @@ class EventBuilder:
         """
         get = columns.get
         record_country = get("country")
-        memos = self._memos
         out: dict[str, list[str]] = {}
-        for column in HASHED_COLUMNS:
+        for hashed_column in self._plan.hashed:
+            column = hashed_column.column
             raw = get(column)
             if raw is None:
                 continue
             if type(raw) is str:
                 if not raw:
                     continue
-                memo = memos.get(column)
+                memo = hashed_column.memo
                 if memo is not None:
-                    key: object = (raw, record_country) if column in _BY_COUNTRY else raw
+                    key: object = (raw, record_country) if hashed_column.by_country else raw
                     sent = memo.get(key)
                     if sent is None:
-                        try:
-                            sent = self._sent_value(column, raw, record_country)
-                        except normalize.NormalizeError as exc:
-                            self._drop(column, str(exc))
+                        sent = self._remembered(column, raw, record_country, memo, key)
+                        if sent is None:
                             continue
-                        if len(memo) >= _MEMO_SIZE:
-                            memo.clear()
-                        memo[key] = sent
                     out[column] = [sent]
                     continue
             elif raw == "" or raw == []:
                 continue
-            values = raw if isinstance(raw, list) else [raw]
-            hashed: list[str] = []
-            for one in values:
-                try:
-                    sent = self._sent_value(column, one, record_country)
-                except normalize.NormalizeError as exc:
-                    self._drop(column, str(exc))
-                    continue
-                if sent not in hashed:
-                    hashed.append(sent)
+            hashed = self._hashed_values(column, raw, record_country)
             if hashed:
                 out[column] = hashed
         return out
 
-    def _reset_memos(self) -> None:
-        """Forget remembered hashes (the settings they were made with changed)."""
-        self._memos = {column: {} for column in HASHED_COLUMNS if column != "date_of_birth"}
-        self._memos_for = self.settings
+    def _remembered(
+        self,
+        column: str,
+        raw: str,
+        record_country: object,
+        memo: dict[object, str],
+        key: object,
+    ) -> str | None:
+        """The hash sent for a text value not remembered yet, now remembered; ``None`` when
+        the value is refused (dropped and counted, not remembered)."""
+        try:
+            sent = self._sent_value(column, raw, record_country)
+        except normalize.NormalizeError as exc:
+            self._drop(column, str(exc))
+            return None
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = sent
+        return sent
+
+    def _hashed_values(self, column: str, raw: object, record_country: object) -> list[str]:
+        """The hashes sent for a value that is not remembered (a list, a number, a date of
+        birth), each once, in order; refused ones dropped and counted."""
+        values = raw if isinstance(raw, list) else [raw]
+        hashed: list[str] = []
+        for one in values:
+            try:
+                sent = self._sent_value(column, one, record_country)
+            except normalize.NormalizeError as exc:
+                self._drop(column, str(exc))
+                continue
+            if sent not in hashed:
+                hashed.append(sent)
+        return hashed
 
     # -- the event -------------------------------------------------------------------------
 
     def build(self, record: Mapping[str, object]) -> BuiltEvent:
         """One event, or :class:`Rejected`."""
         settings = self.settings
+        plan = self._plan
+        if plan.settings is not settings:
+            plan = self._plan = _Plan(settings)
         # Only read here, so the record itself when there is nothing to map.
-        columns = self.columns(record) if settings.field_mapping else record
+        columns = self._read_columns(record)
 
         lead_id: str | None = None
         if columns.get("lead_id") not in (None, ""):
@@ -439,8 +506,6 @@ class EventBuilder:
                 "records a lead_event_source column.",
             )
 
-        if self._memos_for is not settings:
-            self._reset_memos()
         keys = self._hashed_keys(columns)
         if lead_id is None and "email" not in keys and "phone" not in keys:
             raise Rejected(
@@ -477,10 +542,14 @@ class EventBuilder:
             else:
                 self._drop("currency", "currency is not a three-letter ISO 4217 code")
 
-        try:
-            processing = record_fields(columns, settings.processing)
-        except BadOption as exc:
-            raise Rejected("bad_data_processing_options", str(exc)) from exc
+        # The settings' fields, worked out once (events are not changed once built, so they
+        # may share them), unless the record has columns of its own.
+        processing = plan.default_processing
+        if processing is None or gives_options(columns):
+            try:
+                processing = record_fields(columns, settings.processing)
+            except BadOption as exc:
+                raise Rejected("bad_data_processing_options", str(exc)) from exc
 
         if settings.api == OFFLINE_CONVERSIONS:
             match_keys: dict[str, object] = {
