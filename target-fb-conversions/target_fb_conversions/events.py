@@ -392,12 +392,18 @@ class EventBuilder:
             return normalize.gender(one)
         return normalize.external_id(one)
 
-    def _sent_value(self, column: str, one: object, record_country: object) -> str:
+    def _sent_value(
+        self,
+        column: str,
+        one: object,
+        record_country: object,
+        hash_normalised: Callable[[str], str] = normalize.hash_value,
+    ) -> str:
         """What is sent for one value: its hash (external_id raw when not hashed)."""
         normal = self._normal(column, one, record_country)
         if column == "external_id" and not self.settings.hash_external_id:
             return normal
-        return normalize.hash_value(normal)
+        return hash_normalised(normal)
 
     def _hashed_keys(self, columns: Mapping[str, object]) -> dict[str, list[str]]:
         """Normalised and hashed user data, by our column name; bad fields dropped and counted.
@@ -446,7 +452,8 @@ class EventBuilder:
         """The hash sent for a text value not remembered yet, now remembered; ``None`` when
         the value is refused (dropped and counted, not remembered)."""
         try:
-            sent = self._sent_value(column, raw, record_country)
+            # Not through hash_value's cache: the memo is this value's cache.
+            sent = self._sent_value(column, raw, record_country, normalize.hash_normalised)
         except normalize.NormalizeError as exc:
             self._drop(column, str(exc))
             return None
@@ -480,22 +487,24 @@ class EventBuilder:
             plan = self._plan = _Plan(settings)
         # Only read here, so the record itself when there is nothing to map.
         columns = self._read_columns(record)
+        get = columns.get
 
         lead_id: str | None = None
-        if columns.get("lead_id") not in (None, ""):
+        given_lead = get("lead_id")
+        if given_lead not in (None, ""):
             try:
-                lead_id = normalize.lead_id(columns["lead_id"])
+                lead_id = normalize.lead_id(given_lead)
             except normalize.NormalizeError as exc:
                 raise Rejected("bad_lead_id", f"The record's {exc}.") from exc
 
-        stage_raw = columns.get("stage")
-        if not isinstance(stage_raw, str) or not stage_raw.strip():
+        stage_raw = get("stage")
+        stage = stage_raw.strip() if isinstance(stage_raw, str) else ""
+        if not stage:
             raise Rejected("missing_stage", "The record has no stage (the CRM stage name).")
-        stage = stage_raw.strip()
-        event_time = self.event_time(columns.get("stage_changed_at"))
-        lifecycle = self._lifecycle(stage, columns.get("facebook_lifecycle_stage_name"))
+        event_time = self.event_time(get("stage_changed_at"))
+        lifecycle = self._lifecycle(stage, get("facebook_lifecycle_stage_name"))
 
-        source = columns.get("lead_event_source")
+        source = get("lead_event_source")
         if not isinstance(source, str) or not source.strip():
             source = settings.lead_event_source
         if not isinstance(source, str) or not source.strip():
@@ -513,7 +522,7 @@ class EventBuilder:
                 "The record has no usable match key: it needs a lead_id, an email or a phone.",
             )
 
-        given_id = columns.get("event_id")
+        given_id = get("event_id")
         if given_id not in (None, "") and not isinstance(given_id, (dict, list, bool)):
             event_id = str(given_id).strip()
         else:
@@ -530,12 +539,13 @@ class EventBuilder:
             "lifecycle_stage_name": stage,
             "facebook_lifecycle_stage_name": lifecycle,
         }
-        if columns.get("value") not in (None, ""):
+        value = get("value")
+        if value not in (None, ""):
             try:
-                custom["value"] = _plain_number(columns["value"])
+                custom["value"] = _plain_number(value)
             except (ValueError, decimal.InvalidOperation):
                 self._drop("value", "value is not a number")
-        currency = columns.get("currency")
+        currency = get("currency")
         if currency not in (None, ""):
             if isinstance(currency, str) and _CURRENCY.match(currency.strip()):
                 custom["currency"] = currency.strip().upper()
