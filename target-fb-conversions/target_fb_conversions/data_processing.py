@@ -134,9 +134,17 @@ def settings_problems(config: Mapping[str, object]) -> list[str]:
     return problems
 
 
+def gives_options(columns: Mapping[str, object]) -> bool:
+    """Whether a record has a data processing column with a value (not null, not "")."""
+    for name in _READERS:
+        if name in columns and columns[name] not in (None, ""):
+            return True
+    return False
+
+
 def record_fields(columns: Mapping[str, object], default: ProcessingOptions) -> dict[str, object]:
     """The event fields for a record's columns over the settings' ``default``
     (:class:`BadOption` when the record's values, or their mix with the settings, are wrong)."""
-    if all(columns.get(field) in (None, "") for field in _READERS):
+    if not gives_options(columns):
         return default.event_fields()
     return read_processing(columns, "The column").over(default).event_fields()

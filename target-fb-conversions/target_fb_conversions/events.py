@@ -18,7 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from target_fb_conversions import normalize
-from target_fb_conversions.data_processing import BadOption, ProcessingOptions, record_fields
+from target_fb_conversions.data_processing import (
+    BadOption,
+    ProcessingOptions,
+    gives_options,
+    record_fields,
+)
 from target_fb_conversions.privacy import safe_text
 
 CONVERSIONS_API = "conversions_api"
@@ -139,6 +144,42 @@ class BuiltEvent:
     msgspec_exact: bool = False
 
 
+@dataclass(frozen=True)
+class _HashedColumn:
+    """One personal column as :meth:`EventBuilder._hashed_keys` reads it."""
+
+    column: str
+    memo: dict[object, str] | None
+    """Remembered hashes of its text values (``None``: never remembered)."""
+    by_country: bool
+    """Whether its rule depends on the record's country (part of the memo's key)."""
+
+
+class _Plan:
+    """What :meth:`EventBuilder.build` works out once per settings, not once per record (the
+    builder's settings may be replaced: ``--replay-rejects`` drops ``field_mapping``)."""
+
+    def __init__(self, settings: EventSettings) -> None:
+        self.settings = settings
+        self.hashed = tuple(
+            _HashedColumn(
+                column,
+                memo=None if column == "date_of_birth" else {},  # depends on today
+                by_country=column in _BY_COUNTRY,
+            )
+            for column in HASHED_COLUMNS
+        )
+        self.mapped_sources = frozenset(settings.field_mapping)
+        """The input columns ``field_mapping`` reads: a record without any is read as it is."""
+        self.default_processing: dict[str, object] | None
+        """The data processing fields of a record without columns of its own (``None``: the
+        settings' options are refused, so each record is)."""
+        try:
+            self.default_processing = settings.processing.event_fields()
+        except BadOption:
+            self.default_processing = None
+
+
 def parse_event_time(value: object) -> int:
     """Unix seconds from a datetime, a number (seconds; milliseconds above 10^11) or a string.
 
@@ -232,9 +273,8 @@ class EventBuilder:
         self.unmapped_stages: Counter[str] = Counter()
         self._mapping = {str(k): str(v) for k, v in settings.stage_mapping.items()}
         self._mapping_folded = {k.strip().casefold(): v for k, v in self._mapping.items()}
-        # Column -> remembered hash of a text value (see _hashed_keys), for these settings.
-        self._memos: dict[str, dict[object, str]] = {}
-        self._memos_for: EventSettings | None = None
+        # Remembered hashes (see _hashed_keys) and the rest worked out for these settings.
+        self._plan = _Plan(settings)
 
     # -- input -----------------------------------------------------------------------------
 
@@ -249,6 +289,14 @@ class EventBuilder:
             if source in record and (record[source] not in (None, "") or column not in out):
                 out[column] = record[source]
         return out
+
+    def _read_columns(self, record: Mapping[str, object]) -> Mapping[str, object]:
+        """The record under our column names, for reading only: the record itself when
+        ``field_mapping`` reads none of its columns (no copy), else :meth:`columns`."""
+        sources = self._plan.mapped_sources
+        if not sources or sources.isdisjoint(record):
+            return record
+        return self.columns(record)
 
     def _drop(self, column: str, reason: str) -> None:
         if not self.dropped_fields[column]:
@@ -344,12 +392,18 @@ class EventBuilder:
             return normalize.gender(one)
         return normalize.external_id(one)
 
-    def _sent_value(self, column: str, one: object, record_country: object) -> str:
+    def _sent_value(
+        self,
+        column: str,
+        one: object,
+        record_country: object,
+        hash_normalised: Callable[[str], str] = normalize.hash_value,
+    ) -> str:
         """What is sent for one value: its hash (external_id raw when not hashed)."""
         normal = self._normal(column, one, record_country)
         if column == "external_id" and not self.settings.hash_external_id:
             return normal
-        return normalize.hash_value(normal)
+        return hash_normalised(normal)
 
     def _hashed_keys(self, columns: Mapping[str, object]) -> dict[str, list[str]]:
         """Normalised and hashed user data, by our column name; bad fields dropped and counted.
@@ -361,74 +415,96 @@ class EventBuilder:
         """
         get = columns.get
         record_country = get("country")
-        memos = self._memos
         out: dict[str, list[str]] = {}
-        for column in HASHED_COLUMNS:
+        for hashed_column in self._plan.hashed:
+            column = hashed_column.column
             raw = get(column)
             if raw is None:
                 continue
             if type(raw) is str:
                 if not raw:
                     continue
-                memo = memos.get(column)
+                memo = hashed_column.memo
                 if memo is not None:
-                    key: object = (raw, record_country) if column in _BY_COUNTRY else raw
+                    key: object = (raw, record_country) if hashed_column.by_country else raw
                     sent = memo.get(key)
                     if sent is None:
-                        try:
-                            sent = self._sent_value(column, raw, record_country)
-                        except normalize.NormalizeError as exc:
-                            self._drop(column, str(exc))
+                        sent = self._remembered(column, raw, record_country, memo, key)
+                        if sent is None:
                             continue
-                        if len(memo) >= _MEMO_SIZE:
-                            memo.clear()
-                        memo[key] = sent
                     out[column] = [sent]
                     continue
             elif raw == "" or raw == []:
                 continue
-            values = raw if isinstance(raw, list) else [raw]
-            hashed: list[str] = []
-            for one in values:
-                try:
-                    sent = self._sent_value(column, one, record_country)
-                except normalize.NormalizeError as exc:
-                    self._drop(column, str(exc))
-                    continue
-                if sent not in hashed:
-                    hashed.append(sent)
+            hashed = self._hashed_values(column, raw, record_country)
             if hashed:
                 out[column] = hashed
         return out
 
-    def _reset_memos(self) -> None:
-        """Forget remembered hashes (the settings they were made with changed)."""
-        self._memos = {column: {} for column in HASHED_COLUMNS if column != "date_of_birth"}
-        self._memos_for = self.settings
+    def _remembered(
+        self,
+        column: str,
+        raw: str,
+        record_country: object,
+        memo: dict[object, str],
+        key: object,
+    ) -> str | None:
+        """The hash sent for a text value not remembered yet, now remembered; ``None`` when
+        the value is refused (dropped and counted, not remembered)."""
+        try:
+            # Not through hash_value's cache: the memo is this value's cache.
+            sent = self._sent_value(column, raw, record_country, normalize.hash_normalised)
+        except normalize.NormalizeError as exc:
+            self._drop(column, str(exc))
+            return None
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = sent
+        return sent
+
+    def _hashed_values(self, column: str, raw: object, record_country: object) -> list[str]:
+        """The hashes sent for a value that is not remembered (a list, a number, a date of
+        birth), each once, in order; refused ones dropped and counted."""
+        values = raw if isinstance(raw, list) else [raw]
+        hashed: list[str] = []
+        for one in values:
+            try:
+                sent = self._sent_value(column, one, record_country)
+            except normalize.NormalizeError as exc:
+                self._drop(column, str(exc))
+                continue
+            if sent not in hashed:
+                hashed.append(sent)
+        return hashed
 
     # -- the event -------------------------------------------------------------------------
 
     def build(self, record: Mapping[str, object]) -> BuiltEvent:
         """One event, or :class:`Rejected`."""
         settings = self.settings
+        plan = self._plan
+        if plan.settings is not settings:
+            plan = self._plan = _Plan(settings)
         # Only read here, so the record itself when there is nothing to map.
-        columns = self.columns(record) if settings.field_mapping else record
+        columns = self._read_columns(record)
+        get = columns.get
 
         lead_id: str | None = None
-        if columns.get("lead_id") not in (None, ""):
+        given_lead = get("lead_id")
+        if given_lead not in (None, ""):
             try:
-                lead_id = normalize.lead_id(columns["lead_id"])
+                lead_id = normalize.lead_id(given_lead)
             except normalize.NormalizeError as exc:
                 raise Rejected("bad_lead_id", f"The record's {exc}.") from exc
 
-        stage_raw = columns.get("stage")
-        if not isinstance(stage_raw, str) or not stage_raw.strip():
+        stage_raw = get("stage")
+        stage = stage_raw.strip() if isinstance(stage_raw, str) else ""
+        if not stage:
             raise Rejected("missing_stage", "The record has no stage (the CRM stage name).")
-        stage = stage_raw.strip()
-        event_time = self.event_time(columns.get("stage_changed_at"))
-        lifecycle = self._lifecycle(stage, columns.get("facebook_lifecycle_stage_name"))
+        event_time = self.event_time(get("stage_changed_at"))
+        lifecycle = self._lifecycle(stage, get("facebook_lifecycle_stage_name"))
 
-        source = columns.get("lead_event_source")
+        source = get("lead_event_source")
         if not isinstance(source, str) or not source.strip():
             source = settings.lead_event_source
         if not isinstance(source, str) or not source.strip():
@@ -439,8 +515,6 @@ class EventBuilder:
                 "records a lead_event_source column.",
             )
 
-        if self._memos_for is not settings:
-            self._reset_memos()
         keys = self._hashed_keys(columns)
         if lead_id is None and "email" not in keys and "phone" not in keys:
             raise Rejected(
@@ -448,7 +522,7 @@ class EventBuilder:
                 "The record has no usable match key: it needs a lead_id, an email or a phone.",
             )
 
-        given_id = columns.get("event_id")
+        given_id = get("event_id")
         if given_id not in (None, "") and not isinstance(given_id, (dict, list, bool)):
             event_id = str(given_id).strip()
         else:
@@ -465,22 +539,27 @@ class EventBuilder:
             "lifecycle_stage_name": stage,
             "facebook_lifecycle_stage_name": lifecycle,
         }
-        if columns.get("value") not in (None, ""):
+        value = get("value")
+        if value not in (None, ""):
             try:
-                custom["value"] = _plain_number(columns["value"])
+                custom["value"] = _plain_number(value)
             except (ValueError, decimal.InvalidOperation):
                 self._drop("value", "value is not a number")
-        currency = columns.get("currency")
+        currency = get("currency")
         if currency not in (None, ""):
             if isinstance(currency, str) and _CURRENCY.match(currency.strip()):
                 custom["currency"] = currency.strip().upper()
             else:
                 self._drop("currency", "currency is not a three-letter ISO 4217 code")
 
-        try:
-            processing = record_fields(columns, settings.processing)
-        except BadOption as exc:
-            raise Rejected("bad_data_processing_options", str(exc)) from exc
+        # The settings' fields, worked out once (events are not changed once built, so they
+        # may share them), unless the record has columns of its own.
+        processing = plan.default_processing
+        if processing is None or gives_options(columns):
+            try:
+                processing = record_fields(columns, settings.processing)
+            except BadOption as exc:
+                raise Rejected("bad_data_processing_options", str(exc)) from exc
 
         if settings.api == OFFLINE_CONVERSIONS:
             match_keys: dict[str, object] = {

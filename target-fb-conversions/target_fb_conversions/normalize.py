@@ -68,14 +68,17 @@ def sha256_hex(normalised: str) -> str:
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
-# Names, cities, states, countries and a lead's own email and phone repeat from record to
-# record: their hashes are remembered (about 2.5 MB at most).
-@functools.lru_cache(maxsize=16_384)
-def hash_value(normalised: str) -> str:
+def hash_normalised(normalised: str) -> str:
     """Hash a normalised value; a value that already is a hash is lowercased, not re-hashed."""
     if is_hashed(normalised):
         return normalised.lower()
     return sha256_hex(normalised)
+
+
+# Values that repeat from record to record have their hashes remembered (about 2.5 MB at
+# most). The event builder remembers text values per column itself and calls
+# hash_normalised for them: a new email or phone in every record only filled this cache.
+hash_value = functools.lru_cache(maxsize=16_384)(hash_normalised)
 
 
 def _text(value: object, what: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import typing as t
 from collections import Counter
@@ -16,6 +17,38 @@ from typing_extensions import override
 
 # A line is skipped when this leaves nothing (what ``str.strip`` removes, as before).
 _BLANK = object()
+
+# Bytes asked of the input at a time (``read1``: what is there, up to this much).
+READ_SIZE = 1 << 20
+
+
+def input_lines(buffer: io.BufferedIOBase) -> t.Iterator[bytes]:
+    """The lines of a byte stream (split at b"\\n", the newline left off), read a mebibyte at
+    a time instead of the 8 KiB a buffered file reads.
+
+    Why it matters: the batch being sent runs on another thread, which needs the GIL for a
+    moment now and then. Every read of the input releases the GIL; the sending thread, woken
+    by that release, loses the race to take it and starts its 5 ms wait (the switch interval)
+    again. An 8 KiB read every ~30 records (about 2 ms) kept it waiting until the main thread
+    blocked: the send of batch N mostly began only when batch N+1 was complete (issue 12).
+    """
+    read = buffer.read1
+    pending: list[bytes] = []  # the start of a line that is not complete yet
+    while chunk := read(READ_SIZE):
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            continue
+        if pending:
+            pending.append(chunk)
+            chunk = b"".join(pending)
+            pending = []
+        lines = chunk.split(b"\n")
+        last = lines.pop()
+        if last:
+            pending.append(last)
+        yield from lines
+    if pending:
+        yield b"".join(pending)
 
 
 class PrivateSingerReader(MsgSpecReader):
@@ -41,8 +74,13 @@ class PrivateSingerReader(MsgSpecReader):
         self, file_input: t.IO[str] | None, callbacks: dict[str, t.Callable[[dict], None]]
     ) -> t.Counter[str]:
         source = file_input or self.default_input
-        # A file's bytes are read line by line, so a line that is not UTF-8 is named exactly.
-        lines: Iterable[bytes | str] = getattr(source, "buffer", None) or source
+        # A file's bytes are split into lines, so a line that is not UTF-8 is named exactly.
+        buffer = getattr(source, "buffer", None)
+        lines: Iterable[bytes | str]
+        if buffer is not None and hasattr(buffer, "read1"):
+            lines = input_lines(buffer)
+        else:
+            lines = buffer or source
         decode = msgspec_decoder.decode
         stats: Counter[str] = Counter()
         for line in lines:

@@ -194,7 +194,9 @@ class ConversionsRun:
         Returns ``None`` for a rejected record and for an event already seen in this run.
         Raises :class:`SettingProblem` when a setting, not the record, is the cause.
         """
-        if self._withheld(stream, record, position):
+        # Decided by a look-up: a record without the column (or a run without opt_out_field:
+        # None is never a column's name) has not opted out.
+        if self.opt_out_field in record and self._withheld(stream, record, position):
             return None
         try:
             built = self.builder.build(record)
@@ -421,8 +423,9 @@ class ConversionsRun:
             s.sent += len(outcome.accepted) if dry else outcome.sent
             if not dry:
                 s.accepted += len(outcome.accepted)
-            for event in outcome.accepted:
-                s.accepted_by_stage[safe_text(event.stage)] += 1
+            # safe_text once per stage, not per event (same counts, same order).
+            for stage, count in Counter(event.stage for event in outcome.accepted).items():
+                s.accepted_by_stage[safe_text(stage)] += count
             for rejection in outcome.rejected:
                 s.rejected[rejection.reason] += 1
 

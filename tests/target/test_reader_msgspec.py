@@ -87,3 +87,32 @@ def test_text_input_without_a_byte_buffer_is_read_too():
         {"STATE": got.append},
     )
     assert got == [{"type": "STATE", "value": {"n": 98765432101234567}}]
+
+
+@pytest.mark.parametrize("read_size", [1, 2, 3, 7, 64, 1 << 20])
+def test_input_is_split_into_the_same_lines_whatever_the_read_size(monkeypatch, read_size):
+    from target_fb_conversions import reader
+
+    monkeypatch.setattr(reader, "READ_SIZE", read_size)
+    long = b'{"type":"STATE","value":{"x":"' + b"y" * 300 + b'"}}'
+    for data in (
+        b"\n".join(LINES) + b"\n",
+        b"\n".join(LINES),  # no newline at the end
+        b"\n\n" + long + b"\n\r\n  \n" + long,
+        b"",
+        b"\n",
+        "Valéry\n😀\n".encode(),
+    ):
+        expected = [line.removesuffix(b"\n") for line in io.BytesIO(data)]
+        assert list(reader.input_lines(io.BytesIO(data))) == expected
+
+
+def test_a_bad_line_is_named_by_number_across_reads(monkeypatch):
+    from target_fb_conversions import reader
+
+    monkeypatch.setattr(reader, "READ_SIZE", 5)
+    data = b'{"type":"STATE","value":{}}\n\n{"type":"STATE","value":{}}\n\xff\xfe secret\n'
+    with pytest.raises(InvalidInputLine) as caught:
+        _read(data)
+    assert "Input line 4 is not UTF-8" in str(caught.value)
+    assert "secret" not in str(caught.value)
