@@ -227,7 +227,7 @@ SCENARIOS = [
 ]
 
 
-def _env(tree: Path) -> dict[str, str]:
+def code_env(tree: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(str(tree / d) for d in CODE_DIRS)}
 
 
@@ -239,7 +239,7 @@ def tap_run(
         args += ["--state", str(_write(work / "state.json", state))]
     if catalog is not None:
         args += ["--catalog", str(_write(work / "catalog.json", catalog))]
-    return subprocess.run(args, capture_output=True, env=_env(tree), cwd=work, timeout=900)
+    return subprocess.run(args, capture_output=True, env=code_env(tree), cwd=work, timeout=900)
 
 
 def _write(path: Path, value: object) -> Path:
@@ -294,7 +294,7 @@ def run_scenario(scenario: Scenario, trees: tuple[Path, Path], work: Path) -> bo
                 [sys.executable, "-c", TAP, "--config", str(config_path), "--discover"],
                 capture_output=True,
                 cwd=work,
-                env=_env(trees[1]),
+                env=code_env(trees[1]),
                 check=True,
             )
             catalog = scenario.catalog(json.loads(discovered.stdout))

@@ -39,8 +39,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compare_output import _env as code_env
-from compare_output import revision_tree
+from compare_output import code_env, revision_tree
 
 TARGET = "from target_fb_conversions.target import TargetFbConversions; TargetFbConversions.cli()"
 NOW = time.time()

@@ -89,6 +89,37 @@ def _write_line(line: str) -> None:
     sys.stdout.flush()
 
 
+FLAGS = (
+    (
+        "--list-unconfirmed",
+        "list_unconfirmed",
+        "Print (JSON lines) the Messenger messages and business-messaging events "
+        "the ledger holds in flight: sent when a run stopped, Meta's answer unknown. "
+        "No Singer input is read.",
+    ),
+    (
+        "--resend-unconfirmed",
+        "resend_unconfirmed",
+        "Once checked that Meta does not have them, send the business-messaging "
+        "events the ledger holds in flight again (at most once); unconfirmed messages "
+        "are dropped from the ledger (their text is not kept). No Singer input is read.",
+    ),
+    (
+        "--check-connection",
+        "check_connection",
+        "Check the token and the dataset (or offline event set) with one harmless "
+        "call, GET /{id}?fields=id,name; nothing is sent. No Singer input is read.",
+    ),
+    (
+        "--read-back",
+        "read_back",
+        "Print what Meta made of the events of the last 7 days (the dataset's "
+        "stats and data quality) next to what the ledger holds as sent. No Singer input.",
+    ),
+)
+"""The CLI's flags that run something else than a Singer run: (option, name, help)."""
+
+
 class TargetFbConversions(Target):
     """Sends one Conversions API CRM event per CRM stage change."""
 
@@ -353,44 +384,10 @@ class TargetFbConversions(Target):
     @classmethod
     def get_singer_command(cls) -> click.Command:
         command = super().get_singer_command()
-        command.params.append(
-            click.Option(
-                ["--list-unconfirmed", "list_unconfirmed"],
-                is_flag=True,
-                default=False,
-                help="Print (JSON lines) the Messenger messages and business-messaging events "
-                "the ledger holds in flight: sent when a run stopped, Meta's answer unknown. "
-                "No Singer input is read.",
+        for option, name, text in FLAGS:
+            command.params.append(
+                click.Option([option, name], is_flag=True, default=False, help=text)
             )
-        )
-        command.params.append(
-            click.Option(
-                ["--resend-unconfirmed", "resend_unconfirmed"],
-                is_flag=True,
-                default=False,
-                help="Once checked that Meta does not have them, send the business-messaging "
-                "events the ledger holds in flight again (at most once); unconfirmed messages "
-                "are dropped from the ledger (their text is not kept). No Singer input is read.",
-            )
-        )
-        command.params.append(
-            click.Option(
-                ["--check-connection", "check_connection"],
-                is_flag=True,
-                default=False,
-                help="Check the token and the dataset (or offline event set) with one harmless "
-                "call, GET /{id}?fields=id,name; nothing is sent. No Singer input is read.",
-            )
-        )
-        command.params.append(
-            click.Option(
-                ["--read-back", "read_back"],
-                is_flag=True,
-                default=False,
-                help="Print what Meta made of the events of the last 7 days (the dataset's "
-                "stats and data quality) next to what the ledger holds as sent. No Singer input.",
-            )
-        )
         command.params.append(
             click.Option(
                 ["--replay-rejects", "replay_rejects"],
