@@ -51,6 +51,9 @@ FORM = "application/x-www-form-urlencoded"
 Shape = Callable[[Any], "str | None"]
 """Checks a successful answer: ``None`` when it is what the caller asked for, else what is wrong.
 Without one, any JSON object is an answer."""
+Decode = Callable[[bytes], Any]
+"""Reads an answer's body: :func:`decode_json`, or a typed reader that falls back to it (a
+typed page of leads, see ``tap_fb_leads.lead_page``); raises ValueError on what is not JSON."""
 StreamCheck = Callable[[requests.Response], "str | None"]
 """Checks the headers of a streamed 2xx answer (:meth:`GraphClient.open_stream`)."""
 
@@ -307,13 +310,24 @@ class GraphClient:
     # -- calls -----------------------------------------------------------------------------
 
     def get(
-        self, path: str, params: Mapping[str, Any] | None = None, *, shape: Shape = any_object
-    ) -> dict[str, Any]:
-        """``GET /{version}/{path}``; ``shape`` checks the answer (a mismatch is retried)."""
-        return self.call("GET", path, params=params, shape=shape)
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        shape: Shape = any_object,
+        decode: Decode | None = None,
+    ) -> Any:
+        """``GET /{version}/{path}``; ``shape`` checks the answer (a mismatch is retried);
+        ``decode`` reads it (:func:`decode_json` unless given)."""
+        return self.call("GET", path, params=params, shape=shape, decode=decode)
 
     def get_ahead(
-        self, path: str, params: Mapping[str, Any] | None = None, *, shape: Shape = any_object
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        shape: Shape = any_object,
+        decode: Decode | None = None,
     ) -> Ahead:
         """:meth:`get`, its request sent now: ``.result()`` is what :meth:`get` would have
         returned or raised. The worker thread sends the request and reads the answer's bytes
@@ -329,8 +343,8 @@ class GraphClient:
 
             def attempt() -> tuple[Any, Usage]:
                 if first:
-                    return self._answer(first.pop(), where, shape)
-                return self._attempt("GET", url, where, query, None, None, shape)
+                    return self._answer(first.pop(), where, shape, decode)
+                return self._attempt("GET", url, where, query, None, None, shape, decode)
 
             return self._retrying(where, attempt)
 
@@ -430,12 +444,13 @@ class GraphClient:
         data: bytes | None = None,
         content_type: str | None = None,
         shape: Shape = any_object,
+        decode: Decode | None = None,
     ) -> Any:
         """One Graph call with every retry and wait; returns the answer or raises."""
         url, query, where = self._target(method, path, params)
         headers = {"Content-Type": content_type} if content_type else None
         return self._retrying(
-            where, lambda: self._attempt(method, url, where, query, data, headers, shape)
+            where, lambda: self._attempt(method, url, where, query, data, headers, shape, decode)
         )
 
     def _target(
@@ -491,8 +506,9 @@ class GraphClient:
         data: bytes | None,
         headers: Mapping[str, str] | None,
         shape: Shape,
+        decode: Decode | None = None,
     ) -> tuple[Any, Usage]:
-        return self._answer(self._send(method, url, query, data, headers), where, shape)
+        return self._answer(self._send(method, url, query, data, headers), where, shape, decode)
 
     def _send(
         self,
@@ -555,7 +571,9 @@ class GraphClient:
         settings = self._environments[server]
         return {**settings, "proxies": dict(settings["proxies"] or {})}
 
-    def _answer(self, sent: _Sent, where: str, shape: Shape) -> tuple[Any, Usage]:
+    def _answer(
+        self, sent: _Sent, where: str, shape: Shape, decode: Decode | None = None
+    ) -> tuple[Any, Usage]:
         """The second half of an attempt: the answer checked and decoded, or its error."""
         if isinstance(sent, GraphError):
             return sent, Usage()
@@ -570,7 +588,8 @@ class GraphClient:
             usage.percent,
         )
         try:
-            body = decode_json(content)  # once: a page of leads is half a megabyte
+            # Once: a page of leads is half a megabyte. An error's body is read as JSON.
+            body = (decode or decode_json)(content) if status < 400 else decode_json(content)
         except ValueError:
             body = None
             problem: str | None = "not JSON"

@@ -14,6 +14,7 @@ from typing import Any
 
 from fb_graph.client import Ahead, GraphClient, page_shape
 from fb_graph.errors import GraphError
+from tap_fb_leads.lead_page import LeadPage, decode_lead_page, lead_page_shape
 
 
 class PagingError(RuntimeError):
@@ -41,9 +42,17 @@ class Pager:
         self.ahead = ahead
 
     def pages(
-        self, path: str, params: Mapping[str, Any], *, max_size: int | None = None
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Yield the ``data`` list of each page of ``path``, first to last."""
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        *,
+        max_size: int | None = None,
+        leads: bool = False,
+    ) -> Iterator[list[Any]]:
+        """Yield the ``data`` list of each page of ``path``, first to last. ``leads``: a page
+        of leads in its usual shape is read into :class:`~tap_fb_leads.lead_page.Lead`
+        structures (any other page into dicts, as without it)."""
+        shape, decode = (lead_page_shape, decode_lead_page) if leads else (page_shape, None)
         after: str | None = None
         sent: set[str] = set()
         coming: Ahead | None = None  # the next page, asked for ahead
@@ -54,7 +63,7 @@ class Pager:
                     asked, coming = coming, None
                     body = asked.result()  # asked with this very query
                 else:
-                    body = self.client.get(path, query, shape=page_shape)
+                    body = self.client.get(path, query, shape=shape, decode=decode)
             except GraphError as error:
                 if error.reduce_data and query["limit"] > 1:
                     self.page_size = max(1, query["limit"] // 2)
@@ -65,7 +74,10 @@ class Pager:
                     )
                     continue
                 raise
-            page, paging = body["data"], body.get("paging")
+            if type(body) is LeadPage:
+                page, paging = body.data, body.paging
+            else:
+                page, paging = body["data"], body.get("paging")
             # Nothing of this answer outlives the page: once the caller has gone through it
             # (and dropped it, see ``LeadsStream._read_slice``), its leads are freed; only the
             # page asked for ahead (or, without ``ahead``, none) is alive beside it.
@@ -88,7 +100,7 @@ class Pager:
                 sent.add(after)
                 if self.ahead:
                     coming = self.client.get_ahead(
-                        path, self._query(params, max_size, after), shape=page_shape
+                        path, self._query(params, max_size, after), shape=shape, decode=decode
                     )
             yield page
             del page

@@ -10,6 +10,9 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from msgspec import UNSET
+
+from tap_fb_leads.lead_page import Checkbox, Lead
 from tap_fb_leads.output import RecordLines, encode_line
 from tap_fb_leads.output import encode_native as _encode_native
 
@@ -18,6 +21,8 @@ SOURCE_API = "api"
 SOURCE_WEBHOOK = "webhook"
 """A lead's ``source``: read from a form's (or ad's) leads, or by id after a webhook."""
 _UTC = dt.timezone.utc
+_RESPONSES = (dict, Checkbox)
+"""What an entry of ``custom_disclaimer_responses`` is read into."""
 
 
 class MalformedRecord(ValueError):
@@ -113,17 +118,26 @@ def _flatten_carefully(field_data: list) -> dict[str, Any]:
 
 
 def lead_record(
-    raw: dict[str, Any],
+    raw: Any,
     form_id: str | None,
     problems: list[str] | None = None,
     source: str = SOURCE_API,
-) -> dict[str, Any]:
+) -> Any:
     """Fill in a lead from ``/leads`` in place and return it (no copy: this runs per lead).
 
     A lead without a usable id or creation time raises :class:`MalformedRecord` (it cannot be
     keyed or bookmarked). Smaller problems keep the lead: the field becomes null and a
     description without personal data is appended to ``problems``.
+
+    A :class:`~tap_fb_leads.lead_page.Lead` that needs nothing but the usual (a numeric id,
+    Meta's UTC time, its form's id, answers with distinct keys) is filled in as it is; any
+    other is made a dict first (the same fields in the same order).
     """
+    if type(raw) is Lead:
+        typed = _typed_lead_record(raw, source)
+        if typed is not None:
+            return typed
+        raw = raw.as_dict()
     lead_id = raw.get("id") if isinstance(raw, dict) else None
     if not (isinstance(lead_id, str) and lead_id.isdigit() and lead_id.isascii()):
         raw["id"] = object_id(raw, "lead")
@@ -173,6 +187,37 @@ def lead_record(
             _note(problems, f"lead {raw['id']}: answers left empty ({exc})")
     raw["answers"] = answers
     raw["source"] = source
+    return raw
+
+
+def _typed_lead_record(raw: Lead, source: str) -> Lead | None:
+    """What :func:`lead_record` makes of the usual lead, or None (then it takes the dict's
+    way). Its types are the structure's: IDs are text or null, ``is_organic`` a boolean."""
+    lead_id, created, form = raw.id, raw.created_time, raw.form_id
+    if not (
+        lead_id.isdigit()
+        and lead_id.isascii()
+        and len(created) == 24
+        and created[10] == "T"
+        and created.endswith("+0000")
+        and type(form) is str
+        and form
+    ):
+        return None
+    field_data = raw.field_data
+    if field_data is UNSET or field_data is None:
+        answers = None
+    else:
+        answers = {
+            item.name: (values[0] if len(values) == 1 else (values or None))
+            for item in field_data
+            for values in (item.values,)
+        }
+        if len(answers) != len(field_data):  # a key repeats: every answer is kept there
+            return None
+    raw.created_time = created[:19] + "+00:00"
+    raw.answers = answers
+    raw.source = source
     return raw
 
 
@@ -287,8 +332,9 @@ class DisclaimerLines:
         """Whether a lead with disclaimer responses came (its stream's state is then not
         flushed, as after its own writer)."""
 
-    def add(self, lead: dict[str, Any], out: list[bytes]) -> None:
-        """Append the lead's disclaimer response lines to ``out``."""
+    def add(self, lead: Any, out: list[bytes]) -> None:
+        """Append the lead's disclaimer response lines to ``out`` (a lead's dict or
+        :class:`~tap_fb_leads.lead_page.Lead`)."""
         responses = lead.get("custom_disclaimer_responses")
         if not responses:
             return
@@ -309,7 +355,7 @@ class DisclaimerLines:
         lead_text, created_text = lead_id.encode(), created.encode()
         keep, known = out.append, _CHECKBOXES
         for response in responses:
-            if not isinstance(response, dict):
+            if not isinstance(response, _RESPONSES):
                 continue
             key = response.get("checkbox_key")
             if not key:
@@ -345,14 +391,14 @@ def _checkbox(key: object, checked: object) -> bytes | None:
     return middle
 
 
-def add_disclaimer_lines(lead: dict[str, Any], lines: RecordLines, out: list[bytes]) -> None:
+def add_disclaimer_lines(lead: Any, lines: RecordLines, out: list[bytes]) -> None:
     """Append to ``out`` the lines :func:`disclaimer_lines` writes for this lead."""
     responses = lead.get("custom_disclaimer_responses")
     if not responses:
         return
     lead_id, form_id, created = lead["id"], lead.get("form_id") or None, lead["created_time"]
     for response in responses:
-        if not isinstance(response, dict) or not response.get("checkbox_key"):
+        if not isinstance(response, _RESPONSES) or not response.get("checkbox_key"):
             continue
         _add_disclaimer_line(lead_id, form_id, created, response, lines, out)
 
@@ -361,7 +407,7 @@ def _add_disclaimer_line(
     lead_id: str,
     form_id: str | None,
     created: str,
-    response: dict[str, Any],
+    response: dict[str, Any] | Checkbox,
     lines: RecordLines,
     out: list[bytes],
 ) -> None:

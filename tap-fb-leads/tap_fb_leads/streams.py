@@ -34,6 +34,7 @@ from tap_fb_leads.answer_names import AsciiNames
 from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportReader
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
+from tap_fb_leads.lead_page import Lead
 from tap_fb_leads.output import BufferedSingerWriter, RecordLines
 from tap_fb_leads.records import (
     DisclaimerLines,
@@ -304,10 +305,12 @@ class LeadsStream(GraphStream):
                 yield lead
             del leads  # the page's leads are freed before the next page is asked for
 
-    def _polled_pages(self, context: Context) -> Iterator[list[dict[str, Any]]]:
+    def _polled_pages(self, context: Context, *, typed: bool = False) -> Iterator[list[Any]]:
         """The new leads of each page read from the partition's edge (filled in, each once),
         slice by slice, oldest slice first; the bookmark moves after each slice read to its
-        end, once its leads are written (see :mod:`tap_fb_leads.slices`)."""
+        end, once its leads are written (see :mod:`tap_fb_leads.slices`). ``typed``: the
+        leads of a page in the usual shape are :class:`~tap_fb_leads.lead_page.Lead`
+        structures (for :meth:`_write_page`), else dicts."""
         if not self.run.settings.poll_forms:
             return
         window = self.window(context)
@@ -328,7 +331,7 @@ class LeadsStream(GraphStream):
         )
         try:
             while (bounds := slices.current) is not None:
-                yield from self._read_slice(context, bounds, read)
+                yield from self._read_slice(context, bounds, read, typed)
                 slices.done(read.count, _seconds(read.oldest) if read.count else None)
                 if read.count:
                     # Every lead created before the slice's end has been emitted.
@@ -357,8 +360,8 @@ class LeadsStream(GraphStream):
         return forms.sizes if isinstance(forms, FormsStream) else {}
 
     def _read_slice(
-        self, context: Context, bounds: tuple[int, int], read: _Read
-    ) -> Iterator[list[dict[str, Any]]]:
+        self, context: Context, bounds: tuple[int, int], read: _Read, typed: bool
+    ) -> Iterator[list[Any]]:
         """The leads created in ``bounds`` not emitted before, a page at a time."""
         params = {"fields": LEAD_FIELDS_PARAM, "filtering": filtering_param(*bounds)}
         # The disclaimer_responses SCHEMA is written before the first slice is asked for.
@@ -368,11 +371,11 @@ class LeadsStream(GraphStream):
         add_page, form_id = read.seen.add_page, read.form_id
         read.count, read.oldest = 0, "~"  # "~": after every date in text order
         for page in counted_pages(
-            self.run.pager.pages(self.edge_path(context), params), read.on_page
+            self.run.pager.pages(self.edge_path(context), params, leads=typed), read.on_page
         ):
             read_at = utc_now().isoformat(sep="T")
             self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
-            leads: list[dict[str, Any]] = []
+            leads: list[Any] = []
             keep = leads.append
             for raw in page:
                 try:
@@ -432,7 +435,7 @@ class LeadsStream(GraphStream):
                 assert current_context is not None
                 state_partition_context = self._get_state_partition_context(current_context)
                 self._write_starting_replication_value(current_context)
-                for leads in self._polled_pages(current_context):
+                for leads in self._polled_pages(current_context, typed=True):
                     record_index = self._write_page(leads, record_index, state_partition_context)
                     record_counter.increment(len(leads))
                     del leads
@@ -466,7 +469,7 @@ class LeadsStream(GraphStream):
 
     def _write_page(
         self,
-        leads: list[dict[str, Any]],
+        leads: list[Any],
         record_index: int,
         partition_context: Context | None,
     ) -> int:
@@ -491,6 +494,8 @@ class LeadsStream(GraphStream):
                 disclaimers.add(lead, out)
             for key, value in fill:  # what the SDK's _process_record adds
                 if key not in lead:
+                    if type(lead) is Lead:  # the key goes last, as in the dict
+                        lead = lead.as_dict()
                     lead[key] = value
             add_lead(lead, out)
             record_index += 1

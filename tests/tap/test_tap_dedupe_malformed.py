@@ -18,7 +18,7 @@ def test_duplicate_leads_within_a_run_are_emitted_once(sandbox):
     class TwicePager:
         page_size = 100
 
-        def pages(self, path, params, max_size=None):
+        def pages(self, path, params, max_size=None, leads=False):
             yield [dict(lead), dict(other)]
             yield [dict(lead)]
 
@@ -34,7 +34,7 @@ def test_malformed_leads_are_skipped_by_id_without_answers(sandbox, caplog):
     class BadPager:
         page_size = 100
 
-        def pages(self, path, params, max_size=None):
+        def pages(self, path, params, max_size=None, leads=False):
             yield [
                 {"id": "1000000000000003", "field_data": [{"name": "email", "values": ["z@q.io"]}]},
                 {"id": "1000000000000004", "created_time": "2026-11-20T10:11:12+0000"},

@@ -191,7 +191,7 @@ def test_two_pages_at_most_are_alive_when_a_page_is_asked_for(sandbox):
     served = {"n": 0}
 
     class Client:
-        def get(self, path, params, shape=None):
+        def get(self, path, params, shape=None, decode=None):
             older.append(sum(ref() is not None for page in pages[:-1] for ref in page))
             served["n"] += 1
             n = served["n"]
@@ -205,7 +205,7 @@ def test_two_pages_at_most_are_alive_when_a_page_is_asked_for(sandbox):
             paging = {"cursors": {"after": f"c{n}"}, "next": "x"} if n < 4 else {}
             return {"data": page, "paging": paging}
 
-        def get_ahead(self, path, params, shape=None):
+        def get_ahead(self, path, params, shape=None, decode=None):
             return Ahead(lambda: self.get(path, params, shape))
 
     tap.graph.pager.client = Client()
