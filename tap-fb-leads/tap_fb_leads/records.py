@@ -7,7 +7,7 @@ They never log: lead answers are personal data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from msgspec import UNSET
@@ -335,11 +335,23 @@ class DisclaimerLines:
     def add(self, lead: Any, out: list[bytes]) -> None:
         """Append the lead's disclaimer response lines to ``out`` (a lead's dict or
         :class:`~tap_fb_leads.lead_page.Lead`)."""
-        responses = lead.get("custom_disclaimer_responses")
-        if not responses:
-            return
+        responses: Any
+        lead_id: str
+        form_id: Any
+        created: str
+        key: Any
+        if type(lead) is Lead:  # filled in: its id, form id and time are text
+            responses = lead.custom_disclaimer_responses
+            if not responses:
+                return
+            lead_id, form_id, created = lead.id, lead.form_id, lead.created_time
+        else:
+            responses = lead.get("custom_disclaimer_responses")
+            if not responses:
+                return
+            lead_id, form_id = lead["id"], lead.get("form_id") or None
+            created = lead["created_time"]
         self.written = True
-        lead_id, form_id, created = lead["id"], lead.get("form_id") or None, lead["created_time"]
         if form_id != self._form_id:
             self._form_id = form_id
             if form_id is None:
@@ -355,12 +367,16 @@ class DisclaimerLines:
         lead_text, created_text = lead_id.encode(), created.encode()
         keep, known = out.append, _CHECKBOXES
         for response in responses:
-            if not isinstance(response, _RESPONSES):
+            if type(response) is Checkbox:
+                key, checked = response.checkbox_key, response.is_checked
+                if checked is UNSET:
+                    checked = None
+            elif isinstance(response, dict):
+                key, checked = response.get("checkbox_key"), response.get("is_checked")
+            else:
                 continue
-            key = response.get("checkbox_key")
             if not key:
                 continue
-            checked = response.get("is_checked")
             middle = None
             if type(key) is str:
                 try:
@@ -373,6 +389,52 @@ class DisclaimerLines:
                     _add_disclaimer_line(lead_id, form_id, created, response, self.lines, out)
                     continue
             keep(pattern % (lead_text, middle, created_text))
+
+
+class PageLines:
+    """A page of leads as the lines the SDK's loop writes for them: each lead's disclaimer
+    responses, then the lead itself, with the partition's keys it lacks added last (as the
+    SDK's ``_process_record`` does). Each lead is written as soon as it is filled in, while
+    it is still in the processor's cache; :meth:`keep` drops the lines of leads found to be
+    duplicates afterwards."""
+
+    def __init__(
+        self,
+        stream: str,
+        time_extracted: str,
+        disclaimers: DisclaimerLines | None,
+        partition: Mapping[str, Any] | None,
+    ) -> None:
+        self._add_record = RecordLines(stream, time_extracted).add
+        self.disclaimers = disclaimers
+        self._partition = list((partition or {}).items())
+        self.pieces: list[bytes] = []
+        self.ends: list[int] = []
+        """For each lead, the index in ``pieces`` after its last line."""
+
+    def add(self, lead: Any) -> None:
+        pieces = self.pieces
+        if self.disclaimers is not None:
+            self.disclaimers.add(lead, pieces)
+        for key, value in self._partition:
+            if (getattr(lead, key, UNSET) is UNSET) if type(lead) is Lead else (key not in lead):
+                if type(lead) is Lead:  # the key goes last, as in a dict
+                    lead = lead.as_dict()
+                lead[key] = value
+        self._add_record(lead, pieces)
+        self.ends.append(len(pieces))
+
+    def keep(self, new: list[bool]) -> None:
+        """Keep the lines of the leads whose ``new`` is true (one flag per lead added)."""
+        pieces: list[bytes] = []
+        ends: list[int] = []
+        start = 0
+        for end, fresh in zip(self.ends, new, strict=True):
+            if fresh:
+                pieces += self.pieces[start:end]
+                ends.append(len(pieces))
+            start = end
+        self.pieces, self.ends = pieces, ends
 
 
 def _checkbox(key: object, checked: object) -> bytes | None:

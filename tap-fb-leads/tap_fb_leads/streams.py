@@ -35,10 +35,11 @@ from tap_fb_leads.export_leads import ENDPOINT_CONTEXT, FILES_CONTEXT, ExportRea
 from tap_fb_leads.failures import TOLD_FAILURES
 from tap_fb_leads.filtering import LEAD_FIELDS_PARAM, filtering_param
 from tap_fb_leads.lead_page import Lead
-from tap_fb_leads.output import BufferedSingerWriter, RecordLines
+from tap_fb_leads.output import BufferedSingerWriter
 from tap_fb_leads.records import (
     DisclaimerLines,
     MalformedRecord,
+    PageLines,
     disclaimer_lines,
     disclaimer_records,
     form_record,
@@ -297,7 +298,7 @@ class LeadsStream(GraphStream):
         if context in (FILES_CONTEXT, ENDPOINT_CONTEXT):
             yield from self._exported_leads(context)
             return
-        for leads in self._polled_pages(context):
+        for leads, _ in self._polled_pages(context):
             write_disclaimers = self._disclaimers_of_slice
             for lead in leads:
                 if write_disclaimers is not None:
@@ -305,12 +306,15 @@ class LeadsStream(GraphStream):
                 yield lead
             del leads  # the page's leads are freed before the next page is asked for
 
-    def _polled_pages(self, context: Context, *, typed: bool = False) -> Iterator[list[Any]]:
+    def _polled_pages(
+        self, context: Context, *, typed: bool = False
+    ) -> Iterator[tuple[list[Any], PageLines | None]]:
         """The new leads of each page read from the partition's edge (filled in, each once),
         slice by slice, oldest slice first; the bookmark moves after each slice read to its
-        end, once its leads are written (see :mod:`tap_fb_leads.slices`). ``typed``: the
-        leads of a page in the usual shape are :class:`~tap_fb_leads.lead_page.Lead`
-        structures (for :meth:`_write_page`), else dicts."""
+        end, once its leads are written (see :mod:`tap_fb_leads.slices`). ``typed`` (the
+        page path): the leads of a page in the usual shape are
+        :class:`~tap_fb_leads.lead_page.Lead` structures, and each page comes with its
+        lines; else dicts and None."""
         if not self.run.settings.poll_forms:
             return
         window = self.window(context)
@@ -361,7 +365,7 @@ class LeadsStream(GraphStream):
 
     def _read_slice(
         self, context: Context, bounds: tuple[int, int], read: _Read, typed: bool
-    ) -> Iterator[list[Any]]:
+    ) -> Iterator[tuple[list[Any], PageLines | None]]:
         """The leads created in ``bounds`` not emitted before, a page at a time."""
         params = {"fields": LEAD_FIELDS_PARAM, "filtering": filtering_param(*bounds)}
         # The disclaimer_responses SCHEMA is written before the first slice is asked for.
@@ -377,9 +381,18 @@ class LeadsStream(GraphStream):
             self.extracted_text = disclaimers.extracted_text = read_at  # type: ignore[attr-defined]
             leads: list[Any] = []
             keep = leads.append
+            lines = None
+            if typed:
+                lines = PageLines(
+                    self.name,
+                    read_at,
+                    self._disclaimer_lines(read_at),
+                    self._get_state_partition_context(context),  # what the SDK adds
+                )
+            write = lines.add if lines is not None else None
             for raw in page:
                 try:
-                    keep(lead_record(raw, form_id, problems))
+                    lead = lead_record(raw, form_id, problems)
                 except MalformedRecord as exc:
                     read.malformed += 1
                     self.logger.warning(
@@ -389,25 +402,31 @@ class LeadsStream(GraphStream):
                         exc,
                     )
                     continue
+                keep(lead)
+                if write is not None:
+                    write(lead)
+                del lead
                 if problems:
                     for problem in problems:
                         self.logger.warning("Malformed field kept as null: %s.", problem)
                     problems.clear()
-            del page, keep
+            del page, keep, write
             # Each lead once: those emitted before (in this partition, or in the run with the
             # webhook spool) are dropped.
-            new = add_page([lead["id"] for lead in leads])
+            new = add_page([_text(lead, "id") for lead in leads])
             if new is not None:
                 read.duplicates += new.count(False)
                 leads = list(itertools.compress(leads, new))
+                if lines is not None:
+                    lines.keep(new)
             if leads:
-                times = [lead["created_time"] for lead in leads]  # one RFC 3339 UTC format
+                times = [_text(lead, "created_time") for lead in leads]  # RFC 3339 UTC
                 read.count += len(leads)
                 read.newest = max(read.newest, max(times))
                 read.oldest = min(read.oldest, min(times))
                 del times
-            yield leads
-            del leads  # the pager frees the page before it asks for the next one
+            yield leads, lines
+            del leads, lines  # the pager frees the page before it asks for the next one
 
     # -- writing a page at once ------------------------------------------------------------
 
@@ -435,10 +454,11 @@ class LeadsStream(GraphStream):
                 assert current_context is not None
                 state_partition_context = self._get_state_partition_context(current_context)
                 self._write_starting_replication_value(current_context)
-                for leads in self._polled_pages(current_context, typed=True):
-                    record_index = self._write_page(leads, record_index, state_partition_context)
+                for leads, lines in self._polled_pages(current_context, typed=True):
+                    assert lines is not None
+                    record_index = self._write_page(lines, record_index)
                     record_counter.increment(len(leads))
-                    del leads
+                    del leads, lines
                 if current_context == state_partition_context:
                     self._finalize_state(self.get_context_state(current_context))
         if not context:
@@ -467,46 +487,26 @@ class LeadsStream(GraphStream):
             )
         )
 
-    def _write_page(
-        self,
-        leads: list[Any],
-        record_index: int,
-        partition_context: Context | None,
-    ) -> int:
-        """Write a page's leads as the SDK's loop would have, one record after the other (each
+    def _write_page(self, lines: PageLines, record_index: int) -> int:
+        """Write a page's lines as the SDK's loop would have, one record after the other (each
         lead's disclaimer responses first, the STATE after every STATE_MSG_FREQUENCY-th
         record), in one write per STATE; returns the record index after them."""
-        if not leads:
+        if not lines.ends:
             return record_index
         writer: BufferedSingerWriter = self._tap.message_writer  # type: ignore[assignment]
-        extracted = self.extracted_text or utc_now().isoformat(sep="T")
-        add_lead = RecordLines(self.name, extracted).add
-        disclaimers = self._disclaimer_lines(extracted)
-        fill = [
-            (key, value)
-            for key, value in (partition_context or {}).items()
-            if any(key not in lead for lead in leads)
-        ]
         frequency = self.STATE_MSG_FREQUENCY
-        out: list[bytes] = []
-        for lead in leads:
-            if disclaimers is not None:
-                disclaimers.add(lead, out)
-            for key, value in fill:  # what the SDK's _process_record adds
-                if key not in lead:
-                    if type(lead) is Lead:  # the key goes last, as in the dict
-                        lead = lead.as_dict()
-                    lead[key] = value
-            add_lead(lead, out)
+        pieces, start = lines.pieces, 0
+        for end in lines.ends:
             record_index += 1
             if record_index % frequency == 0:
-                writer.write_bytes(b"".join(out))
-                out.clear()
+                writer.write_bytes(b"".join(pieces[start:end]))
+                start = end
                 self.state_manager.is_flushed = False
                 self._write_state_message()
-        if out:
-            writer.write_bytes(b"".join(out))
+        if start < len(pieces):
+            writer.write_bytes(b"".join(pieces[start:]))
         self.state_manager.is_flushed = False
+        disclaimers = lines.disclaimers
         if disclaimers is not None and disclaimers.written:  # as its own writer does
             self._tap.streams["disclaimer_responses"].state_manager.is_flushed = False
         return record_index
@@ -699,6 +699,12 @@ class _Read:
     malformed: int = 0
     on_page: Callable[[int], None] = lambda count: None
     """Told the size of each page once its leads are written (the progress lines)."""
+
+
+def _text(lead: Any, key: str) -> str:
+    """A filled-in lead's ``id`` or ``created_time`` (a structure's attribute, a dict's key)."""
+    value: str = getattr(lead, key) if type(lead) is Lead else lead[key]
+    return value
 
 
 def _own_state(context: Context | None) -> bool:

@@ -15,7 +15,7 @@ from fb_graph.client import decode_json
 from fb_graph.fields import LEAD_FIELDS
 from tap_fb_leads.lead_page import Lead, LeadPage, decode_lead_page
 from tap_fb_leads.output import RecordLines
-from tap_fb_leads.records import DisclaimerLines, MalformedRecord, lead_record
+from tap_fb_leads.records import DisclaimerLines, MalformedRecord, PageLines, lead_record
 from tap_fb_leads.tap import TapFbLeads
 
 USUAL = {
@@ -149,8 +149,33 @@ def test_a_struct_lead_missing_a_partition_key_gets_it_last(sandbox, monkeypatch
     typed = lead_record(msgspec.json.decode(organic, type=Lead), "1557809384024969")
     plain = lead_record(json.loads(organic), "1557809384024969")
     assert type(typed) is Lead
-    tap.streams["leads"]._write_page([typed, plain], 0, {"ad_id": "9"})
+    lines = PageLines("leads", "2026-11-30T00:00:00+00:00", None, {"ad_id": "9"})
+    lines.add(typed)
+    lines.add(plain)
+    tap.streams["leads"]._write_page(lines, 0)
     sys.stdout.flush()
     first, second = sink.getvalue().splitlines()
     assert first == second
     assert list(json.loads(first)["record"].items())[-1] == ("ad_id", "9")
+
+
+def test_the_lines_of_duplicate_leads_are_dropped():
+    """PageLines writes each lead as it is filled in; the duplicates found afterwards lose
+    their lines (the disclaimer responses' too) and only theirs."""
+    disclaimers = DisclaimerLines("disclaimer_responses", "2026-11-30T00:00:00+00:00")
+    lines = PageLines("leads", "2026-11-30T00:00:00+00:00", disclaimers, {"form_id": "1"})
+    leads = [lead_record(_with(id=str(n)), None) for n in (11, 12, 13)]
+    for lead in leads:
+        lines.add(lead)
+    assert len(lines.ends) == 3 and len(b"".join(lines.pieces).splitlines()) == 9
+    lines.keep([True, False, True])
+    written = [json.loads(line) for line in b"".join(lines.pieces).splitlines()]
+    assert [(m["stream"], m["record"].get("id") or m["record"]["lead_id"]) for m in written] == [
+        ("disclaimer_responses", "11"),
+        ("disclaimer_responses", "11"),
+        ("leads", "11"),
+        ("disclaimer_responses", "13"),
+        ("disclaimer_responses", "13"),
+        ("leads", "13"),
+    ]
+    assert lines.ends == [5, 10]  # two disclaimer lines and a record (in three pieces) each
