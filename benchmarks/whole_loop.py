@@ -29,8 +29,14 @@ life can be missed by the sampling; that remainder is printed as "plugins unsamp
 medians, the paired ratios B/A (median and spread) and "goal met / not met".  On a shared
 machine the wall times follow the load; the CPU seconds much less.
 
+With ``--floor`` each leads round also runs C = ``meltano run tap-fb-leads target-null`` from a
+copy of meltano.yml that adds a loader reading every line and loading nothing
+(benchmarks/null_target.py): what Meltano, the tap and its discovery cost in the leg, that is
+the floor under any loader, printed as a ratio to the tap alone like the leg.
+
 Run:  .venv/bin/python benchmarks/whole_loop.py [--leads 100000] [--events 200000]
       [--rounds 3] [--leads-rounds N] [--stage-rounds N] [--no-again] [--legs leads,stages]
+      [--floor]
       [--env TARGET_POSTGRES_USE_COPY=false ...]   (settings for a comparison)
 """
 
@@ -214,7 +220,15 @@ class Servers:
 
 
 def measure(
-    label: str, argv: list[str], env: dict, servers: Servers, *, stdin=None, stdout=None, log: Path
+    label: str,
+    argv: list[str],
+    env: dict,
+    servers: Servers,
+    *,
+    stdin=None,
+    stdout=None,
+    log: Path,
+    cwd: Path = ROOT,
 ) -> Run:
     load = os.getloadavg()[0]
     sandbox_before, postgres_before = servers.ticks()
@@ -223,7 +237,7 @@ def measure(
         started = time.perf_counter()
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdin=stdin,
             stdout=stdout or subprocess.DEVNULL,
@@ -329,7 +343,9 @@ def count_leads(settings) -> tuple[int, int]:
 
 
 # -- summary -----------------------------------------------------------------------------------
-def summarise(leg: str, alone: list[Run], legs: list[Run], plugin: str, unit: str) -> None:
+def summarise(
+    leg: str, alone: list[Run], legs: list[Run], plugin: str, unit: str, *, goal: bool = True
+) -> None:
     ratios = [b.wall / a.wall for a, b in zip(alone, legs, strict=True)]
     med = statistics.median(ratios)
     a_med = statistics.median(r.wall for r in alone)
@@ -347,8 +363,12 @@ def summarise(leg: str, alone: list[Run], legs: list[Run], plugin: str, unit: st
         f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)}; spread {min(ratios):.2f}"
         f"-{max(ratios):.2f})"
     )
-    verdict = "goal met" if med <= GOAL else "goal not met"
-    print(f"  goal: the leg at most {GOAL:.0f}x {plugin} alone -> {verdict}")
+    if goal:
+        verdict = "goal met" if med <= GOAL else "goal not met"
+        print(f"  goal: the leg at most {GOAL:.0f}x {plugin} alone -> {verdict}")
+    else:
+        side = "within" if med <= GOAL else "beyond"
+        print(f"  the floor alone is {side} the goal's {GOAL:.0f}x {plugin} alone")
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -365,6 +385,12 @@ def main(argv: list[str] | None = None) -> int:
         help="leads leg: skip B2 (the re-run onto the loaded rows)",
     )
     parser.add_argument("--legs", default="leads,stages")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="leads leg: also C = `meltano run tap-fb-leads target-null` (benchmarks/"
+        "null_target.py, which loads nothing) from a copy of meltano.yml: the leg's floor",
+    )
     parser.add_argument(
         "--env",
         action="append",
@@ -463,7 +489,8 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
         + ("" if args.no_again else ", B2 = the same again onto the loaded rows (upsert)"),
         flush=True,
     )
-    alone, fresh, again = [], [], []
+    alone, fresh, again, floor = [], [], [], []
+    project = floor_project(tmp) if args.floor else None
     for i in range(args.leads_rounds or args.rounds):
 
         def a(i=i):
@@ -499,9 +526,32 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
                     f"not {args.leads:,} leads once each"
                 )
 
-        for step in (a, b) if i % 2 == 0 else (b, a):
+        def c(i=i):
+            assert project is not None
+            floor.append(
+                measure(
+                    f"round {i + 1} C meltano run, null",
+                    [MELTANO, "run", "--full-refresh", "tap-fb-leads", "target-null"],
+                    env,
+                    servers,
+                    log=tmp / "floor.log",
+                    cwd=project,
+                )
+            )
+
+        steps = (a, b, c) if project is not None else (a, b)
+        for step in steps if i % 2 == 0 else steps[::-1]:
             step()
     summarise("Leads leg, into empty tables", alone, fresh, "tap-fb-leads", f"{args.leads:,} leads")
+    if floor:
+        summarise(
+            "Leads leg's floor: the same run into a loader that loads nothing (target-null)",
+            alone,
+            floor,
+            "tap-fb-leads",
+            f"{args.leads:,} leads",
+            goal=False,
+        )
     if again:
         summarise(
             "Leads leg, upsert onto the loaded rows",
@@ -510,6 +560,25 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
             "tap-fb-leads",
             f"{args.leads:,} leads",
         )
+
+
+def floor_project(tmp: Path) -> Path:
+    """A copy of the project's meltano.yml with one more loader, ``target-null``
+    (benchmarks/null_target.py), in a directory of its own (the same installed plugins)."""
+    import yaml
+
+    project = tmp / "floor-project"
+    project.mkdir()
+    config = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    config["plugins"]["loaders"].append(
+        {
+            "name": "target-null",
+            "namespace": "target_null",
+            "executable": str(ROOT / "benchmarks" / "null_target.py"),
+        }
+    )
+    (project / "meltano.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return project
 
 
 def stage_leg(args, env: dict, servers: Servers, settings, tmp: Path, url: str) -> None:
