@@ -23,7 +23,7 @@ from fb_graph.client import decode_json, page_shape
 
 
 class _DictLike:
-    """``get``, ``[]``, ``in`` and ``[] =`` of a structure's fields, an unset field absent."""
+    """``get``, ``[]`` and ``in`` of a structure's fields, an unset field absent."""
 
     __slots__ = ()
 
@@ -36,9 +36,6 @@ class _DictLike:
         if value is UNSET:
             raise KeyError(key)
         return value
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        setattr(self, key, value)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and getattr(self, key, UNSET) is not UNSET

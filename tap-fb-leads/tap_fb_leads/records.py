@@ -417,7 +417,7 @@ class PageLines:
         if self.disclaimers is not None:
             self.disclaimers.add(lead, pieces)
         for key, value in self._partition:
-            if (getattr(lead, key, UNSET) is UNSET) if type(lead) is Lead else (key not in lead):
+            if key not in lead:
                 if type(lead) is Lead:  # the key goes last, as in a dict
                     lead = lead.as_dict()
                 lead[key] = value
