@@ -99,9 +99,7 @@ def decode_lead_page(content: bytes) -> Any:
     :func:`fb_graph.client.decode_json` reads (dicts; an error's envelope; ValueError)."""
     try:
         return _read_page(content)
-    except msgspec.ValidationError:
-        return decode_json(content)
-    except msgspec.DecodeError:
+    except msgspec.DecodeError:  # a ValidationError too: another shape
         return decode_json(content)
 
 
