@@ -4,6 +4,8 @@ Leads leg:  ``meltano run tap-fb-leads target-postgres`` (the leads-to-warehouse
             N leads from the sandbox, against the tap alone: the same executable with the
             config and catalog Meltano hands it (``meltano invoke --dump=config|catalog``),
             its stdout to /dev/null.  Goal: the leg takes at most 2x the tap alone.
+            ``--loaders`` runs the leg into each loader named (target-postgres,
+            target-fb-leads-postgres), each paired with the same runs of the tap alone.
 Stage leg:  ``meltano run tap-postgres target-fb-conversions`` (stages-to-meta's task) on M
             CRM stage changes (two per loaded lead, all inside Meta's 7 days), against the
             target alone on the same records: what tap-postgres emits, captured once to a
@@ -36,7 +38,7 @@ the floor under any loader, printed as a ratio to the tap alone like the leg.
 
 Run:  .venv/bin/python benchmarks/whole_loop.py [--leads 100000] [--events 200000]
       [--rounds 3] [--leads-rounds N] [--stage-rounds N] [--no-again] [--legs leads,stages]
-      [--floor]
+      [--floor] [--loaders target-postgres,target-fb-leads-postgres]
       [--env TARGET_POSTGRES_USE_COPY=false ...]   (settings for a comparison)
 """
 
@@ -44,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import json
 import os
@@ -67,7 +70,13 @@ SANDBOX = [sys.executable, "-m", "fb_graph_sandbox.cli", "--port", "0"]
 TICK = os.sysconf("SC_CLK_TCK")
 GOAL = 2.0
 RUN_TIMEOUT = 1800
-PLUGIN_NAMES = ("tap-fb-leads", "target-postgres", "tap-postgres", "target-fb-conversions")
+PLUGIN_NAMES = (
+    "tap-fb-leads",
+    "target-postgres",
+    "target-fb-leads-postgres",
+    "tap-postgres",
+    "target-fb-conversions",
+)
 
 
 def _load(name: str, path: Path):
@@ -386,6 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--legs", default="leads,stages")
     parser.add_argument(
+        "--loaders",
+        default="target-postgres",
+        help="leads leg: the loaders to run it into, each paired with the same tap-alone runs "
+        "(e.g. target-postgres,target-fb-leads-postgres)",
+    )
+    parser.add_argument(
         "--floor",
         action="store_true",
         help="leads leg: also C = `meltano run tap-fb-leads target-null` (benchmarks/"
@@ -482,14 +497,18 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
         "--catalog",
         str(catalog),
     ]
-    leg_argv = [MELTANO, "run", "--full-refresh", "tap-fb-leads", "target-postgres"]
+    loaders = args.loaders.split(",")
     print(
         f"\nLeads leg: {args.leads:,} leads; A = tap-fb-leads alone (stdout to /dev/null), "
-        "B = `meltano run --full-refresh tap-fb-leads target-postgres` into empty tables"
+        f"B = `meltano run --full-refresh tap-fb-leads LOADER` into empty tables, for "
+        f"{', '.join(loaders)}"
         + ("" if args.no_again else ", B2 = the same again onto the loaded rows (upsert)"),
         flush=True,
     )
-    alone, fresh, again, floor = [], [], [], []
+    alone: list[Run] = []
+    fresh: dict[str, list[Run]] = {loader: [] for loader in loaders}
+    again: dict[str, list[Run]] = {loader: [] for loader in loaders}
+    floor: list[Run] = []
     project = floor_project(tmp) if args.floor else None
     for i in range(args.leads_rounds or args.rounds):
 
@@ -498,22 +517,17 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
                 measure(f"round {i + 1} A tap alone", alone_argv, env, servers, log=tmp / "tap.log")
             )
 
-        def b(i=i):
+        def b(loader: str, i=i):
+            argv = [MELTANO, "run", "--full-refresh", "tap-fb-leads", loader]
             drop_leads(settings)
-            fresh.append(
-                measure(
-                    f"round {i + 1} B meltano run",
-                    leg_argv,
-                    env,
-                    servers,
-                    log=tmp / "leads-leg.log",
-                )
+            fresh[loader].append(
+                measure(f"round {i + 1} B {loader}", argv, env, servers, log=tmp / "leads-leg.log")
             )
             if not args.no_again:
-                again.append(
+                again[loader].append(
                     measure(
-                        f"round {i + 1} B2 meltano run again",
-                        leg_argv,
+                        f"round {i + 1} B2 {loader} again",
+                        argv,
                         env,
                         servers,
                         log=tmp / "leads-leg.log",
@@ -522,7 +536,7 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
             rows, ids = count_leads(settings)
             if rows != args.leads or ids != rows:
                 raise SystemExit(
-                    f"fb_leads.leads holds {rows} rows ({ids} ids), "
+                    f"{loader}: fb_leads.leads holds {rows} rows ({ids} ids), "
                     f"not {args.leads:,} leads once each"
                 )
 
@@ -539,26 +553,38 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
                 )
             )
 
-        steps = (a, b, c) if project is not None else (a, b)
+        steps = [a, *(functools.partial(b, loader) for loader in loaders)]
+        if project is not None:
+            steps.append(c)
         for step in steps if i % 2 == 0 else steps[::-1]:
             step()
-    summarise("Leads leg, into empty tables", alone, fresh, "tap-fb-leads", f"{args.leads:,} leads")
+    unit = f"{args.leads:,} leads"
+    for loader in loaders:
+        summarise(
+            f"Leads leg into {loader}, empty tables", alone, fresh[loader], "tap-fb-leads", unit
+        )
+        if floor:
+            ratios = [b.wall / c.wall for b, c in zip(fresh[loader], floor, strict=True)]
+            print(
+                f"  paired ratio leg / its floor: median {statistics.median(ratios):.2f} "
+                f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+        if again[loader]:
+            summarise(
+                f"Leads leg into {loader}, upsert onto the loaded rows",
+                alone,
+                again[loader],
+                "tap-fb-leads",
+                unit,
+            )
     if floor:
         summarise(
             "Leads leg's floor: the same run into a loader that loads nothing (target-null)",
             alone,
             floor,
             "tap-fb-leads",
-            f"{args.leads:,} leads",
+            unit,
             goal=False,
-        )
-    if again:
-        summarise(
-            "Leads leg, upsert onto the loaded rows",
-            alone,
-            again,
-            "tap-fb-leads",
-            f"{args.leads:,} leads",
         )
 
 

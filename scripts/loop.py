@@ -49,6 +49,7 @@ PLUGINS = (
     "tap-fb-leads",
     "tap-fb-leads--webhooks",
     "target-postgres",
+    "target-fb-leads-postgres",
     "tap-postgres",
     "target-fb-conversions",
     "fb-leads-receiver",
@@ -57,7 +58,13 @@ PLUGINS = (
 
 # The distributions Meltano installs into the plugins' environments, as wheels built from this
 # checkout (meltano.yml's pip_url names them by name and version, as it would on any index).
-SHIPPED = ("fb-graph", "tap-fb-leads", "target-fb-conversions", "fb-leads-receiver")
+SHIPPED = (
+    "fb-graph",
+    "tap-fb-leads",
+    "target-fb-conversions",
+    "target-fb-leads-postgres",
+    "fb-leads-receiver",
+)
 
 
 def _source_digest() -> str:

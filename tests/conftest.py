@@ -1,12 +1,21 @@
-"""Fixtures shared by every component's tests: a Graph API sandbox on a loopback port."""
+"""Fixtures shared by every component's tests: a Graph API sandbox on a loopback port, and one
+embedded PostgreSQL per test session (per xdist worker)."""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fb_graph_sandbox import Sandbox, SandboxConfig
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Small by default: tests that need scale ask make_sandbox for it.
 SMALL = {"seed": 1, "pages": 1, "forms_per_page": 3, "leads_per_form": 60, "days": 30}
@@ -33,3 +42,28 @@ def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
     yield _make
     for sb in started:
         sb.close()
+
+
+def _warehouse_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "fb_leads_warehouse", ROOT / "scripts" / "warehouse.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """The embedded PostgreSQL of ``scripts/warehouse.py`` on a free loopback port: its
+    ``Settings`` (host, port, user, password, database, ``connect()``)."""
+    warehouse = _warehouse_module()
+    # Outside pytest's tmp root, which another pytest session may lock (see tests/pipeline).
+    where = Path(tempfile.mkdtemp(prefix="fb-leads-test-pg-"))
+    server = warehouse.Warehouse(where, port=warehouse._free_port())
+    settings = server.start()
+    yield settings
+    server.stop()
+    shutil.rmtree(where, ignore_errors=True)

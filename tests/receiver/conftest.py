@@ -1,13 +1,10 @@
-"""Fixtures of the receiver's tests: receivers as real processes, and one embedded PostgreSQL
-for the session (a fresh database per test that asks for ``pg_url``)."""
+"""Fixtures of the receiver's tests: receivers as real processes, and a fresh database per
+test that asks for ``pg_url`` on the session's embedded PostgreSQL (``postgres``, in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import shutil
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,6 @@ from typing import Any
 import pytest
 from receiver_helpers import ReceiverProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 _databases = itertools.count(1)
 
 
@@ -34,30 +30,6 @@ def receivers(tmp_path: Path) -> Iterator[Callable[..., ReceiverProcess]]:
     for receiver in started:
         if receiver.process is not None:
             receiver.terminate()
-
-
-def _warehouse_module() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "fb_leads_warehouse", ROOT / "scripts" / "warehouse.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Any]:
-    """The embedded PostgreSQL of ``scripts/warehouse.py`` on a free loopback port."""
-    warehouse = _warehouse_module()
-    # Outside pytest's tmp root, which another pytest session may lock (see tests/pipeline).
-    where = Path(tempfile.mkdtemp(prefix="fb-leads-receiver-pg-"))
-    server = warehouse.Warehouse(where, port=warehouse._free_port())
-    settings = server.start()
-    yield settings
-    server.stop()
-    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture
