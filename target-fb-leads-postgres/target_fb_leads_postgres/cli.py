@@ -4,7 +4,7 @@ records are committed.  Settings, named as MeltanoLabs target-postgres names the
 
 host, port (5432), user, password, database, default_target_schema, load_method
 (``upsert``, the default, or ``append-only``), add_record_metadata (true), batch_size_rows
-(100000), ssl_enable, ssl_mode (verify-full when ssl_enable), ssl_certificate_authority (a
+(30000), ssl_enable, ssl_mode (verify-full when ssl_enable), ssl_certificate_authority (a
 file).  target-postgres' other settings (use_copy, validate_records, …) are accepted and
 have no effect here.
 """
@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from target_fb_leads_postgres.loader import Loader
+from target_fb_leads_postgres.loader import BATCH_ROWS, Loader
 from target_fb_leads_postgres.tables import LoadError
 
 NAME = "target-fb-leads-postgres"
@@ -89,7 +89,7 @@ def read_config(paths: list[str]) -> dict[str, Any]:
         raise LoadError(
             f"load_method {config['load_method']!r} is not supported; use upsert or append-only."
         )
-    rows = config.get("batch_size_rows") or 100_000
+    rows = config.get("batch_size_rows") or BATCH_ROWS
     if rows < 1:
         raise LoadError("batch_size_rows must be at least 1.")
     return config
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                 conn,
                 sys.stdout,
                 default_schema=config.get("default_target_schema"),
-                batch_rows=config.get("batch_size_rows") or 100_000,
+                batch_rows=config.get("batch_size_rows") or BATCH_ROWS,
                 metadata=config.get("add_record_metadata", True) is not False,
                 upsert=config.get("load_method", "upsert") == "upsert",
             )

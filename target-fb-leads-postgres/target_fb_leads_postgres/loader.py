@@ -36,6 +36,9 @@ log = logging.getLogger("target-fb-leads-postgres")
 # Python's json module does: the stream's name follows this prefix.
 RECORD_PREFIXES = ('{"type":"RECORD","stream":"', '{"type": "RECORD", "stream": "')
 STAGE = sql.Identifier("fb_leads_stage")
+# Records per batch by default: the fastest of 10,000, 30,000 and 100,000 on 300,000 leads
+# and disclaimer answers, at about 85 MB of memory (benchmarks/README.md, whole_loop.py).
+BATCH_ROWS = 30_000
 UTC_TIMESTAMPS = {"timestamp without time zone"}
 ZONED_TIMESTAMPS = {"timestamp with time zone"}
 
@@ -83,7 +86,7 @@ class Loader:
         out: TextIO,
         *,
         default_schema: str | None,
-        batch_rows: int = 100_000,
+        batch_rows: int = BATCH_ROWS,
         max_batch_seconds: float = 300.0,
         metadata: bool = True,
         upsert: bool = True,
