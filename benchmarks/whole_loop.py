@@ -3,7 +3,10 @@
 Leads leg:  ``meltano run tap-fb-leads target-postgres`` (the leads-to-warehouse job's task) on
             N leads from the sandbox, against the tap alone: the same executable with the
             config and catalog Meltano hands it (``meltano invoke --dump=config|catalog``),
-            its stdout to /dev/null.  Goal: the leg takes at most 2x the tap alone.
+            its stdout to /dev/null.  Goal: the leg takes at most 2x the tap alone; with
+            --floor also the goal as revised in issue 12's closing note: at most 2x the floor
+            (the same `meltano run` into a loader that loads nothing), since the floor alone
+            exceeds 2x the tap alone on 2 cores.
             ``--loaders`` runs the leg into each loader named (target-postgres,
             target-fb-leads-postgres), each paired with the same runs of the tap alone.
 Stage leg:  ``meltano run tap-postgres target-fb-conversions`` (stages-to-meta's task) on M
@@ -565,9 +568,14 @@ def leads_leg(args, env: dict, servers: Servers, settings, tmp: Path) -> None:
         )
         if floor:
             ratios = [b.wall / c.wall for b, c in zip(fresh[loader], floor, strict=True)]
+            med = statistics.median(ratios)
             print(
-                f"  paired ratio leg / its floor: median {statistics.median(ratios):.2f} "
+                f"  paired ratio leg / its floor: median {med:.2f} "
                 f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+            print(
+                f"  goal as revised (the leg at most {GOAL:.0f}x its floor, the same run into a "
+                f"loader that loads nothing) -> {'goal met' if med <= GOAL else 'goal not met'}"
             )
         if again[loader]:
             summarise(

@@ -7,7 +7,7 @@ Runs the command with its output and errors merged, appends every line to FILE (
 lost for debugging), and prints on the console only what a person follows: our plugins'
 progress and summary lines, every warning and error (Meltano's and the plugins'), and the
 command's plain output (the read-back's table). The Singer plumbing stays in FILE: METRIC
-lines, target-postgres' SQL, the plugins' per-stream and per-batch chatter, Meltano's
+lines, the loaders' SQL and INFO lines, the plugins' per-stream and per-batch chatter, Meltano's
 relayed INFO lines. With ``FB_LEADS_VERBOSE=1`` (``run.sh --verbose``) every line is printed.
 Exits with the command's exit code.
 """
@@ -33,6 +33,9 @@ SHOWN_PREFIXES = (PROGRESS_PREFIX, "Summary: ", "Webhook spool: ", "Messenger sp
 # Meltano's warnings that are part of a normal run.
 ROUTINE_WARNINGS = ("No state was found, complete import.",)
 SHOWN_LEVELS = ("warning", "error", "critical", "exception")
+# The leads jobs' loader writes plain lines (Meltano relays them as info): its error sentence
+# ("target-fb-leads-postgres: …") and its warnings ("WARNING target-fb-leads-postgres: …").
+LOADER = "target-fb-leads-postgres"
 VERBOSE_VARIABLE = "FB_LEADS_VERBOSE"
 
 
@@ -51,6 +54,11 @@ def console_line(line: str) -> str | None:
         if message.startswith(ROUTINE_WARNINGS):
             return None
         return f"  {level}: {name}: {message}"
+    if name == LOADER:
+        if message.startswith(f"{LOADER}: "):
+            return f"  error: {message}"
+        if message.startswith(f"WARNING {LOADER}: "):
+            return f"  warning: {message.removeprefix('WARNING ')}"
     if OURS.match(name) and message.startswith(SHOWN_PREFIXES):
         if message.startswith(PROGRESS_PREFIX):
             message = message[len(PROGRESS_PREFIX) :]

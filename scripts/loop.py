@@ -303,7 +303,7 @@ def _count_messenger_leads() -> int:
 
 def webhook_latency(since: float) -> list[str]:
     """Leads the webhooks announced during this run: how many reached the warehouse, and the
-    time from each lead's creation to its row (target-postgres' _sdc_batched_at), measured
+    time from each lead's creation to its row (the loader's _sdc_batched_at), measured
     right after webhook-leads-to-warehouse (the poll after it upserts the rows again)."""
     spool = os.environ.get("FB_LEADS_RECEIVER_SPOOL")
     if not spool or not Path(spool).exists():

@@ -211,11 +211,11 @@ python scripts/warehouse.py upgrade
 while IFS='=' read -r key value; do export "$key=$value"; done < <(python scripts/warehouse.py env)
 python scripts/loop.py snapshot > "$OUT/.before.json"
 
-step "meltano run webhook-leads-to-warehouse   (tap-fb-leads--webhooks -> target-postgres)"
+step "meltano run webhook-leads-to-warehouse   (tap-fb-leads--webhooks -> target-fb-leads-postgres)"
 quietly meltano run "${FORCE[@]}" webhook-leads-to-warehouse
 LOOP_SNAPSHOT="$OUT/.before.json" python scripts/loop.py webhook-latency
 
-step "meltano run leads-to-warehouse   (tap-fb-leads -> target-postgres: the poll, the safety net)"
+step "meltano run leads-to-warehouse   (tap-fb-leads -> target-fb-leads-postgres: the poll, the safety net)"
 quietly meltano run "${FORCE[@]}" leads-to-warehouse
 
 step "CRM: stage changes for the loaded leads (crm.stage_changes, view crm.conversion_events)"

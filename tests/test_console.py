@@ -31,12 +31,17 @@ LINES = {
         "  error: meltano: Run invocation could not be completed as block failed",
     f"{T} [warning  ] target-fb-conversions 3 records could not be sent":
         "  warning: target-fb-conversions: 3 records could not be sent",
+    f"{T} [info     ] target-fb-leads-postgres target-fb-leads-postgres: line 9 is not JSON.":
+        "  error: target-fb-leads-postgres: line 9 is not JSON.",
+    f"{T} [info     ] target-fb-leads-postgres WARNING target-fb-leads-postgres: 2 NULs":
+        "  warning: target-fb-leads-postgres: 2 NULs",
     "total          146       146": "total          146       146",
     # The log's only.
     f"{T} [info     ] tap-fb-leads METRIC                         metric_name=record_count": None,
     f'{T} [info     ] target-postgres METRIC: {{"type":"counter","metric":"record_count"}}': None,
     f'{T} [info     ] target-postgres Inserting with SQL: COPY "x" ("id") FROM STDIN': None,
     f"{T} [info     ] tap-fb-leads Beginning sync of 'leads' in incremental mode": None,
+    f"{T} [info     ] target-fb-leads-postgres INFO target-fb-leads-postgres: end of input": None,
     f"{T} [info     ] meltano      Running job with name 'sandbox:x'": None,
     f"{T} [warning  ] meltano      No state was found, complete import.": None,
     f"{T} [info     ] tap-postgres Progress: a line of another tap": None,

@@ -64,6 +64,13 @@ def _copy_text(line: str) -> str:
     return line
 
 
+def _not_json(number: int) -> str:
+    return (
+        f"line {number} of the input is not JSON; the tap's output is damaged (run the tap "
+        "alone and check what it writes)."
+    )
+
+
 def _from_copy_text(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: {"t": "\t", "r": "\r"}.get(m[1], m[1]), text)
 
@@ -145,10 +152,7 @@ class Loader:
         try:
             message = json.loads(line)
         except ValueError:
-            raise LoadError(
-                f"line {number} of the input is not JSON; the tap's output is damaged "
-                "(run the tap alone and check what it writes)."
-            ) from None
+            raise LoadError(_not_json(number)) from None
         if not isinstance(message, dict):
             raise LoadError(f"line {number} of the input is not a Singer message (a JSON object).")
         kind = message.get("type")
@@ -323,10 +327,7 @@ class Loader:
                 try:
                     json.loads(_from_copy_text(text.rstrip("\n")))
                 except ValueError:
-                    return (
-                        f"line {number} of the input is not JSON; the tap's output is "
-                        "damaged (run the tap alone and check what it writes)."
-                    )
+                    return _not_json(int(number))
         if state == "23505":
             return (
                 f"stream '{stream.name}': a key is already in the table, which has a primary "

@@ -43,7 +43,7 @@ def test_leads_to_warehouse_killed_midway_then_rerun(loop):
     # Small pages and small loader batches, so the loader commits while the tap still reads;
     # the 7th call for leads stalls, and the run is killed while it waits.
     stall = sb.fault(path_contains="/leads", kind="slow", times=1, after=6, seconds=15)
-    small = {"TAP_FB_LEADS_PAGE_SIZE": "10", "TARGET_POSTGRES_BATCH_SIZE_ROWS": "25"}
+    small = {"TAP_FB_LEADS_PAGE_SIZE": "10", "TARGET_FB_LEADS_POSTGRES_BATCH_SIZE_ROWS": "25"}
     proc = loop.start_meltano("run", "leads-to-warehouse", extra_env=small)
     wait_for(lambda: stall.fired >= 1, 120, "the stalled call", proc)
     wait_for(lambda: lead_rows(loop) > 0, 30, "the loader's first commit", proc)

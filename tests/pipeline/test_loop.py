@@ -112,7 +112,7 @@ def test_new_leads_and_stage_changes_are_carried_exactly_once(loop):
 
     # Meltano kept both bookmarks in its state backend.
     states = loop.state_ids()
-    assert "sandbox:tap-fb-leads-to-target-postgres" in states
+    assert "sandbox:tap-fb-leads-to-target-fb-leads-postgres" in states
     assert "sandbox:tap-postgres-to-target-fb-conversions" in states
     bookmarks = json.dumps(states["sandbox:tap-postgres-to-target-fb-conversions"])
     assert "stage_changed_at" in bookmarks

@@ -110,6 +110,7 @@ def test_pins_jobs_environments_and_schedules():
         ("tap-fb-leads", "tap-fb-leads=={}"),
         ("target-fb-conversions", "target-fb-conversions[postgres]=={}"),
         ("fb-leads-receiver", "fb-leads-receiver=={}"),
+        ("target-fb-leads-postgres", "target-fb-leads-postgres=={}"),
     ):
         project = tomllib.loads((ROOT / name / "pyproject.toml").read_text())["project"]
         assert pins[name] == pin.format(project["version"]), f"{name}: pin its folder's version"
@@ -119,8 +120,8 @@ def test_pins_jobs_environments_and_schedules():
 
     jobs = {job["name"]: job["tasks"] for job in MELTANO_YML["jobs"]}
     assert jobs == {
-        "leads-to-warehouse": ["tap-fb-leads target-postgres"],
-        "webhook-leads-to-warehouse": ["tap-fb-leads--webhooks target-postgres"],
+        "leads-to-warehouse": ["tap-fb-leads target-fb-leads-postgres"],
+        "webhook-leads-to-warehouse": ["tap-fb-leads--webhooks target-fb-leads-postgres"],
         "stages-to-meta": ["tap-postgres target-fb-conversions"],
     }
     webhooks = PLUGINS["tap-fb-leads--webhooks"][1]
@@ -235,14 +236,20 @@ def test_every_prod_variable_is_documented():
 
 
 def test_the_leads_loader_bulk_loads_and_only_it_skips_validation():
-    """target-postgres loads with COPY and skips the per-record schema check: it only receives
-    tap-fb-leads' typed records (both jobs that use it); no other plugin turns validation off."""
+    """The leads jobs load with target-fb-leads-postgres, which inherits target-postgres'
+    warehouse and settings; target-postgres loads with COPY and skips the per-record schema
+    check: it only receives tap-fb-leads' typed records; no other plugin turns validation off."""
     config = PLUGINS["target-postgres"][1]["config"]
     assert config["use_copy"] is True and config["validate_records"] is False
     assert config["load_method"] == "upsert"
+    assert PLUGINS["target-fb-leads-postgres"][1]["inherit_from"] == "target-postgres"
     jobs = [task for job in MELTANO_YML["jobs"] for task in job["tasks"]]
-    assert {task.split()[0] for task in jobs if task.split()[1] == "target-postgres"} == {
+    loaders = {"target-postgres", "target-fb-leads-postgres"}
+    assert {task.split()[0] for task in jobs if task.split()[1] in loaders} == {
         "tap-fb-leads", "tap-fb-leads--webhooks"
+    }  # fmt: skip
+    assert {task.split()[1] for task in jobs if task.split()[0].startswith("tap-fb-leads")} == {
+        "target-fb-leads-postgres"
     }  # fmt: skip
     others = [(name, plugin[1]) for name, plugin in PLUGINS.items() if name != "target-postgres"]
     others += [

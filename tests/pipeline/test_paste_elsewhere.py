@@ -53,6 +53,7 @@ def test_blocks_pasted_into_another_project_install_and_run(loop, tmp_path):
     loop_mod.build_wheels(wheels)
     assert sorted(w.name.split("-")[0] for w in wheels.glob("*.whl")) == [
         "fb_graph", "fb_leads_receiver", "tap_fb_leads", "target_fb_conversions",
+        "target_fb_leads_postgres",
     ]  # fmt: skip
     for wheel in wheels.glob("*.whl"):  # each wheel holds its own package only
         package, version = wheel.name.split("-")[:2]

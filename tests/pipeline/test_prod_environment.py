@@ -92,5 +92,5 @@ def test_prod_environment_runs_both_jobs_over_verified_tls(loop, tls_warehouse, 
     # Both warehouse plugins went through TLS only, and the state is the prod environment's.
     assert front.tls_sessions >= 2 and front.refused_plain == 0
     states = loop.state_ids()
-    assert {"prod:tap-fb-leads-to-target-postgres",
+    assert {"prod:tap-fb-leads-to-target-fb-leads-postgres",
             "prod:tap-postgres-to-target-fb-conversions"} <= set(states)  # fmt: skip
