@@ -17,10 +17,10 @@ from pipeline_support import ROOT, loop_mod
 
 pytestmark = pytest.mark.pipeline
 
-# What a data engineer copies: our two plugins and the warehouse plugins they run with.
+# What a data engineer copies: our plugins and the warehouse plugins they run with.
 PASTED = {
     "extractors": ("tap-fb-leads", "tap-postgres"),
-    "loaders": ("target-postgres", "target-fb-conversions"),
+    "loaders": ("target-postgres", "target-fb-leads-postgres", "target-fb-conversions"),
 }
 
 
@@ -32,7 +32,7 @@ def pasted_project(where: Path) -> Path:
         kind: [p for p in ours["plugins"][kind] if p["name"] in names]
         for kind, names in PASTED.items()
     }
-    assert [len(v) for v in plugins.values()] == [2, 2]
+    assert [len(v) for v in plugins.values()] == [2, 3]
     project = {
         "version": 1,
         "project_id": str(uuid.uuid4()),
@@ -98,6 +98,10 @@ def test_blocks_pasted_into_another_project_install_and_run(loop, tmp_path):
     assert not (site / "fb_graph_sandbox").exists()  # the sandbox is never in a plugin
 
     elsewhere.meltano("run", "tap-fb-leads", "target-postgres")
+    assert_warehouse_matches_sandbox(elsewhere)
+    # The leads jobs' loader, inheriting target-postgres: its TARGET_POSTGRES_* variables too.
+    sb.add_leads(sb.data.form_ids()[0], 3)
+    elsewhere.meltano("run", "tap-fb-leads", "target-fb-leads-postgres")
     assert_warehouse_matches_sandbox(elsewhere)
 
     loop.crm_sync()
