@@ -2,7 +2,8 @@
 messages from stdin (or the file) into PostgreSQL; STATE messages to stdout once their
 records are committed.  Settings, named as MeltanoLabs target-postgres names them:
 
-host, port (5432), user, password, database, default_target_schema, load_method
+host, port (5432), user, password, database (or sqlalchemy_url, a ``postgresql://`` or
+``postgresql+psycopg://`` URL instead), default_target_schema, load_method
 (``upsert``, the default, or ``append-only``), add_record_metadata (true), batch_size_rows
 (30000), ssl_enable, ssl_mode (verify-full when ssl_enable), ssl_certificate_authority (a
 file).  target-postgres' other settings (use_copy, validate_records, …) are accepted and
@@ -15,9 +16,11 @@ import argparse
 import io
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -38,16 +41,11 @@ SETTINGS: dict[str, type | tuple[type, ...]] = {
     "ssl_enable": bool,
     "ssl_mode": str,
     "ssl_certificate_authority": str,
+    "sqlalchemy_url": str,
 }
 REQUIRED = ("host", "user", "database")
-IGNORED = {
-    "use_copy",
-    "validate_records",
-    "sanitize_null_text_characters",
-    "hard_delete",
-    "activate_version",
-    "interpret_content_encoding",
-}
+# A SQLAlchemy URL's scheme, with or without its driver: libpq reads the rest as it is.
+URL_SCHEME = re.compile(r"^postgres(?:ql)?(?:\+\w+)?://")
 
 
 def read_config(paths: list[str]) -> dict[str, Any]:
@@ -78,6 +76,17 @@ def read_config(paths: list[str]) -> dict[str, Any]:
             raise LoadError(f"the setting {key} must be true or false.")
         if kind is str and not isinstance(value, str):
             raise LoadError(f"the setting {key} must be text.")
+    if (config.get("ssh_tunnel") or {}).get("enable"):
+        raise LoadError(
+            "ssh_tunnel is not supported; open the tunnel yourself and set host and port to "
+            "its local end."
+        )
+    if config.get("sqlalchemy_url"):
+        if not URL_SCHEME.match(config["sqlalchemy_url"]):
+            raise LoadError(
+                "sqlalchemy_url must start with postgresql:// or postgresql+psycopg://."
+            )
+        return config
     missing = [key for key in REQUIRED if not config.get(key)]
     if missing:
         raise LoadError(
@@ -96,27 +105,33 @@ def read_config(paths: list[str]) -> dict[str, Any]:
 
 
 def connect(config: dict[str, Any]) -> psycopg.Connection:
-    options: dict[str, Any] = {
-        "host": config["host"],
-        "port": config.get("port") or 5432,
-        "user": config["user"],
-        "dbname": config["database"],
-        "application_name": NAME,
-        "connect_timeout": 30,
-    }
-    if config.get("password"):
-        options["password"] = config["password"]
+    options: dict[str, Any] = {"application_name": NAME, "connect_timeout": 30}
+    url = config.get("sqlalchemy_url")
+    if url:
+        parts = urlsplit(url)
+        where, user = f"{parts.hostname}:{parts.port or 5432}", parts.username
+        conninfo = URL_SCHEME.sub("postgresql://", url)
+    else:
+        where, user, conninfo = f"{config['host']}:{config.get('port') or 5432}", config["user"], ""
+        options.update(
+            host=config["host"],
+            port=config.get("port") or 5432,
+            user=config["user"],
+            dbname=config["database"],
+        )
+        if config.get("password"):
+            options["password"] = config["password"]
     if config.get("ssl_enable"):
         options["sslmode"] = config.get("ssl_mode") or "verify-full"
         if config.get("ssl_certificate_authority"):
             options["sslrootcert"] = config["ssl_certificate_authority"]
     try:
-        return psycopg.connect(**options)
+        return psycopg.connect(conninfo, **options)
     except psycopg.Error as error:
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise LoadError(
-            f"cannot connect to PostgreSQL at {config['host']}:{options['port']} as "
-            f"{config['user']} ({reason}); check host, port, user, password, database and SSL."
+            f"cannot connect to PostgreSQL at {where} as {user} ({reason}); check host, port, "
+            "user, password, database (or sqlalchemy_url) and SSL."
         ) from None
 
 

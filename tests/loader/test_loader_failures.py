@@ -78,6 +78,28 @@ def test_a_wrong_password_is_not_repeated(warehouse: Warehouse) -> None:
     assert result.stdout == ""
 
 
+def test_a_sqlalchemy_url_instead_of_host_and_the_rest(warehouse: Warehouse) -> None:
+    """target-postgres' sqlalchemy_url, its driver part included, reaches the same database;
+    a wrong password in it is not repeated."""
+    s = warehouse.settings
+    url = f"postgresql+psycopg://{s.user}:{s.password}@{s.host}:{s.port}/{warehouse.database}"
+    done = warehouse.run(COMMITTED, config={"sqlalchemy_url": url})
+    assert done.returncode == 0, done.stderr
+    assert warehouse.rows("leads")
+    wrong = url.replace(f":{s.password}@", ":Wr0ng-Pa55word-xyz@")
+    result = warehouse.run(COMMITTED, config={"sqlalchemy_url": wrong})
+    result.assert_one_sentence_failure("cannot connect")
+    assert "Wr0ng-Pa55word-xyz" not in result.stderr + result.stdout
+    warehouse.run([], config={"sqlalchemy_url": "mysql://x@y/z"}).assert_one_sentence_failure(
+        "sqlalchemy_url"
+    )
+
+
+def test_an_ssh_tunnel_is_refused(warehouse: Warehouse) -> None:
+    config = warehouse.config(ssh_tunnel={"enable": True, "host": "bastion"})
+    warehouse.run([], config=config).assert_one_sentence_failure("ssh_tunnel")
+
+
 @pytest.mark.parametrize("text", ["{not json", "[1, 2]", ""])
 def test_a_config_file_that_is_not_a_json_object(warehouse: Warehouse, text: str) -> None:
     warehouse.run(COMMITTED, config=text).assert_one_sentence_failure("config file")
