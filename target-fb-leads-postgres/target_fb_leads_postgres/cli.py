@@ -81,25 +81,24 @@ def read_config(paths: list[str]) -> dict[str, Any]:
             "ssh_tunnel is not supported; open the tunnel yourself and set host and port to "
             "its local end."
         )
-    if config.get("sqlalchemy_url"):
-        if not URL_SCHEME.match(config["sqlalchemy_url"]):
-            raise LoadError(
-                "sqlalchemy_url must start with postgresql:// or postgresql+psycopg://."
-            )
-        return config
-    missing = [key for key in REQUIRED if not config.get(key)]
+    url = config.get("sqlalchemy_url")
+    if url and not URL_SCHEME.match(url):
+        raise LoadError("sqlalchemy_url must start with postgresql:// or postgresql+psycopg://.")
+    missing = [] if url else [key for key in REQUIRED if not config.get(key)]
     if missing:
         raise LoadError(
             f"the setting{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
             f"{'are' if len(missing) > 1 else 'is'} missing; set the warehouse's connection "
             "(host, port, user, password, database)."
         )
-    if config.get("load_method", "upsert") not in ("upsert", "append-only"):
+    # The defaults, set once here for everything below.
+    config["load_method"] = config.get("load_method") or "upsert"
+    config["batch_size_rows"] = config.get("batch_size_rows") or BATCH_ROWS
+    if config["load_method"] not in ("upsert", "append-only"):
         raise LoadError(
             f"load_method {config['load_method']!r} is not supported; use upsert or append-only."
         )
-    rows = config.get("batch_size_rows") or BATCH_ROWS
-    if rows < 1:
+    if config["batch_size_rows"] < 1:
         raise LoadError("batch_size_rows must be at least 1.")
     return config
 
@@ -164,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
                 conn,
                 sys.stdout,
                 default_schema=config.get("default_target_schema"),
-                batch_rows=config.get("batch_size_rows") or BATCH_ROWS,
+                batch_rows=config["batch_size_rows"],
                 metadata=config.get("add_record_metadata", True) is not False,
-                upsert=config.get("load_method", "upsert") == "upsert",
+                upsert=config["load_method"] == "upsert",
             )
             if args.input:
                 with open(args.input, encoding="utf-8") as lines:
